@@ -1,0 +1,148 @@
+"""``coldbench prepare`` and ``coldbench datasets``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coldbench.cli import app
+from coldbench.cli.options import parse_pairs, parse_ratio
+from coldbench.errors import ColdbenchError
+from coldbench.paths import prepared_root
+from coldbench.prepare import prepare
+from coldbench.prepared import list_prepared, read_manifest
+from coldbench.protocol import SPLITS, ProtocolConfig
+
+console = Console()
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data home (default $COLDBENCH_HOME or ~/.cache/coldbench).")
+]
+
+
+@app.command("prepare")
+def prepare_cli(
+    dataset: Annotated[str, typer.Argument(help="movielens, bookcrossing, atomic, synthetic")],
+    path: Annotated[
+        Path | None, typer.Argument(help="Local source (same as --source); required for atomic.")
+    ] = None,
+    source: Annotated[
+        Path | None, typer.Option(help="Local archive or folder instead of downloading.")
+    ] = None,
+    extras: Annotated[
+        Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat (file or folder).")
+    ] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Accept files whose checksum differs (recorded).")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the user split and support/query split.")] = 0,
+    subset: Annotated[int | None, typer.Option(help="Keep a seeded sample of N users first.")] = None,
+    cold_fraction: Annotated[float, typer.Option(help="Share of users (fewest interactions) kept.")] = 0.8,
+    split: Annotated[str, typer.Option(help="train:valid:test user ratio.")] = "7:1:2",
+    min_interactions: Annotated[int, typer.Option(help="Drop users with fewer interactions.")] = 2,
+    support_fraction: Annotated[float, typer.Option(help="Share of a user's interactions in support.")] = 0.8,
+    major_fraction: Annotated[
+        float, typer.Option(help="Top share of a feature's values that are major.")
+    ] = 0.3,
+    major_min_features: Annotated[
+        int, typer.Option(help="Major user: at least this many major features.")
+    ] = 3,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Source option key=value.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the prepared dataset.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if already prepared.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Download (or read), verify and prepare a dataset under the paper's cold-start protocol."""
+    if path is not None and source is not None:
+        raise ColdbenchError("give the source either as PATH or as --source, not both")
+    config = ProtocolConfig(
+        seed=seed,
+        subset=subset,
+        cold_fraction=cold_fraction,
+        split=parse_ratio(split, "--split"),
+        min_interactions=min_interactions,
+        support_fraction=support_fraction,
+        major_value_fraction=major_fraction,
+        major_min_features=major_min_features,
+    )
+    with console.status(f"preparing {dataset}…"):
+        result = prepare(
+            dataset,
+            config=config,
+            source=path or source,
+            extras=extras,
+            verify=not no_verify,
+            options=parse_pairs(option, "--option"),
+            name=name,
+            force=force,
+            data_dir=data_dir,
+        )
+    print_summary(result.manifest, result.path, reused=result.reused)
+
+
+def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
+    """A rich summary of a prepared dataset's manifest."""
+    stats = manifest["stats"]
+    state = "reused" if reused else "prepared"
+    console.print(f"[bold green]{state}[/] [bold]{manifest['name']}[/] → {path}")
+    if manifest.get("verified") is False:
+        console.print("[yellow]source checksum NOT verified (--no-verify)[/]")
+    console.print(
+        f"users in source {stats['users_in_source']:,} → cold-start users {stats['cold_start_users']:,} "
+        f"→ kept {stats['users']:,} (dropped: {stats['dropped_users']}); "
+        f"items {stats['items']:,}; interactions {stats['interactions']:,}"
+    )
+    table = Table(title="splits")
+    for column in ("split", "users", "major", "minor", "interactions", "support", "query"):
+        table.add_column(column, justify="right")
+    for split in SPLITS:
+        row = stats["splits"][split]
+        table.add_row(
+            split,
+            *(
+                f"{row[k]:,}"
+                for k in ("users", "major_users", "minor_users", "interactions", "support", "query")
+            ),
+        )
+    console.print(table)
+    major = stats["major"]
+    shares = Table(title="users holding a major value (top ceil(30%) of a feature's values)")
+    shares.add_column("feature")
+    shares.add_column("major values", justify="right")
+    shares.add_column("share of users", justify="right")
+    for feature, share in major["feature_share"].items():
+        shares.add_row(feature, str(major["n_major_values"][feature]), f"{share:.1%}")
+    shares.add_row("[bold]major users[/]", "", f"[bold]{major['major_share']:.1%}[/]")
+    console.print(shares)
+    console.print(f"content hash {manifest['content_hash'][:16]}")
+
+
+@app.command("datasets")
+def datasets_cli(data_dir: DataDir = None) -> None:
+    """List prepared datasets."""
+    names = list_prepared(data_dir)
+    if not names:
+        console.print(f"no prepared datasets in {prepared_root(data_dir)}; try `coldbench prepare synthetic`")
+        return
+    table = Table(title=f"prepared datasets in {prepared_root(data_dir)}")
+    for column in ("name", "source", "users", "items", "interactions", "major share", "seed", "hash"):
+        table.add_column(column)
+    for name in names:
+        manifest = read_manifest(prepared_root(data_dir) / name)
+        stats = manifest["stats"]
+        table.add_row(
+            name,
+            manifest["source"],
+            f"{stats['users']:,}",
+            f"{stats['items']:,}",
+            f"{stats['interactions']:,}",
+            f"{stats['major']['major_share']:.1%}",
+            str(manifest["protocol"]["seed"]),
+            manifest["content_hash"][:12],
+        )
+    console.print(table)

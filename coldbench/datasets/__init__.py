@@ -1,0 +1,10 @@
+"""Data sources: each module reads its own files into a RawDataset and registers itself."""
+
+import importlib
+
+from coldbench.datasets.source import SOURCES, Source, SourceRequest
+
+for _module in ("movielens", "bookcrossing", "atomic", "synthetic"):
+    importlib.import_module(f"coldbench.datasets.{_module}")  # registration
+
+__all__ = ["SOURCES", "Source", "SourceRequest"]

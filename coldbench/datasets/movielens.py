@@ -1,0 +1,252 @@
+"""MovieLens-1M (GroupLens) with MeLU's extra item metadata (rate, genre, director, actors)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
+from coldbench.datasets.download import fetch
+from coldbench.datasets.source import SourceRequest, register_source
+from coldbench.errors import ColdbenchError
+
+ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
+ML1M_SIZE = 5917549
+ML1M_SHA256 = "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"
+# GroupLens' published md5 of each member, used to check an unpacked folder.
+ML1M_MEMBER_MD5 = {
+    "ratings.dat": "a89aa3591bc97d6d4e0c89459ff39362",
+    "users.dat": "681c0711d0d4548cd3d4718a49c2dcd8",
+    "movies.dat": "ef9fd9ff8d1b33faf73e2122c371e910",
+}
+EXTRAS_NAME = "movies_extrainfos.dat"
+EXTRAS_URL = "https://raw.githubusercontent.com/hoyeoplee/MeLU/master/movielens/ml-1m/movies_extrainfos.dat"
+EXTRAS_SIZE = 3309481
+EXTRAS_SHA256 = "18432b1713b66a5262c11f6d929801a6e6f414d861cd2adf191dfba61e45c74d"
+
+MISSING = {"", "nan", "N/A"}
+_SEP = b"\x1f"  # '::' is rewritten to this byte so that pandas' fast C parser can split the fields
+
+
+def field_counts(data: bytes, sep: int) -> np.ndarray:
+    """The number of ``sep``-separated fields on each ``\\n``-terminated line of ``data`` (vectorised)."""
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    if data and not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    return np.diff(np.searchsorted(np.flatnonzero(raw == sep), ends), prepend=0) + 1
+
+
+def split_fields(data: bytes, label: str, n_fields: int) -> pd.DataFrame:
+    """Split ``::``-separated lines into ``n_fields`` string columns (0..n-1), checking each line.
+
+    The text is decoded as UTF-8, or as latin-1 when it is not valid UTF-8; CRLF becomes LF.
+    A line with another field count raises ColdbenchError naming ``label`` and the 1-based line.
+    """
+    try:
+        data.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    data = data.replace(b"\r\n", b"\n").replace(b"::", _SEP)
+    if not data:
+        return pd.DataFrame({i: pd.Series([], dtype=object) for i in range(n_fields)})
+    counts = field_counts(data, _SEP[0])
+    bad = np.flatnonzero(counts != n_fields)
+    if bad.size:
+        line = int(bad[0])
+        raise ColdbenchError(
+            f"{label} line {line + 1}: expected {n_fields} '::'-separated fields, got {int(counts[line])}"
+        )
+    return pd.read_csv(
+        io.BytesIO(data),
+        sep=_SEP.decode(),
+        header=None,
+        names=range(n_fields),
+        dtype=str,
+        na_filter=False,
+        quoting=csv.QUOTE_NONE,
+        lineterminator="\n",
+        skip_blank_lines=False,
+        encoding=encoding,
+        engine="c",
+    )
+
+
+def check_ids(column: pd.Series, label: str, what: str, unique: bool = False) -> None:
+    """Every value must be a non-negative integer (and, if ``unique``, appear once)."""
+    bad = np.flatnonzero(~column.str.isdigit().to_numpy(dtype=bool))
+    if bad.size:
+        raise ColdbenchError(f"{label} line {bad[0] + 1}: {what} {column.iloc[bad[0]]!r} is not an integer")
+    if unique:
+        dup = np.flatnonzero(column.duplicated().to_numpy())
+        if dup.size:
+            raise ColdbenchError(f"{label} line {dup[0] + 1}: {what} {column.iloc[dup[0]]} appears twice")
+
+
+def single(value: str) -> str | None:
+    """A single-valued field; ``nan``, ``N/A`` and blanks are missing."""
+    value = value.strip()
+    return None if value in MISSING else value
+
+
+def multi(value: str, sep: str) -> list[str]:
+    """A ``sep``-separated list, without missing entries."""
+    return [part for part in (p.strip() for p in value.split(sep)) if part not in MISSING]
+
+
+def mismatch(path: Path) -> ColdbenchError:
+    """The error for an archive that is not the official ml-1m.zip."""
+    return ColdbenchError(
+        f"{path}: checksum does not match the official archive; "
+        "pass --no-verify to use this copy anyway (it is recorded as unverified)"
+    )
+
+
+def read_zip(path: Path, verify: bool) -> tuple[dict[str, tuple[str, bytes]], list[SourceFile]]:
+    """The three members of an ML-1M zip as ``{name: (label, bytes)}``."""
+    record = source_file(path, verified=False)
+    if verify:
+        if record.sha256 != ML1M_SHA256:
+            raise mismatch(path)
+        record = dataclasses.replace(record, verified=True)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            members = {}
+            for member in ML1M_MEMBER_MD5:
+                found = [n for n in names if n == f"ml-1m/{member}"] or [
+                    n for n in names if n == member or n.endswith(f"/{member}")
+                ]
+                if not found:
+                    raise ColdbenchError(f"{path}: member ml-1m/{member} is missing from the archive")
+                try:
+                    members[member] = (f"{path.name}:{found[0]}", archive.read(found[0]))
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                    message = f"{path}: member {found[0]} is corrupt or truncated ({exc})"
+                    raise ColdbenchError(message) from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ColdbenchError(f"{path}: not a readable zip archive, corrupt or truncated? ({exc})") from None
+    return members, [record]
+
+
+def read_folder(path: Path, verify: bool) -> tuple[dict[str, tuple[str, bytes]], list[SourceFile]]:
+    """The three ML-1M files from a folder (directly or in ``ml-1m/``), checked against GroupLens' md5."""
+    folder = path if (path / "ratings.dat").is_file() else path / "ml-1m"
+    members, records = {}, []
+    for member, md5 in ML1M_MEMBER_MD5.items():
+        file = folder / member
+        if not file.is_file():
+            raise ColdbenchError(f"{path}: {member} is missing (expected it there or in {path / 'ml-1m'})")
+        data = file.read_bytes()
+        ok = hashlib.md5(data, usedforsecurity=False).hexdigest() == md5
+        if verify and not ok:
+            raise ColdbenchError(
+                f"{file}: checksum does not match the official archive's {member}; "
+                "pass --no-verify to use this copy anyway (it is recorded as unverified)"
+            )
+        members[member] = (str(file), data)
+        records.append(source_file(file, verified=verify and ok))
+    return members, records
+
+
+def extras_file(request: SourceRequest) -> tuple[Path, SourceFile]:
+    """Locate (or download) MeLU's ``movies_extrainfos.dat``."""
+    if request.extras is None:
+        path, verified = fetch(
+            EXTRAS_URL,
+            request.raw_dir / EXTRAS_NAME,
+            size=EXTRAS_SIZE,
+            sha256=EXTRAS_SHA256,
+            verify=request.verify,
+        )
+        return path, source_file(path, verified=verified)
+    path = Path(request.extras)
+    if path.is_dir():
+        path = path / EXTRAS_NAME
+    if not path.is_file():
+        raise ColdbenchError(f"--extras {request.extras}: {EXTRAS_NAME} not found")
+    record = source_file(path, verified=False)
+    if request.verify:
+        if record.sha256 != EXTRAS_SHA256:
+            raise ColdbenchError(
+                f"{path}: checksum does not match MeLU's {EXTRAS_NAME}; "
+                "pass --no-verify to use this copy anyway (it is recorded as unverified)"
+            )
+        record = dataclasses.replace(record, verified=True)
+    return path, record
+
+
+def read_ratings(label: str, data: bytes) -> pd.DataFrame:
+    table = split_fields(data, label, 4)
+    check_ids(table[0], label, "user id")
+    check_ids(table[1], label, "movie id")
+    bad = np.flatnonzero(~table[2].isin(["1", "2", "3", "4", "5"]).to_numpy())
+    if bad.size:
+        rating = table[2].iloc[bad[0]]
+        raise ColdbenchError(f"{label} line {bad[0] + 1}: rating {rating!r} is not one of 1..5")
+    return pd.DataFrame({"user_id": table[0], "item_id": table[1], "rating": table[2].astype(float)})
+
+
+def read_users(label: str, data: bytes) -> pd.DataFrame:
+    table = split_fields(data, label, 5)
+    check_ids(table[0], label, "user id", unique=True)
+    columns = {"user_id": list(table[0])}
+    for i, name in enumerate(("gender", "age", "occupation", "zipcode"), start=1):
+        columns[name] = pd.Series([single(v) for v in table[i]], dtype=object)
+    return pd.DataFrame(columns)
+
+
+def read_items(movies: tuple[str, bytes], extras: Path) -> pd.DataFrame:
+    """Items from movies.dat with MeLU's features; movies MeLU lacks keep movies.dat's genres."""
+    table = split_fields(movies[1], movies[0], 3)
+    check_ids(table[0], movies[0], "movie id", unique=True)
+    info = split_fields(extras.read_bytes(), str(extras), 11)
+    check_ids(info[0], str(extras), "movie id")
+    known = {
+        row[0]: (single(row[3]), multi(row[5], ", "), multi(row[6], ", "), multi(row[8], ", "))
+        for row in info.itertuples(index=False)
+    }
+    rows = []
+    for item_id, genres in zip(table[0], table[2], strict=True):
+        rate, genre, director, actor = known.get(item_id, (None, multi(genres, "|"), [], []))
+        rows.append((item_id, rate, genre, director, actor))
+    return pd.DataFrame(rows, columns=["item_id", "rate", "genre", "director", "actor"], dtype=object)
+
+
+@register_source("movielens", "MovieLens-1M (GroupLens) with MeLU's item metadata", options=())
+def read_movielens(request: SourceRequest) -> RawDataset:
+    """Read ML-1M (zip or folder, or the official download) plus MeLU's movies_extrainfos.dat."""
+    if request.source is None:
+        path, verified = fetch(
+            ML1M_URL, request.raw_dir / "ml-1m.zip", size=ML1M_SIZE, sha256=ML1M_SHA256, verify=request.verify
+        )
+        members, records = read_zip(path, verify=False)
+        records = [dataclasses.replace(records[0], verified=verified)]
+    else:
+        source = Path(request.source)
+        if source.is_dir():
+            members, records = read_folder(source, request.verify)
+        elif source.is_file():
+            members, records = read_zip(source, request.verify)
+        else:
+            raise ColdbenchError(f"source {source} does not exist")
+    extras, extras_record = extras_file(request)
+    return RawDataset(
+        name="movielens",
+        interactions=read_ratings(*members["ratings.dat"]),
+        users=read_users(*members["users.dat"]),
+        items=read_items(members["movies.dat"], extras),
+        user_features=[Feature(name) for name in ("gender", "age", "occupation", "zipcode")],
+        item_features=[Feature("rate"), *(Feature(name, True) for name in ("genre", "director", "actor"))],
+        rating_scale=(1.0, 5.0),
+        sources=[*records, extras_record],
+    )

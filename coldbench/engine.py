@@ -1,0 +1,227 @@
+"""The batched inner loop: every user of a meta-batch adapts at once.
+
+Per-user fast weights carry a leading user dimension (``baddbmm``), support and query sets are
+padded with float masks, and embeddings are computed once, outside the inner loop. The inner
+learning rate is an input: a scalar, one value per user (PAML family) or one tensor per decision
+parameter (Meta-SGD), so a method only decides *which* rate, never how the step is taken.
+A plain per-user loop of the same maths lives in ``coldbench.reference`` for tests/benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from coldbench.features import SplitData, UserRows
+from coldbench.model import RecModel, decide
+
+LearningRate = Tensor | list[Tensor]
+
+
+@dataclass
+class Batch:
+    """Padded support/query rows of a group of users of one split."""
+
+    positions: np.ndarray  # positions of the users within their split
+    users: Tensor  # [U] user rows in the feature tables
+    support_items: Tensor  # [U, S]
+    support_targets: Tensor  # [U, S]
+    support_mask: Tensor  # [U, S] float, 1 for real rows
+    query_items: Tensor  # [U, Q]
+    query_targets: Tensor
+    query_mask: Tensor
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def subset(self, index: Tensor) -> Batch:
+        """The users at ``index`` (a LongTensor of positions within this batch)."""
+        sel = index.cpu().numpy()
+        return Batch(
+            self.positions[sel],
+            *(
+                t[index]
+                for t in (
+                    self.users,
+                    self.support_items,
+                    self.support_targets,
+                    self.support_mask,
+                    self.query_items,
+                    self.query_targets,
+                    self.query_mask,
+                )
+            ),
+        )
+
+
+def _pad(rows: UserRows, positions: np.ndarray, dtype: torch.dtype, device) -> tuple[Tensor, Tensor, Tensor]:
+    starts = rows.offsets[positions]
+    sizes = rows.offsets[positions + 1] - starts
+    width = max(int(sizes.max()), 1)
+    column = np.arange(width)
+    mask = column[None, :] < sizes[:, None]
+    index = np.where(mask, starts[:, None] + column[None, :], 0)
+    items = torch.from_numpy(np.where(mask, rows.items[index], 0))
+    targets = torch.from_numpy(np.where(mask, rows.targets[index], 0.0)).to(dtype)
+    return items.to(device), targets.to(device), torch.from_numpy(mask).to(dtype).to(device)
+
+
+def make_batch(
+    split: SplitData,
+    positions: np.ndarray,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Batch:
+    """Gather and pad the support and query rows of the users at ``positions``."""
+    positions = np.asarray(positions, dtype=np.int64)
+    users = torch.from_numpy(split.users[positions]).to(device)
+    return Batch(
+        positions,
+        users,
+        *_pad(split.support, positions, dtype, device),
+        *_pad(split.query, positions, dtype, device),
+    )
+
+
+def masked_mse(predictions: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Per-user mean squared error over the real (unmasked) rows: ``[U, N]`` → ``[U]``."""
+    return ((predictions - targets) ** 2 * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+def scale_gradient(lr: LearningRate, index: int, grad: Tensor) -> Tensor:
+    """``lr * grad`` for the ``index``-th parameter, whatever the learning rate's form."""
+    if isinstance(lr, list | tuple):
+        return lr[index] * grad  # per parameter (Meta-SGD), broadcast over users
+    if lr.dim() == 0:
+        return lr * grad
+    return lr.reshape(-1, *([1] * (grad.dim() - 1))) * grad  # per user
+
+
+def per_user_rate(lr: LearningRate, n_users: int) -> Tensor:
+    """One number per user to record: the rate itself, or the mean of per-parameter rates."""
+    if isinstance(lr, list | tuple):
+        total = sum(rate.sum() for rate in lr)
+        count = sum(rate.numel() for rate in lr)
+        return (total / count).detach().expand(n_users)
+    return lr.detach().expand(n_users) if lr.dim() == 0 else lr.detach()
+
+
+@dataclass
+class Adapted:
+    fast: list[Tensor]  # per-user fast weights, leading dimension U
+    support_grad_sq_norm: Tensor | None  # ‖∇θ L_support(θ)‖² per user at the first step
+
+
+def adapt(
+    params: list[Tensor],
+    inputs: Tensor,
+    targets: Tensor,
+    mask: Tensor,
+    lr: LearningRate,
+    steps: int,
+    *,
+    create_graph: bool,
+    first_order: bool = False,
+    with_grad_norm: bool = False,
+) -> Adapted:
+    """Take ``steps`` gradient steps per user on the support loss, all users at once.
+
+    ``create_graph`` keeps the graph for the meta-gradient (training); ``first_order`` then drops
+    the second-order terms (the step uses detached gradients; the rate stays differentiable).
+    ``with_grad_norm`` also returns each user's squared support-gradient norm at θ (REG-PAML).
+    """
+    n_users = inputs.shape[0]
+    fast = [p.unsqueeze(0).expand(n_users, *p.shape) for p in params]
+    if not create_graph:
+        fast = [w.detach().clone().requires_grad_() for w in fast]
+    grad_sq_norm = None
+    for step in range(steps):
+        with torch.enable_grad():
+            loss = masked_mse(decide(fast, inputs), targets, mask)
+            keep_graph = create_graph and (not first_order or (with_grad_norm and step == 0))
+            grads = torch.autograd.grad(loss.sum(), fast, create_graph=keep_graph)
+        if with_grad_norm and step == 0:
+            grad_sq_norm = sum(g.pow(2).flatten(1).sum(1) for g in grads)
+        if first_order or not create_graph:
+            grads = [g.detach() for g in grads]
+        fast = [w - scale_gradient(lr, i, g) for i, (w, g) in enumerate(zip(fast, grads))]
+        if not create_graph:
+            fast = [w.detach().requires_grad_() for w in fast]
+    return Adapted(fast, grad_sq_norm)
+
+
+@dataclass
+class InnerLoopOutput:
+    """What a meta-batch produced; methods build their outer loss from it."""
+
+    query_loss: Tensor  # [U] query MSE after adaptation
+    query_predictions: Tensor  # [U, Q]
+    user_vectors: Tensor  # [U, Du] user embeddings h_i
+    lr: LearningRate
+    support_grad_sq_norm: Tensor | None
+
+
+def run_inner_loop(
+    model: RecModel,
+    batch: Batch,
+    lr_fn,
+    steps: int,
+    *,
+    create_graph: bool,
+    first_order: bool = False,
+    with_grad_norm: bool = False,
+    buckets: int = 1,
+) -> InnerLoopOutput:
+    """Embed once, get the inner rate from ``lr_fn(user_vectors)``, adapt, score the query set.
+
+    ``buckets`` > 1 sorts the users by support size and adapts each group separately to cut
+    padding; the rate is computed for the whole batch first, so methods see the batch at once.
+    """
+    user_vectors = model.user_embedding(batch.users)
+    lr = lr_fn(user_vectors)
+    support_sizes = batch.support_mask.sum(1)
+    order = torch.argsort(support_sizes, stable=True)
+    groups = (
+        [g for g in torch.tensor_split(order, min(buckets, len(batch))) if len(g)] if buckets > 1 else [None]
+    )
+
+    losses, predictions, norms = [], [], []
+    for group in groups:
+        part = batch if group is None else batch.subset(group)
+        vectors = user_vectors if group is None else user_vectors[group]
+        rate = lr if group is None or isinstance(lr, list | tuple) or lr.dim() == 0 else lr[group]
+        width = (
+            int(part.support_mask.sum(1).max().item()) if group is not None else part.support_mask.shape[1]
+        )
+        support = model.fuse(vectors, part.support_items[:, :width])
+        adapted = adapt(
+            model.decision_params(),
+            support,
+            part.support_targets[:, :width],
+            part.support_mask[:, :width],
+            rate,
+            steps,
+            create_graph=create_graph,
+            first_order=first_order,
+            with_grad_norm=with_grad_norm,
+        )
+        query_predictions = decide(adapted.fast, model.fuse(vectors, part.query_items))
+        losses.append(masked_mse(query_predictions, part.query_targets, part.query_mask))
+        predictions.append(query_predictions)
+        norms.append(adapted.support_grad_sq_norm)
+
+    if groups == [None]:
+        return InnerLoopOutput(losses[0], predictions[0], user_vectors, lr, norms[0])
+    inverse = torch.argsort(torch.cat(groups))
+    width = batch.query_mask.shape[1]
+    padded = [torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in predictions]
+    return InnerLoopOutput(
+        query_loss=torch.cat(losses)[inverse],
+        query_predictions=torch.cat(padded)[inverse],
+        user_vectors=user_vectors,
+        lr=lr,
+        support_grad_sq_norm=torch.cat(norms)[inverse] if with_grad_norm else None,
+    )

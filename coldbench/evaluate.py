@@ -1,0 +1,74 @@
+"""Evaluate a method on one split: adapt on support, predict query, per-user metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from coldbench.engine import make_batch, per_user_rate
+from coldbench.features import EncodedDataset
+from coldbench.methods.base import Method
+from coldbench.metrics import per_user_metrics
+from coldbench.model import RecModel
+
+
+def evaluate_split(
+    model: RecModel, method: Method, data: EncodedDataset, split: str, batch_size: int, device: torch.device
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(predictions, per_user)`` for every user of ``split``.
+
+    Users are processed in groups of similar support size (sorted), so padding stays small.
+    ``predictions`` has one row per query interaction; ``per_user`` one row per user with every
+    metric, the major flag, support/query sizes and the inner learning rate the user got.
+    """
+    part = data.splits[split]
+    support_sizes = part.support.sizes()
+    order = np.argsort(support_sizes, kind="stable")
+    n_chunks = max(1, math.ceil(len(order) / batch_size))
+    model.eval()
+    frames, rates = [], np.zeros(len(order))
+    for chunk in np.array_split(order, n_chunks):
+        if len(chunk) == 0:
+            continue
+        batch = make_batch(part, chunk, device=device)
+        output = method.evaluate_batch(model, batch)
+        mask = batch.query_mask.bool().cpu().numpy()
+        predictions = output.query_predictions.detach().cpu().numpy()
+        rows, cols = np.nonzero(mask)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "position": chunk[rows],
+                    "order": cols,
+                    "item": batch.query_items.cpu().numpy()[rows, cols],
+                    "target": batch.query_targets.cpu().numpy()[rows, cols],
+                    "prediction": predictions[rows, cols],
+                }
+            )
+        )
+        rates[chunk] = per_user_rate(output.lr, len(chunk)).cpu().numpy()
+    model.train()
+    frame = pd.concat(frames).sort_values(["position", "order"], kind="stable")
+    predictions = pd.DataFrame(
+        {
+            "user_id": part.user_ids[frame["position"].to_numpy()],
+            "item_id": data.item_ids[frame["item"].to_numpy()],
+            "rating": frame["target"].to_numpy(),
+            "prediction": frame["prediction"].to_numpy(np.float64),
+        }
+    )
+    scores = per_user_metrics(predictions.rename(columns={"user_id": "user", "rating": "target"}))
+    per_user = pd.DataFrame(
+        {
+            "user_id": part.user_ids,
+            "major": part.major,
+            "n_support": support_sizes,
+            "n_query": part.query.sizes(),
+            "inner_lr": rates,
+        }
+    ).set_index("user_id")
+    per_user = per_user.join(scores.drop(columns=["n_query"]), how="left")
+    return predictions, per_user.reset_index()

@@ -1,0 +1,89 @@
+"""The contract every method follows, and the registry it joins.
+
+A method is an ``nn.Module`` holding its own meta-parameters (e.g. a learning-rate network) and
+a ``Config`` dataclass of hyper-parameters. The default is MAML-style meta-learning on the shared
+engine; a method mostly says which inner learning rate each user gets (``inner_lr``) and may add
+terms to the outer loss or override training altogether (transfer learning). The trainer only
+ever calls the methods below, so adding a method never touches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from coldbench.config import TrainConfig
+from coldbench.engine import Batch, InnerLoopOutput, LearningRate, run_inner_loop
+from coldbench.model import RecModel
+from coldbench.registry import Registry
+
+
+@dataclass
+class MethodConfig:
+    """Hyper-parameters every method has."""
+
+    outer_lr: float = 5e-5  # Adam's learning rate β for the outer (meta) update
+
+
+class Method(nn.Module):
+    """Base class: MAML on the batched engine with a rate given by ``inner_lr``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Config: ClassVar[type] = MethodConfig
+    with_grad_norm: ClassVar[bool] = False  # ask the engine for ‖∇θ L_support‖² per user
+
+    def __init__(self, config: MethodConfig, model: RecModel, train: TrainConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.train_config = train
+        self.epoch = 0
+
+    def inner_lr(self, user_vectors: Tensor) -> LearningRate:
+        """The inner learning rate for these users (scalar, per user ``[U]`` or per parameter)."""
+        raise NotImplementedError
+
+    def inner_loop(self, model: RecModel, batch: Batch, *, training: bool) -> InnerLoopOutput:
+        """Adapt every user of ``batch`` on its support set and score its query set."""
+        return run_inner_loop(
+            model,
+            batch,
+            self.inner_lr,
+            self.train_config.inner_steps,
+            create_graph=training,
+            first_order=self.train_config.first_order,
+            with_grad_norm=self.with_grad_norm and training,
+            buckets=self.train_config.buckets,
+        )
+
+    def outer_loss(self, output: InnerLoopOutput) -> Tensor:
+        """The meta-objective of one meta-batch: mean query loss over its users."""
+        return output.query_loss.mean()
+
+    def training_loss(self, model: RecModel, batch: Batch) -> tuple[Tensor, InnerLoopOutput]:
+        """Loss to minimise on one meta-batch of training users."""
+        output = self.inner_loop(model, batch, training=True)
+        return self.outer_loss(output), output
+
+    def evaluate_batch(self, model: RecModel, batch: Batch) -> InnerLoopOutput:
+        """Adapt on support, predict query (validation and test users); no meta-gradient."""
+        with torch.no_grad():
+            return self.inner_loop(model, batch, training=False)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (e.g. warm-up phases)."""
+        self.epoch = epoch
+
+    def after_outer_step(self, output: InnerLoopOutput) -> None:
+        """Called after each optimizer step (e.g. to refresh a memory)."""
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: register a method under its ``name``."""
+    return METHODS.register(cls.name)(cls)

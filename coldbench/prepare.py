@@ -1,0 +1,87 @@
+"""``prepare``: read a source, run the protocol, write the prepared dataset (or reuse it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from coldbench.datasets import SOURCES, SourceRequest
+from coldbench.errors import ColdbenchError
+from coldbench.paths import prepared_root, raw_dir
+from coldbench.prepared import build_manifest, read_manifest, write_prepared
+from coldbench.protocol import ProtocolConfig, apply_protocol
+
+
+@dataclass
+class PrepareResult:
+    path: Path
+    manifest: dict
+    reused: bool
+
+
+def default_name(dataset: str, config: ProtocolConfig, options: dict[str, str]) -> str:
+    """Name of the prepared folder: the source plus whatever differs from the defaults."""
+    parts = [options.get("name", dataset) if dataset == "atomic" else dataset]
+    if config.subset is not None:
+        parts.append(f"subset{config.subset}")
+    if config.seed != 0:
+        parts.append(f"seed{config.seed}")
+    return "-".join(parts)
+
+
+def _same_recipe(manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str]) -> bool:
+    return (
+        manifest.get("source_name") == dataset
+        and manifest.get("protocol") == config.to_dict()
+        and manifest.get("source_options") == dict(sorted(options.items()))
+    )
+
+
+def prepare(
+    dataset: str,
+    *,
+    config: ProtocolConfig | None = None,
+    source: Path | None = None,
+    extras: Path | None = None,
+    verify: bool = True,
+    options: dict[str, str] | None = None,
+    name: str | None = None,
+    force: bool = False,
+    data_dir: Path | None = None,
+) -> PrepareResult:
+    """Prepare ``dataset`` under the cold-start protocol; reuse an identical earlier result."""
+    config = config or ProtocolConfig()
+    options = dict(options or {})
+    spec = SOURCES.get(dataset)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        known = ", ".join(spec.options) or "none"
+        raise ColdbenchError(f"option --option {unknown[0]}: not known to {dataset!r} (known: {known})")
+    if source is not None and not Path(source).exists():
+        raise ColdbenchError(f"--source {source}: no such file or folder")
+    if extras is not None and not Path(extras).exists():
+        raise ColdbenchError(f"--extras {extras}: no such file or folder")
+
+    if dataset == "atomic" and source is not None and "name" not in options:
+        stem = Path(source).name if Path(source).is_dir() else Path(source).stem
+        options["name"] = stem.removeprefix("recbole-")
+    name = name or default_name(dataset, config, options)
+    dest = prepared_root(data_dir) / name
+    if dest.exists() and not force:
+        manifest = read_manifest(dest)
+        if _same_recipe(manifest, dataset, config, options):
+            return PrepareResult(dest, manifest, reused=True)
+        raise ColdbenchError(
+            f"prepared dataset {name!r} exists with other parameters ({dest}); "
+            "use --force to rebuild it or --name to keep both"
+        )
+
+    request = SourceRequest(
+        raw_dir=raw_dir(dataset, data_dir), source=source, extras=extras, verify=verify, options=options
+    )
+    raw = spec.read(request)
+    tables = apply_protocol(raw, config)
+    manifest = build_manifest(name, raw, tables, config, options, task="rating")
+    manifest["source_name"] = dataset
+    write_prepared(dest, tables, manifest)
+    return PrepareResult(dest, manifest, reused=False)

@@ -1,0 +1,30 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """The folder with the real (never committed) datasets: $COLDBENCH_SHARED_DATA or ../shared/data."""
+    return Path(os.environ.get("COLDBENCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path to the real datasets; the test is skipped cleanly when they are absent."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (set COLDBENCH_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Never let a test write into the user's real data home."""
+    monkeypatch.setenv("COLDBENCH_HOME", str(tmp_path_factory.mktemp("coldbench-home")))
