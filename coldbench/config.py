@@ -24,8 +24,13 @@ class TrainConfig:
     first_order: bool = False  # drop second-order terms of the meta-gradient
     embedding_dim: int = 32  # per feature
     hidden: tuple[int, ...] = (320, 192)  # decision layers before the output
-    buckets: int = 2  # sort a meta-batch by support size into this many groups to cut padding
+    implicit_step: bool = True  # one-step adaptation without per-user weights (same maths, faster)
+    buckets: int = 4  # materialised path: sort a meta-batch by support size into groups to cut padding
     eval_batch_size: int = 128  # users adapted at once during evaluation
+
+
+# Settings that change speed and memory, not the maths: left out of the config id.
+PERFORMANCE_SETTINGS = ("implicit_step", "buckets", "eval_batch_size")
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:

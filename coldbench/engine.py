@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from coldbench.features import SplitData, UserRows
 from coldbench.model import RecModel, decide
@@ -36,6 +37,21 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def trimmed(self) -> Batch:
+        """The same users with support and query widths cut to their largest real size."""
+        support = max(int(self.support_mask.sum(1).max()), 1)
+        query = max(int(self.query_mask.sum(1).max()), 1)
+        return Batch(
+            self.positions,
+            self.users,
+            self.support_items[:, :support],
+            self.support_targets[:, :support],
+            self.support_mask[:, :support],
+            self.query_items[:, :query],
+            self.query_targets[:, :query],
+            self.query_mask[:, :query],
+        )
 
     def subset(self, index: Tensor) -> Batch:
         """The users at ``index`` (a LongTensor of positions within this batch)."""
@@ -153,6 +169,60 @@ def adapt(
     return Adapted(fast, grad_sq_norm)
 
 
+def adapt_one_step_implicit(
+    params: list[Tensor],
+    support: Tensor,
+    support_targets: Tensor,
+    support_mask: Tensor,
+    query: Tensor,
+    lr: Tensor,
+    *,
+    create_graph: bool,
+    first_order: bool = False,
+    with_grad_norm: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """One SGD step per user without materialising per-user weights; returns query predictions.
+
+    For a layer with support inputs ``A_u`` and output gradients ``Δ_u``, the step gives
+    ``W_u = W − α_u A_uᵀΔ_u`` and ``b_u = b − α_u ΣΔ_u``, so on query inputs ``a``:
+    ``a W_u + b_u = a W + b − α_u [(a A_uᵀ) Δ_u + ΣΔ_u]``. The support pass runs with the shared
+    weights (one matrix product per layer) and the per-user work shrinks to small query×support
+    Gram products. ``‖∇θ L_u‖² = Σ_l Σ (A_u A_uᵀ) ⊙ (Δ_u Δ_uᵀ) + ‖ΣΔ_u‖²``. Padded rows have
+    Δ = 0 (the loss is masked), so they drop out of every product. Exact for a scalar or per-user rate.
+    """
+    weights, biases = params[0::2], params[1::2]
+    last = len(weights) - 1
+    with torch.enable_grad():
+        inputs, outputs = [], []
+        hidden = support
+        for layer, (weight, bias) in enumerate(zip(weights, biases)):
+            inputs.append(hidden)
+            outputs.append(hidden @ weight + bias)
+            hidden = F.relu(outputs[-1]) if layer < last else outputs[-1]
+        loss = masked_mse(hidden.squeeze(-1), support_targets, support_mask).sum()
+        keep_graph = create_graph and (not first_order or with_grad_norm)
+        deltas = list(torch.autograd.grad(loss, outputs, create_graph=keep_graph))
+
+    grad_sq_norm = None
+    if with_grad_norm:
+        grad_sq_norm = sum(
+            ((a @ a.transpose(1, 2)) * (d @ d.transpose(1, 2))).sum((1, 2)) + d.sum(1).pow(2).sum(1)
+            for a, d in zip(inputs, deltas)
+        )
+    if first_order or not create_graph:
+        inputs = [a.detach() for a in inputs]
+        deltas = [d.detach() for d in deltas]
+
+    rate = lr if lr.dim() == 0 else lr.reshape(-1, 1, 1)
+    hidden = query
+    for layer, (weight, bias) in enumerate(zip(weights, biases)):
+        a, d = inputs[layer], deltas[layer]
+        correction = (hidden @ a.transpose(1, 2)) @ d + d.sum(1, keepdim=True)
+        out = hidden @ weight + bias - rate * correction
+        hidden = F.relu(out) if layer < last else out
+    return hidden.squeeze(-1), grad_sq_norm
+
+
 @dataclass
 class InnerLoopOutput:
     """What a meta-batch produced; methods build their outer loss from it."""
@@ -162,6 +232,14 @@ class InnerLoopOutput:
     user_vectors: Tensor  # [U, Du] user embeddings h_i
     lr: LearningRate
     support_grad_sq_norm: Tensor | None
+
+
+def _groups(batch: Batch, buckets: int) -> list[Tensor | None]:
+    """Users sorted by support size and cut into ``buckets`` groups (``[None]``: the whole batch)."""
+    if buckets <= 1 or len(batch) <= 1:
+        return [None]
+    order = torch.argsort(batch.support_mask.sum(1), stable=True)
+    return [group for group in torch.tensor_split(order, min(buckets, len(batch))) if len(group)]
 
 
 def run_inner_loop(
@@ -174,53 +252,68 @@ def run_inner_loop(
     first_order: bool = False,
     with_grad_norm: bool = False,
     buckets: int = 1,
+    implicit: bool = True,
 ) -> InnerLoopOutput:
     """Embed once, get the inner rate from ``lr_fn(user_vectors)``, adapt, score the query set.
 
-    ``buckets`` > 1 sorts the users by support size and adapts each group separately to cut
-    padding; the rate is computed for the whole batch first, so methods see the batch at once.
+    One step with a scalar or per-user rate takes the implicit path (``adapt_one_step_implicit``)
+    unless ``implicit`` is False; otherwise fast weights are materialised per user (``adapt``).
+    ``buckets`` > 1 sorts users by support size and adapts each group separately with its own
+    padded widths. The rate is computed for the whole batch first, so methods see it at once.
     """
     user_vectors = model.user_embedding(batch.users)
+    support_items = model.item_embedding(batch.support_items)
+    query_items = model.item_embedding(batch.query_items)
     lr = lr_fn(user_vectors)
-    support_sizes = batch.support_mask.sum(1)
-    order = torch.argsort(support_sizes, stable=True)
-    groups = (
-        [g for g in torch.tensor_split(order, min(buckets, len(batch))) if len(g)] if buckets > 1 else [None]
-    )
+    per_parameter = isinstance(lr, list | tuple)
+    use_implicit = implicit and steps == 1 and not per_parameter
+    groups = _groups(batch, buckets)
 
     losses, predictions, norms = [], [], []
     for group in groups:
-        part = batch if group is None else batch.subset(group)
+        part = batch if group is None else batch.subset(group).trimmed()
         vectors = user_vectors if group is None else user_vectors[group]
-        rate = lr if group is None or isinstance(lr, list | tuple) or lr.dim() == 0 else lr[group]
-        width = (
-            int(part.support_mask.sum(1).max().item()) if group is not None else part.support_mask.shape[1]
-        )
-        support = model.fuse(vectors, part.support_items[:, :width])
-        adapted = adapt(
-            model.decision_params(),
-            support,
-            part.support_targets[:, :width],
-            part.support_mask[:, :width],
-            rate,
-            steps,
-            create_graph=create_graph,
-            first_order=first_order,
-            with_grad_norm=with_grad_norm,
-        )
-        query_predictions = decide(adapted.fast, model.fuse(vectors, part.query_items))
-        losses.append(masked_mse(query_predictions, part.query_targets, part.query_mask))
-        predictions.append(query_predictions)
-        norms.append(adapted.support_grad_sq_norm)
+        rate = lr if group is None or per_parameter or lr.dim() == 0 else lr[group]
+        n_support, n_query = part.support_mask.shape[1], part.query_mask.shape[1]
+        support_part = support_items if group is None else support_items[group, :n_support]
+        query_part = query_items if group is None else query_items[group, :n_query]
+        support = model.fuse(vectors, support_part)
+        query = model.fuse(vectors, query_part)
+        if use_implicit:
+            predicted, norm = adapt_one_step_implicit(
+                model.decision_params(),
+                support,
+                part.support_targets,
+                part.support_mask,
+                query,
+                rate,
+                create_graph=create_graph,
+                first_order=first_order,
+                with_grad_norm=with_grad_norm,
+            )
+        else:
+            adapted = adapt(
+                model.decision_params(),
+                support,
+                part.support_targets,
+                part.support_mask,
+                rate,
+                steps,
+                create_graph=create_graph,
+                first_order=first_order,
+                with_grad_norm=with_grad_norm,
+            )
+            predicted, norm = decide(adapted.fast, query), adapted.support_grad_sq_norm
+        losses.append(masked_mse(predicted, part.query_targets, part.query_mask))
+        predictions.append(F.pad(predicted, (0, batch.query_mask.shape[1] - predicted.shape[1])))
+        norms.append(norm)
 
-    if groups == [None]:
+    if group is None:
         return InnerLoopOutput(losses[0], predictions[0], user_vectors, lr, norms[0])
     inverse = torch.argsort(torch.cat(groups))
-    width = batch.query_mask.shape[1]
-    padded = [torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in predictions]
     return InnerLoopOutput(
         query_loss=torch.cat(losses)[inverse],
-        query_predictions=torch.cat(padded)[inverse],
+        query_predictions=torch.cat(predictions)[inverse],
         user_vectors=user_vectors,
         lr=lr,
         support_grad_sq_norm=torch.cat(norms)[inverse] if with_grad_norm else None,

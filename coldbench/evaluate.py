@@ -29,6 +29,7 @@ def evaluate_split(
     order = np.argsort(support_sizes, kind="stable")
     n_chunks = max(1, math.ceil(len(order) / batch_size))
     model.eval()
+    method.eval()
     frames, rates = [], np.zeros(len(order))
     for chunk in np.array_split(order, n_chunks):
         if len(chunk) == 0:
@@ -51,6 +52,7 @@ def evaluate_split(
         )
         rates[chunk] = per_user_rate(output.lr, len(chunk)).cpu().numpy()
     model.train()
+    method.train()
     frame = pd.concat(frames).sort_values(["position", "order"], kind="stable")
     predictions = pd.DataFrame(
         {

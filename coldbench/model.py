@@ -87,8 +87,7 @@ class RecModel(nn.Module):
     def decision_params(self) -> list[Tensor]:
         return list(self.decision)
 
-    def fuse(self, user_vectors: Tensor, items: Tensor) -> Tensor:
-        """Concatenate each item's embedding with its user's: ``[U, Du]``, ``[U, N]`` → ``[U, N, D]``."""
-        item_vectors = self.item_embedding(items)
-        expanded = user_vectors.unsqueeze(-2).expand(*items.shape, user_vectors.shape[-1])
+    def fuse(self, user_vectors: Tensor, item_vectors: Tensor) -> Tensor:
+        """The fusing layer: item embeddings next to their user's: [U, Du], [U, N, Di] → [U, N, D]."""
+        expanded = user_vectors.unsqueeze(-2).expand(*item_vectors.shape[:-1], user_vectors.shape[-1])
         return torch.cat([item_vectors, expanded], dim=-1)

@@ -29,11 +29,23 @@ def default_name(dataset: str, config: ProtocolConfig, options: dict[str, str]) 
     return "-".join(parts)
 
 
-def _same_recipe(manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str]) -> bool:
+def _request(source: Path | None, extras: Path | None, verify: bool) -> dict:
+    """What was asked of the source, so that a changed file or --no-verify is not silently reused."""
+    return {
+        "source": str(Path(source).resolve()) if source else None,
+        "extras": str(Path(extras).resolve()) if extras else None,
+        "verify": verify,
+    }
+
+
+def _same_recipe(
+    manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str], request: dict
+) -> bool:
     return (
         manifest.get("source_name") == dataset
         and manifest.get("protocol") == config.to_dict()
         and manifest.get("source_options") == dict(sorted(options.items()))
+        and manifest.get("request") == request
     )
 
 
@@ -69,7 +81,7 @@ def prepare(
     dest = prepared_root(data_dir) / name
     if dest.exists() and not force:
         manifest = read_manifest(dest)
-        if _same_recipe(manifest, dataset, config, options):
+        if _same_recipe(manifest, dataset, config, options, _request(source, extras, verify)):
             return PrepareResult(dest, manifest, reused=True)
         raise ColdbenchError(
             f"prepared dataset {name!r} exists with other parameters ({dest}); "
@@ -83,5 +95,6 @@ def prepare(
     tables = apply_protocol(raw, config)
     manifest = build_manifest(name, raw, tables, config, options, task="rating")
     manifest["source_name"] = dataset
+    manifest["request"] = _request(source, extras, verify)
     write_prepared(dest, tables, manifest)
     return PrepareResult(dest, manifest, reused=False)

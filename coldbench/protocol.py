@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ class ProtocolConfig:
     support_fraction: float = 0.8  # support : query = 80 : 20
     major_value_fraction: float = 0.3  # top ceil(30%) of a feature's values are its major values
     major_min_features: int = 3  # major user: more than two features take a major value
+    major_basis: str = "prepared"  # count feature values over the "prepared" users or all "source" users
     subset: int | None = None  # keep a seeded sample of N users before the protocol runs
 
     def __post_init__(self) -> None:
@@ -46,11 +48,14 @@ class ProtocolConfig:
             (0 < self.support_fraction < 1, "support-fraction must be in (0, 1)"),
             (0 < self.major_value_fraction <= 1, "major-fraction must be in (0, 1]"),
             (self.major_min_features >= 1, "major-min-features must be at least 1"),
+            (self.major_basis in ("prepared", "source"), "major-basis must be 'prepared' or 'source'"),
             (self.subset is None or self.subset > 0, "subset must be a positive number of users"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ColdbenchError(f"option {message}")
+        shares = _exact_shares(self.split)  # 7:1:2 and 0.7:0.1:0.2 are the same protocol
+        object.__setattr__(self, "split", tuple(float(share) for share in shares))
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -67,6 +72,13 @@ class PreparedTables:
     users: pd.DataFrame  # user_id, split, major, n_major_features, <user features>
     items: pd.DataFrame  # item_id, <item features>
     stats: dict
+
+
+def _exact_shares(ratios: tuple[float, ...]) -> list[Fraction]:
+    """Ratios as exact fractions of their sum (0.7 read as 7/10, not its binary approximation)."""
+    exact = [Fraction(repr(float(r))) for r in ratios]
+    total = sum(exact)
+    return [r / total for r in exact]
 
 
 def _id_order(ids: pd.Index) -> np.ndarray:
@@ -102,9 +114,9 @@ def cold_start_users(interactions: pd.DataFrame, fraction: float) -> pd.Index:
 def split_users(users: pd.Index, ratios: tuple[float, float, float], seed: int) -> pd.Series:
     """Assign users to train/valid/test by a seeded permutation in the given ratios."""
     users = users[_id_order(users)]
-    total = sum(ratios)
-    n_train = int(round(len(users) * ratios[0] / total))
-    n_valid = int(round(len(users) * ratios[1] / total))
+    shares = _exact_shares(ratios)
+    n_train = round(len(users) * shares[0])
+    n_valid = round(len(users) * shares[1])
     labels = np.array(["test"] * len(users), dtype=object)
     order = _rng(seed, 1).permutation(len(users))
     labels[order[:n_train]] = "train"
@@ -144,14 +156,18 @@ def major_values(values: pd.Series, fraction: float) -> list[str]:
 
 
 def label_major(
-    users: pd.DataFrame, features: list[str], config: ProtocolConfig
+    users: pd.DataFrame, features: list[str], config: ProtocolConfig, basis: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, dict]:
-    """Add ``n_major_features`` and ``major`` columns; return them with per-feature shares."""
+    """Add ``n_major_features`` and ``major`` columns; return them with per-feature shares.
+
+    A feature's major values are counted over ``basis`` (default: ``users`` themselves).
+    """
+    basis = users if basis is None else basis
     users = users.copy()
     n_major = np.zeros(len(users), dtype=int)
     shares, tops = {}, {}
     for feature in features:
-        top = major_values(users[feature], config.major_value_fraction)
+        top = major_values(basis[feature].dropna(), config.major_value_fraction)
         held = users[feature].astype(str).isin(top).to_numpy()
         n_major += held
         shares[feature] = float(held.mean()) if len(users) else 0.0
@@ -162,6 +178,7 @@ def label_major(
         "feature_share": shares,
         "n_major_values": tops,
         "major_share": float(users["major"].mean()) if len(users) else 0.0,
+        "basis": config.major_basis,
     }
     return users, info
 
@@ -217,7 +234,10 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
 
     users = profiles.reindex(kept.index)[user_features].reset_index()
     users.insert(1, "split", kept.to_numpy())
-    users, major_info = label_major(users, user_features, config)
+    basis = None
+    if config.major_basis == "source":
+        basis = profiles[profiles.index.isin(interactions["user_id"].unique())]
+    users, major_info = label_major(users, user_features, config, basis)
 
     item_ids = pd.Index(raw.items["item_id"]).union(pd.Index(rows["item_id"].unique()))
     item_ids = item_ids[_id_order(item_ids)]

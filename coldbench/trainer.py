@@ -207,6 +207,7 @@ def run_seed(
         log, best, start_epoch = state["log"], state["best"], state["epoch"] + 1
         progress("resume", {"epoch": start_epoch})
 
+    progress("start", {"epochs": spec.train.epochs, "done": start_epoch})
     for epoch in range(start_epoch, spec.train.epochs):
         started = time.perf_counter()
         train_loss = train_epoch(model, method, optimizer, data, spec, seed, epoch, progress)

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny models: one thread is fastest and keeps runs on a shared machine quiet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

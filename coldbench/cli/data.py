@@ -50,6 +50,9 @@ def prepare_cli(
     major_min_features: Annotated[
         int, typer.Option(help="Major user: at least this many major features.")
     ] = 3,
+    major_basis: Annotated[
+        str, typer.Option(help="Count feature values over the 'prepared' users or all 'source' users.")
+    ] = "prepared",
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Source option key=value.")
     ] = None,
@@ -69,6 +72,7 @@ def prepare_cli(
         support_fraction=support_fraction,
         major_value_fraction=major_fraction,
         major_min_features=major_min_features,
+        major_basis=major_basis,
     )
     with console.status(f"preparing {dataset}…"):
         result = prepare(
@@ -130,19 +134,17 @@ def datasets_cli(data_dir: DataDir = None) -> None:
         console.print(f"no prepared datasets in {prepared_root(data_dir)}; try `coldbench prepare synthetic`")
         return
     table = Table(title=f"prepared datasets in {prepared_root(data_dir)}")
-    for column in ("name", "source", "users", "items", "interactions", "major share", "seed", "hash"):
-        table.add_column(column)
+    for column in ("name", "users", "items", "ratings", "major", "hash"):
+        table.add_column(column, no_wrap=True)
     for name in names:
         manifest = read_manifest(prepared_root(data_dir) / name)
         stats = manifest["stats"]
         table.add_row(
             name,
-            manifest["source"],
             f"{stats['users']:,}",
             f"{stats['items']:,}",
             f"{stats['interactions']:,}",
-            f"{stats['major']['major_share']:.1%}",
-            str(manifest["protocol"]["seed"]),
-            manifest["content_hash"][:12],
+            f"{stats['major']['major_share']:.0%}",
+            manifest["content_hash"][:8],
         )
     console.print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,8 +20,6 @@ from coldbench.prepared import load_prepared
 from coldbench.trainer import RunResult, train
 
 console = Console()
-GROUPS = ("overall", "major", "minor")
-SHOWN = ("mse", "mae", "ndcg@3", "ndcg@5")
 
 
 @app.command("methods")
@@ -80,8 +79,10 @@ def train_cli(
                 )
             elif kind == "epoch":
                 bars.update(epoch_bar, advance=1, info=f"valid mse {info['valid_mse']:.4f}")
+            elif kind == "start":
+                bars.update(epoch_bar, total=info["epochs"], completed=info["done"])
             elif kind == "resume":
-                bars.update(epoch_bar, completed=info["epoch"], info=f"resumed at epoch {info['epoch'] + 1}")
+                bars.update(epoch_bar, info=f"resumed after epoch {info['epoch']}")
 
         results = []
         for one_seed in seed_list:
@@ -102,34 +103,32 @@ def train_cli(
     print_results(method, prepared.name, results)
 
 
-def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
-    """A table of test metrics per seed and their mean ± std."""
-    import numpy as np
+COLUMNS = (
+    ("MSE", "overall", "mse"),
+    ("MAE", "overall", "mae"),
+    ("nDCG@3", "overall", "ndcg@3"),
+    ("nDCG@5", "overall", "ndcg@5"),
+    ("MSE major", "major", "mse"),
+    ("MSE minor", "minor", "mse"),
+)
 
-    table = Table(title=f"{method} on {dataset}: test users (selected on validation)")
+
+def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
+    """A table of test metrics per seed and their mean ± std over seeds."""
+    table = Table(title=f"{method} on {dataset}: test users, epoch selected on validation")
     table.add_column("seed")
-    table.add_column("epoch")
-    for group in GROUPS:
-        for metric in SHOWN:
-            if metric in ("mse", "ndcg@3", "ndcg@5") or group == "overall":
-                table.add_column(f"{group}\n{metric}", justify="right")
+    table.add_column("epoch", justify="right")
+    for header, _, _ in COLUMNS:
+        table.add_column(header, justify="right")
     rows = []
     for result in results:
-        values = [
-            result.metrics["test"][g][m]
-            for g in GROUPS
-            for m in SHOWN
-            if m in ("mse", "ndcg@3", "ndcg@5") or g == "overall"
-        ]
+        values = [result.metrics["test"][group][metric] for _, group, metric in COLUMNS]
         rows.append(values)
-        note = " (done before)" if result.skipped else ""
-        table.add_row(
-            str(result.seed) + note, str(result.metrics["selected_epoch"]), *(f"{v:.4f}" for v in values)
-        )
+        seed = f"{result.seed} (earlier run)" if result.skipped else str(result.seed)
+        table.add_row(seed, str(result.metrics["selected_epoch"]), *(f"{v:.4f}" for v in values))
     if len(rows) > 1:
         array = np.array(rows)
-        table.add_row(
-            "mean ± std", "", *(f"{m:.4f}±{s:.4f}" for m, s in zip(array.mean(0), array.std(0, ddof=1)))
-        )
+        means, stds = array.mean(0), array.std(0, ddof=1)
+        table.add_row("mean ± std", "", *(f"{m:.3f} ± {s:.3f}" for m, s in zip(means, stds)))
     console.print(table)
     console.print(f"results: {results[0].path.parent}")

@@ -57,6 +57,7 @@ class Method(nn.Module):
             first_order=self.train_config.first_order,
             with_grad_norm=self.with_grad_norm and training,
             buckets=self.train_config.buckets,
+            implicit=self.train_config.implicit_step,
         )
 
     def outer_loss(self, output: InnerLoopOutput) -> Tensor:

@@ -42,7 +42,7 @@ class Transfer(Method):
             (batch.support_items, batch.support_targets, batch.support_mask),
             (batch.query_items, batch.query_targets, batch.query_mask),
         ):
-            predictions = decide(params, model.fuse(user_vectors, items))
+            predictions = decide(params, model.fuse(user_vectors, model.item_embedding(items)))
             errors.append(((predictions - targets) ** 2 * mask).sum(1))
             counts.append(mask.sum(1))
         per_user = (errors[0] + errors[1]) / (counts[0] + counts[1])
@@ -59,6 +59,7 @@ class Transfer(Method):
                 self.config.finetune_steps,
                 create_graph=False,
                 buckets=self.train_config.buckets,
+                implicit=self.train_config.implicit_step,
             )
 
 

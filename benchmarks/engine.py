@@ -1,0 +1,104 @@
+"""Time the batched engine against the per-user reference loop on a prepared dataset.
+
+    python benchmarks/engine.py --dataset movielens --method melu [--batches 20] [--set key=value]
+
+Same meta-batches, same process, alternating batched / loop so that drift hits both alike. Each
+timed step is a full meta-gradient (forward, inner loop, outer loss, backward). Then one training
+epoch is timed with the trainer's own code (after a warm-up epoch for methods that have one) plus
+one validation pass. The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+import torch
+
+from coldbench.cli.options import parse_pairs
+from coldbench.engine import InnerLoopOutput, make_batch
+from coldbench.evaluate import evaluate_split
+from coldbench.features import encode
+from coldbench.methods import METHODS
+from coldbench.prepared import load_prepared
+from coldbench.reference import reference_inner_loop
+from coldbench.trainer import build, make_spec, train_epoch
+
+
+def reference_loss(method, model, batch) -> torch.Tensor:
+    """The method's outer loss computed from the plain per-user loop."""
+    steps, first_order = method.train_config.inner_steps, method.train_config.first_order
+    losses, norms, _ = reference_inner_loop(model, batch, method.inner_lr, steps, first_order=first_order)
+    vectors = model.user_embedding(batch.users)
+    return method.outer_loss(InnerLoopOutput(losses, None, vectors, method.inner_lr(vectors), norms))
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    loss = fn()
+    loss.backward()
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="movielens")
+    parser.add_argument("--method", default="melu")
+    parser.add_argument("--batches", type=int, default=20, help="meta-batches timed per path")
+    parser.add_argument("--set", action="append", default=[], help="setting key=value")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-epoch", action="store_true", help="only time meta-batches")
+    args = parser.parse_args()
+
+    dataset = load_prepared(args.dataset)
+    data = encode(dataset)
+    spec = make_spec(args.method, parse_pairs(args.set, "--set"), args.device)
+    model, method, optimizer = build(spec, data, seed=0)
+    method.start_epoch(getattr(spec.params, "warmup_epochs", 0))  # time the post-warm-up path
+    meta = type(method).training_loss is METHODS.get("melu").training_loss
+    train_split = data.splits["train"]
+    rng = np.random.default_rng(0)
+    batched_ms, loop_ms = [], []
+    for index in range(args.batches + 1):  # the first round warms caches and is not counted
+        positions = rng.choice(len(train_split.users), spec.train.batch_size, replace=False)
+        batch = make_batch(train_split, positions, device=spec.device)
+        fast = timed(lambda b=batch: method.training_loss(model, b)[0])
+        slow = timed(lambda b=batch: reference_loss(method, model, b)) if meta else float("nan")
+        model.zero_grad(set_to_none=True)
+        method.zero_grad(set_to_none=True)
+        if index:
+            batched_ms.append(fast)
+            loop_ms.append(slow)
+
+    figures = {
+        "dataset": args.dataset,
+        "method": args.method,
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "batch_size": spec.train.batch_size,
+        "batched_ms": round(float(np.median(batched_ms)), 2),
+        "loop_ms": round(float(np.median(loop_ms)), 2) if meta else None,
+        "speedup": round(float(np.median(loop_ms) / np.median(batched_ms)), 2) if meta else None,
+    }
+    if not args.skip_epoch:
+        model, method, optimizer = build(spec, data, seed=0)
+        warmup = getattr(spec.params, "warmup_epochs", 0)
+        seconds = []
+        for epoch in range(warmup + 1):
+            start = time.perf_counter()
+            train_epoch(model, method, optimizer, data, spec, 0, epoch, lambda kind, info: None)
+            seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        evaluate_split(model, method, data, "valid", spec.train.eval_batch_size, spec.device)
+        figures["warmup_epoch_s"] = round(seconds[0], 2) if warmup else None
+        figures["epoch_s"] = round(seconds[-1], 2)
+        figures["valid_s"] = round(time.perf_counter() - start, 2)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""A plain per-user loop of the engine's maths: the reference the batched engine is tested against.
+
+Slow on purpose and written for reading: one user at a time, no padding, no user dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from coldbench.engine import Batch, LearningRate
+from coldbench.model import RecModel, decide
+
+
+def _rate(lr: LearningRate, index: int) -> Tensor:
+    if isinstance(lr, list | tuple):
+        return lr[index]
+    return lr if lr.dim() == 0 else lr[0]
+
+
+def reference_inner_loop(
+    model: RecModel,
+    batch: Batch,
+    lr_fn: Callable[[Tensor], LearningRate],
+    steps: int,
+    *,
+    first_order: bool = False,
+    create_graph: bool = True,
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """Per user: adapt on its own support rows, score its own query rows.
+
+    Returns ``(query_losses [U], support_grad_sq_norms [U], query_predictions per user)``.
+    """
+    losses, norms, predictions = [], [], []
+    for user in range(len(batch)):
+        n_support = int(batch.support_mask[user].sum())
+        n_query = int(batch.query_mask[user].sum())
+        vector = model.user_embedding(batch.users[user : user + 1])  # [1, Du]
+        lr = lr_fn(vector)
+        support = model.fuse(vector, model.item_embedding(batch.support_items[user : user + 1, :n_support]))[
+            0
+        ]
+        query = model.fuse(vector, model.item_embedding(batch.query_items[user : user + 1, :n_query]))[0]
+        support_targets = batch.support_targets[user, :n_support]
+        fast = model.decision_params()
+        for step in range(steps):
+            loss = ((decide(fast, support) - support_targets) ** 2).mean()
+            grads = torch.autograd.grad(loss, fast, create_graph=create_graph)
+            if step == 0:
+                norms.append(sum(g.pow(2).sum() for g in grads))
+            if first_order or not create_graph:
+                grads = [g.detach() for g in grads]
+            fast = [w - _rate(lr, i) * g for i, (w, g) in enumerate(zip(fast, grads))]
+        prediction = decide(fast, query)
+        predictions.append(prediction)
+        losses.append(((prediction - batch.query_targets[user, :n_query]) ** 2).mean())
+    norms_tensor = torch.stack(norms) if norms else torch.zeros(len(batch))
+    return torch.stack(losses), norms_tensor, predictions

@@ -1,0 +1,176 @@
+"""Training runs end to end: results on disk, resume, skip, divergence, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbench.cli import main
+from coldbench.errors import ColdbenchError
+from coldbench.methods import METHODS
+from coldbench.prepare import prepare
+from coldbench.prepared import load_prepared
+from coldbench.testing import TINY_SYNTHETIC
+from coldbench.trainer import train
+
+SMALL = {"hidden": "16,8", "embedding_dim": "4", "batch_size": "16"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("trainer-data")
+    prepare("synthetic", options=TINY_SYNTHETIC, data_dir=data_dir)
+    return load_prepared("synthetic", data_dir)
+
+
+def _train(dataset, results, method="melu", epochs=2, **kwargs):
+    overrides = {**SMALL, "epochs": str(epochs), **kwargs.pop("overrides", {})}
+    return train(method, dataset, [0], overrides, device="cpu", results_dir=results, **kwargs)[0]
+
+
+def test_run_writes_results_a_user_can_recompute(dataset, tmp_path):
+    result = _train(dataset, tmp_path)
+    files = {p.name for p in result.path.iterdir()}
+    assert {
+        "config.json",
+        "epochs.csv",
+        "metrics.json",
+        "per_user.parquet",
+        "predictions.parquet",
+        "checkpoint.pt",
+    } <= files
+    assert "last.pt" not in files
+    config = json.loads((result.path / "config.json").read_text())
+    assert config["dataset_hash"] == dataset.manifest["content_hash"]
+    assert config["train"]["hidden"] == [16, 8] and config["seed"] == 0 and "torch" in config["versions"]
+    assert result.path.parts[-4:-1] == ("synthetic", "melu", config["config_id"])
+
+    predictions = pd.read_parquet(result.path / "predictions.parquet")
+    per_user = pd.read_parquet(result.path / "per_user.parquet")
+    test_users = dataset.users[dataset.users["split"] == "test"]
+    assert set(predictions["user_id"]) == set(test_users["user_id"])
+    assert (
+        len(predictions)
+        == ((dataset.interactions["split"] == "test") & (dataset.interactions["role"] == "query")).sum()
+    )
+    recomputed = predictions.assign(err=(predictions["rating"] - predictions["prediction"]) ** 2)
+    user_mse = recomputed.groupby("user_id")["err"].mean()
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["test"]["overall"]["mse"] == pytest.approx(user_mse.mean(), rel=1e-6)
+    major = per_user.set_index("user_id")["major"]
+    assert metrics["test"]["major"]["mse"] == pytest.approx(user_mse[major[major].index].mean(), rel=1e-6)
+    assert metrics["test"]["minor"]["n_users"] == int((~major).sum())
+    assert np.allclose(per_user["inner_lr"], 1e-5)
+    assert len(pd.read_csv(result.path / "epochs.csv")) == 2
+
+
+def test_finished_seed_is_skipped_and_force_reruns(dataset, tmp_path):
+    first = _train(dataset, tmp_path)
+    again = _train(dataset, tmp_path)
+    assert again.skipped and again.metrics == first.metrics
+    forced = _train(dataset, tmp_path, force=True)
+    assert not forced.skipped and forced.metrics["test"] == first.metrics["test"]
+
+
+@pytest.mark.parametrize("method", ["melu", "at-paml"])
+def test_interrupted_run_resumes_to_the_same_numbers(dataset, tmp_path, method):
+    whole = _train(dataset, tmp_path / "whole", method=method, epochs=3)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_second_epoch(kind, info):
+        if kind == "epoch" and info["epoch"] == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        _train(dataset, tmp_path / "cut", method=method, epochs=3, progress=stop_after_second_epoch)
+    run = next((tmp_path / "cut").rglob("seed-0"))
+    assert (run / "last.pt").exists() and not (run / "metrics.json").exists()
+    events = []
+    resumed = _train(
+        dataset, tmp_path / "cut", method=method, epochs=3, progress=lambda k, i: events.append(k)
+    )
+    assert "resume" in events and events.count("epoch") == 1
+    assert resumed.metrics["test"] == whole.metrics["test"]
+    assert pd.read_parquet(run / "predictions.parquet").equals(
+        pd.read_parquet(whole.path / "predictions.parquet")
+    )
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_earlier_epochs(dataset, tmp_path, monkeypatch):
+    cls = METHODS.get("melu")
+    original = cls.training_loss
+
+    def poisoned(self, model, batch):
+        loss, output = original(self, model, batch)
+        return (loss * float("nan") if self.epoch == 1 else loss), output
+
+    monkeypatch.setattr(cls, "training_loss", poisoned)
+    with pytest.raises(ColdbenchError, match=r"diverged at epoch 2.*outer_lr"):
+        _train(dataset, tmp_path)
+    run = next(tmp_path.rglob("seed-0"))
+    assert len(pd.read_csv(run / "epochs.csv")) == 1 and (run / "last.pt").exists()
+
+
+def test_unknown_setting_is_an_error_naming_it(dataset, tmp_path):
+    with pytest.raises(ColdbenchError, match="no_such_key"):
+        _train(dataset, tmp_path, overrides={"no_such_key": "1"})
+    with pytest.raises(ColdbenchError, match="epochs"):
+        _train(dataset, tmp_path, overrides={"epochs": "two"})
+
+
+def _cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["coldbench", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_cli_trains_every_method_on_synthetic(method, dataset, tmp_path, monkeypatch, capsys):
+    settings = [x for key, value in SMALL.items() for x in ("--set", f"{key}={value}")]
+    code, out, err = _cli(
+        monkeypatch,
+        capsys,
+        "train",
+        method,
+        "--dataset",
+        str(dataset.path),
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--device",
+        "cpu",
+        "--results-dir",
+        str(tmp_path),
+        *settings,
+    )
+    assert code == 0, err
+    assert "mean" in out and "MSE" in out
+    assert len(list(tmp_path.rglob("metrics.json"))) == 2
+
+
+def test_cli_errors_are_one_line(dataset, tmp_path, monkeypatch, capsys):
+    code, _, err = _cli(monkeypatch, capsys, "train", "nosuch", "--dataset", str(dataset.path))
+    assert code == 1 and "Unknown method 'nosuch'" in err and "melu" in err
+    code, _, err = _cli(monkeypatch, capsys, "train", "melu", "--dataset", "not-prepared")
+    assert code == 1 and "not prepared" in err
+    code, _, err = _cli(monkeypatch, capsys, "train", "melu", "--dataset", str(dataset.path), "--set", "oops")
+    assert code == 1 and "key=value" in err
+
+
+def test_cli_lists_methods(monkeypatch, capsys):
+    code, out, _ = _cli(monkeypatch, capsys, "methods")
+    assert code == 0
+    for name in METHODS.names():
+        assert name in out
