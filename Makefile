@@ -1,28 +1,31 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   — create .venv, then prepare the embedded synthetic dataset and train on it
-#   make test   — create .venv, then run the test suite
+#   make demo   — create .venv, prepare the embedded synthetic dataset, train methods on it
+#   make test   — create .venv, run the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO_EPOCHS ?= 10
+DEMO_SET ?= outer_lr=1e-3
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.1,<3"
 	$(BIN)/pip install -q -e ".[dev,flann]"
-	touch $(STAMP)
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 .PHONY: install demo test lint
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/coldbench prepare synthetic
-	$(BIN)/coldbench train melu --dataset synthetic --epochs 3
-	$(BIN)/coldbench train paml --dataset synthetic --epochs 3 || true
+	for method in global melu meta-sgd transfer paml reg-paml at-paml; do \
+	  $(BIN)/coldbench train $$method --dataset synthetic --epochs $(DEMO_EPOCHS) --seeds 2 --set $(DEMO_SET) || exit 1; \
+	done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check coldbench tests benchmarks
+	$(BIN)/ruff format --check coldbench tests benchmarks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from coldbench.model import RecModel
 from coldbench.prepare import prepare
 from coldbench.prepared import load_prepared
 from coldbench.protocol import ProtocolConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TINY_SYNTHETIC = {"users": "240", "items": "60", "mean_interactions": "12"}
 
@@ -51,3 +55,62 @@ def ragged_batch(data: EncodedDataset, n_users: int = 6, dtype=torch.float64) ->
     batch = make_batch(split, positions[::-1].copy(), dtype=dtype)
     assert len(set(sizes[positions])) > 1, "fixture must be ragged"
     return batch
+
+
+def write_fake_run(
+    results_dir: Path,
+    method: str,
+    seed: int,
+    per_user: pd.DataFrame,
+    *,
+    dataset: str = "toy",
+    dataset_hash: str = "hash0",
+    params: dict | None = None,
+    config_id: str | None = None,
+    epochs: pd.DataFrame | None = None,
+) -> Path:
+    """A hand-built finished run folder (config, metrics from ``per_user``, per_user, epochs)."""
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from coldbench.metrics import aggregate
+
+    params = params or {}
+    config_id = (
+        config_id
+        or f"{method}-" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:6]
+    )
+    folder = Path(results_dir) / dataset / method / config_id / f"seed-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "method": method,
+        "config_id": config_id,
+        "seed": seed,
+        "dataset": dataset,
+        "dataset_hash": dataset_hash,
+        "params": params,
+        "train": {},
+    }
+    metric_columns = [
+        c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg@")
+    ]
+    indexed = per_user.set_index("user_id")
+    metrics = {
+        "test": aggregate(indexed[metric_columns], indexed["major"]),
+        "selected_epoch": 1,
+        "config_id": config_id,
+        "seed": seed,
+        "dataset_hash": dataset_hash,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    per_user.to_parquet(folder / "per_user.parquet", index=False)
+    epochs = (
+        epochs
+        if epochs is not None
+        else pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.5], "valid_mse": [1.5, 1.2]})
+    )
+    epochs.to_csv(folder / "epochs.csv", index=False)
+    return folder

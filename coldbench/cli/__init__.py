@@ -20,7 +20,7 @@ err_console = Console(stderr=True)
 
 
 def _register_commands() -> None:
-    from coldbench.cli import data, train  # noqa: F401  (each module adds its commands to ``app``)
+    from coldbench.cli import data, report, train  # noqa: F401  (each module adds its commands to ``app``)
 
 
 def main() -> None:

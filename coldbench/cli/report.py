@@ -1,0 +1,134 @@
+"""``coldbench report`` and ``coldbench reproduce``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coldbench.atomic_io import atomic_path
+from coldbench.cli import app
+from coldbench.cli.options import parse_pairs
+from coldbench.errors import ColdbenchError
+from coldbench.report.runs import load_runs
+from coldbench.report.tables import RENDERERS, TABLES, ordered_variants, to_rich
+
+console = Console()
+
+
+@app.command("report")
+def report_cli(
+    table: Annotated[str | None, typer.Option(help=f"One of: {', '.join(TABLES)}.")] = None,
+    figure: Annotated[str | None, typer.Option(help="boxplot, lr-hist, tsne, ctr or curves.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Prepared dataset name (default: every one).")] = None,
+    format: Annotated[str, typer.Option("--format", help="rich, markdown, latex or csv.")] = "rich",
+    out: Annotated[
+        Path | None, typer.Option(help="Table: a file. Figure: a folder (default: figures).")
+    ] = None,
+    paper: Annotated[bool, typer.Option(help="Show the paper's reported numbers beside ours.")] = False,
+    welch: Annotated[bool, typer.Option(help="Welch's t-test instead of Student's (minor-major).")] = False,
+    results_dir: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="Data home (t-SNE needs the prepared data).")] = None,
+) -> None:
+    """Tables, t-tests and figures from finished runs on disk."""
+    runs = load_runs(results_dir)
+    if len(runs) == 0:
+        raise ColdbenchError(f"no finished runs under {results_dir}; run `coldbench train` first")
+    datasets = [dataset] if dataset else runs.datasets()
+    if table is None and figure is None:
+        print_inventory(runs)
+        return
+    if table is not None:
+        if table not in TABLES:
+            raise ColdbenchError(f"--table {table!r}: expected one of {', '.join(TABLES)}")
+        if format not in (*RENDERERS, "rich"):
+            raise ColdbenchError(f"--format {format!r}: expected rich, markdown, latex or csv")
+        kwargs = {"welch": welch} if table == "minor-major" else {}
+        reports = [TABLES[table](runs, name, with_paper=paper, **kwargs) for name in datasets]
+        if format == "rich" and out is None:
+            for report in reports:
+                console.print(to_rich(report))
+        else:
+            render = RENDERERS.get(format, RENDERERS["markdown"])
+            text = "\n".join(render(report) for report in reports)
+            if out is None:
+                print(text, end="")
+            else:
+                with atomic_path(out) as tmp:
+                    tmp.write_text(text)
+                console.print(f"wrote {out}")
+    if figure is not None:
+        from coldbench.report.figures import FIGURES
+
+        if figure not in FIGURES:
+            raise ColdbenchError(f"--figure {figure!r}: expected one of {', '.join(FIGURES)}")
+        for name in datasets:
+            folder = (out or Path("figures")) / name if len(datasets) > 1 else (out or Path("figures"))
+            kwargs = {"data_dir": data_dir} if figure == "tsne" else {}
+            FIGURES[figure](runs.select(name), folder, **kwargs)
+            console.print(f"wrote {folder / figure}.png and .pdf")
+
+
+def print_inventory(runs) -> None:
+    """What runs exist: dataset, method variant, seeds."""
+    table = Table(title="finished runs (use --table or --figure)")
+    for column in ("dataset", "method", "config", "seeds"):
+        table.add_column(column)
+    frame = runs.table
+    for dataset in runs.datasets():
+        part = frame[frame["dataset"] == dataset]
+        for variant in ordered_variants(part["variant"]):
+            rows = part[part["variant"] == variant]
+            table.add_row(
+                dataset,
+                variant,
+                ", ".join(sorted(rows["config_id"].unique())),
+                ", ".join(str(s) for s in sorted(rows["seed"])),
+            )
+    console.print(table)
+
+
+@app.command("reproduce")
+def reproduce_cli(
+    dataset: Annotated[str, typer.Option(help="Dataset to prepare (if needed) and study.")] = "movielens",
+    seeds: Annotated[int, typer.Option(help="Seeds per method.")] = 3,
+    out: Annotated[Path | None, typer.Option(help="Folder for tables, figures and index.md.")] = None,
+    source: Annotated[Path | None, typer.Option(help="Local raw data instead of downloading.")] = None,
+    extras: Annotated[Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat.")] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Accept a raw file with another checksum.")
+    ] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Setting for every run: key=value.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
+) -> None:
+    """Prepare, train every method and the γ ablation, and write every table and figure."""
+    from coldbench.reproduce import plan, reproduce
+
+    overrides = parse_pairs(set_, "--set")
+    out = out or Path("paper") / dataset
+    total = len(plan(overrides))
+
+    def report(kind: str, info: dict) -> None:
+        if kind == "method":
+            extra = f" {info['settings']['gamma']}" if "gamma" in info["settings"] else ""
+            console.print(f"[bold]({info['index'] + 1}/{total})[/] {info['method']}{extra}")
+        elif kind == "epoch":
+            console.print(f"  epoch {info['epoch']}: valid MSE {info['valid_mse']:.4f}", highlight=False)
+
+    index = reproduce(
+        dataset,
+        out,
+        seeds=seeds,
+        overrides=overrides,
+        results_dir=results_dir,
+        data_dir=data_dir,
+        device=device,
+        progress=report,
+        prepare_options={"source": source, "extras": extras, "verify": not no_verify},
+    )
+    console.print(f"[bold green]done[/]: {index}")

@@ -1,0 +1,1 @@
+"""Reports read finished runs from ``results/`` only: tables, statistics and figures."""

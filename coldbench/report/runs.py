@@ -1,0 +1,103 @@
+"""Collect finished runs under a results folder into tidy tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from coldbench.errors import ColdbenchError
+from coldbench.methods import METHODS
+
+GROUPS = ("overall", "major", "minor")
+
+
+def variant_label(method: str, params: dict) -> str:
+    """``reg-paml`` or ``reg-paml (gamma=1e-05)``: the method plus settings that differ from its defaults."""
+    try:
+        defaults = METHODS.get(method).Config().__dict__
+    except ColdbenchError:
+        defaults = {}
+    changed = [
+        f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in sorted(params.items())
+        if key in defaults and defaults[key] != value
+    ]
+    return f"{method} ({', '.join(changed)})" if changed else method
+
+
+@dataclass
+class Runs:
+    """Finished runs: one row per (dataset, method, config, seed) with its test metrics."""
+
+    table: pd.DataFrame  # dataset, dataset_hash, method, config_id, variant, seed, path, <group>_<metric>
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def select(self, dataset: str | None = None) -> Runs:
+        table = self.table if dataset is None else self.table[self.table["dataset"] == dataset]
+        return Runs(table.reset_index(drop=True))
+
+    def datasets(self) -> list[str]:
+        return sorted(self.table["dataset"].unique())
+
+    def per_user(self) -> pd.DataFrame:
+        """All runs' ``per_user.parquet`` with the run's keys as columns."""
+        frames = []
+        for row in self.table.itertuples():
+            frame = pd.read_parquet(Path(row.path) / "per_user.parquet")
+            frames.append(
+                frame.assign(
+                    dataset=row.dataset,
+                    method=row.method,
+                    variant=row.variant,
+                    config_id=row.config_id,
+                    seed=row.seed,
+                )
+            )
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def epochs(self) -> pd.DataFrame:
+        """All runs' ``epochs.csv`` with the run's keys as columns."""
+        frames = [
+            pd.read_csv(Path(row.path) / "epochs.csv").assign(
+                dataset=row.dataset, variant=row.variant, seed=row.seed
+            )
+            for row in self.table.itertuples()
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_runs(results_dir: Path) -> Runs:
+    """Every finished run (a ``metrics.json`` beside its ``config.json``) under ``results_dir``."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ColdbenchError(f"--results-dir {results_dir}: no such folder; train something first")
+    rows = []
+    for metrics_path in sorted(results_dir.rglob("metrics.json")):
+        folder = metrics_path.parent
+        try:
+            metrics = json.loads(metrics_path.read_text())
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ColdbenchError(f"{folder}: unreadable run ({error})") from None
+        row = {
+            "dataset": config["dataset"],
+            "dataset_hash": config["dataset_hash"],
+            "method": config["method"],
+            "config_id": config["config_id"],
+            "variant": variant_label(config["method"], config["params"]),
+            "seed": config["seed"],
+            "path": str(folder),
+            "task": metrics.get("task", "rating"),
+            "selected_epoch": metrics.get("selected_epoch"),
+            "train_seconds": metrics.get("train_seconds"),
+        }
+        for group in GROUPS:
+            for metric, value in metrics["test"].get(group, {}).items():
+                row[f"{group}_{metric}"] = value
+        rows.append(row)
+    return Runs(pd.DataFrame(rows))
