@@ -25,7 +25,7 @@ class TrainConfig:
     embedding_dim: int = 32  # per feature
     hidden: tuple[int, ...] = (320, 192)  # decision layers before the output
     implicit_step: bool = True  # one-step adaptation without per-user weights (same maths, faster)
-    buckets: int = 4  # materialised path: sort a meta-batch by support size into groups to cut padding
+    buckets: int = 4  # sort a meta-batch by support size into this many groups to cut padding
     eval_batch_size: int = 128  # users adapted at once during evaluation
 
 
@@ -85,7 +85,8 @@ def as_dict(config: Any) -> dict[str, Any]:
 
 def config_id(method: str, train: TrainConfig, method_config: Any) -> str:
     """A short, stable id of everything that defines a run except its seed and device."""
+    semantic = {k: v for k, v in as_dict(train).items() if k not in PERFORMANCE_SETTINGS}
     payload = json.dumps(
-        {"method": method, "train": as_dict(train), "params": as_dict(method_config)}, sort_keys=True
+        {"method": method, "train": semantic, "params": as_dict(method_config)}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:10]

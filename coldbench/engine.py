@@ -9,6 +9,7 @@ A plain per-user loop of the same maths lives in ``coldbench.reference`` for tes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 
 from coldbench.features import SplitData, UserRows
 from coldbench.model import RecModel, decide
+from coldbench.tasks import RATING
 
 LearningRate = Tensor | list[Tensor]
 
@@ -102,9 +104,18 @@ def make_batch(
     )
 
 
-def masked_mse(predictions: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Per-user mean squared error over the real (unmasked) rows: ``[U, N]`` → ``[U]``."""
-    return ((predictions - targets) ** 2 * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # (outputs, targets, mask) → per-user loss [U]
+
+
+def _squeeze(outputs: Tensor) -> Tensor:
+    """Drop a scalar output's last dimension (ratings); keep a two-way output (ctr)."""
+    return outputs.squeeze(-1) if outputs.shape[-1] == 1 else outputs
+
+
+def _pad_rows(outputs: Tensor, width: int) -> Tensor:
+    """Zero-pad dimension 1 (rows of a user) of ``[U, N]`` or ``[U, N, C]`` to ``width``."""
+    extra = width - outputs.shape[1]
+    return F.pad(outputs, (0, extra) if outputs.dim() == 2 else (0, 0, 0, extra))
 
 
 def scale_gradient(lr: LearningRate, index: int, grad: Tensor) -> Tensor:
@@ -142,6 +153,7 @@ def adapt(
     create_graph: bool,
     first_order: bool = False,
     with_grad_norm: bool = False,
+    loss_fn: LossFn = RATING.masked_loss,
 ) -> Adapted:
     """Take ``steps`` gradient steps per user on the support loss, all users at once.
 
@@ -156,7 +168,7 @@ def adapt(
     grad_sq_norm = None
     for step in range(steps):
         with torch.enable_grad():
-            loss = masked_mse(decide(fast, inputs), targets, mask)
+            loss = loss_fn(decide(fast, inputs), targets, mask)
             keep_graph = create_graph and (not first_order or (with_grad_norm and step == 0))
             grads = torch.autograd.grad(loss.sum(), fast, create_graph=keep_graph)
         if with_grad_norm and step == 0:
@@ -180,6 +192,7 @@ def adapt_one_step_implicit(
     create_graph: bool,
     first_order: bool = False,
     with_grad_norm: bool = False,
+    loss_fn: LossFn = RATING.masked_loss,
 ) -> tuple[Tensor, Tensor | None]:
     """One SGD step per user without materialising per-user weights; returns query predictions.
 
@@ -199,7 +212,7 @@ def adapt_one_step_implicit(
             inputs.append(hidden)
             outputs.append(hidden @ weight + bias)
             hidden = F.relu(outputs[-1]) if layer < last else outputs[-1]
-        loss = masked_mse(hidden.squeeze(-1), support_targets, support_mask).sum()
+        loss = loss_fn(_squeeze(hidden), support_targets, support_mask).sum()
         keep_graph = create_graph and (not first_order or with_grad_norm)
         deltas = list(torch.autograd.grad(loss, outputs, create_graph=keep_graph))
 
@@ -220,7 +233,7 @@ def adapt_one_step_implicit(
         correction = (hidden @ a.transpose(1, 2)) @ d + d.sum(1, keepdim=True)
         out = hidden @ weight + bias - rate * correction
         hidden = F.relu(out) if layer < last else out
-    return hidden.squeeze(-1), grad_sq_norm
+    return _squeeze(hidden), grad_sq_norm
 
 
 @dataclass
@@ -228,7 +241,7 @@ class InnerLoopOutput:
     """What a meta-batch produced; methods build their outer loss from it."""
 
     query_loss: Tensor  # [U] query MSE after adaptation
-    query_predictions: Tensor  # [U, Q]
+    query_predictions: Tensor  # raw outputs [U, Q] (rating) or [U, Q, 2] (ctr logits)
     user_vectors: Tensor  # [U, Du] user embeddings h_i
     lr: LearningRate
     support_grad_sq_norm: Tensor | None
@@ -261,6 +274,7 @@ def run_inner_loop(
     ``buckets`` > 1 sorts users by support size and adapts each group separately with its own
     padded widths. The rate is computed for the whole batch first, so methods see it at once.
     """
+    loss_fn = model.task.masked_loss
     user_vectors = model.user_embedding(batch.users)
     support_items = model.item_embedding(batch.support_items)
     query_items = model.item_embedding(batch.query_items)
@@ -290,6 +304,7 @@ def run_inner_loop(
                 create_graph=create_graph,
                 first_order=first_order,
                 with_grad_norm=with_grad_norm,
+                loss_fn=loss_fn,
             )
         else:
             adapted = adapt(
@@ -302,10 +317,11 @@ def run_inner_loop(
                 create_graph=create_graph,
                 first_order=first_order,
                 with_grad_norm=with_grad_norm,
+                loss_fn=loss_fn,
             )
             predicted, norm = decide(adapted.fast, query), adapted.support_grad_sq_norm
-        losses.append(masked_mse(predicted, part.query_targets, part.query_mask))
-        predictions.append(F.pad(predicted, (0, batch.query_mask.shape[1] - predicted.shape[1])))
+        losses.append(loss_fn(predicted, part.query_targets, part.query_mask))
+        predictions.append(_pad_rows(predicted, batch.query_mask.shape[1]))
         norms.append(norm)
 
     if group is None:

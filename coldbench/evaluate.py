@@ -37,7 +37,7 @@ def evaluate_split(
         batch = make_batch(part, chunk, device=device)
         output = method.evaluate_batch(model, batch)
         mask = batch.query_mask.bool().cpu().numpy()
-        predictions = output.query_predictions.detach().cpu().numpy()
+        predictions = model.task.predict(output.query_predictions).detach().cpu().numpy()
         rows, cols = np.nonzero(mask)
         frames.append(
             pd.DataFrame(
@@ -54,15 +54,17 @@ def evaluate_split(
     model.train()
     method.train()
     frame = pd.concat(frames).sort_values(["position", "order"], kind="stable")
+    target = "rating" if model.task.name == "rating" else "click"
     predictions = pd.DataFrame(
         {
             "user_id": part.user_ids[frame["position"].to_numpy()],
             "item_id": data.item_ids[frame["item"].to_numpy()],
-            "rating": frame["target"].to_numpy(),
+            target: frame["target"].to_numpy(),
             "prediction": frame["prediction"].to_numpy(np.float64),
         }
     )
-    scores = per_user_metrics(predictions.rename(columns={"user_id": "user", "rating": "target"}))
+    renamed = predictions.rename(columns={"user_id": "user", target: "target"})
+    scores = per_user_metrics(renamed, task=model.task.name)
     per_user = pd.DataFrame(
         {
             "user_id": part.user_ids,

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from coldbench.prepared import PreparedDataset
+from coldbench.tasks import RATING, Task, get_task
 
 
 @dataclass
@@ -50,6 +51,7 @@ class EncodedDataset:
     item_features: list[FeatureTable]
     splits: dict[str, SplitData]
     item_ids: np.ndarray
+    task: Task = RATING
 
 
 def _single_codes(values: pd.Series, vocab: list[str]) -> torch.Tensor:
@@ -68,12 +70,12 @@ def _multi_codes(values: pd.Series, vocab: list[str]) -> torch.Tensor:
     return torch.from_numpy(codes)
 
 
-def _rows(frame: pd.DataFrame, n_users: int) -> UserRows:
+def _rows(frame: pd.DataFrame, n_users: int, target: str) -> UserRows:
     frame = frame.sort_values("user_pos", kind="stable")
     counts = np.bincount(frame["user_pos"].to_numpy(), minlength=n_users)
     return UserRows(
         items=frame["item_pos"].to_numpy(np.int64),
-        targets=frame["rating"].to_numpy(np.float32),
+        targets=frame[target].to_numpy(np.float32),
         offsets=np.r_[0, np.cumsum(counts)],
     )
 
@@ -81,6 +83,8 @@ def _rows(frame: pd.DataFrame, n_users: int) -> UserRows:
 def encode(dataset: PreparedDataset) -> EncodedDataset:
     """Encode a prepared dataset with its manifest's vocabularies."""
     vocab = dataset.manifest["vocab"]
+    task = get_task(dataset.manifest.get("task", "rating"))
+    target = "rating" if task.name == "rating" else "click"
     users = dataset.users.reset_index(drop=True)
     items = dataset.items.reset_index(drop=True)
     user_tables = [
@@ -114,7 +118,7 @@ def encode(dataset: PreparedDataset) -> EncodedDataset:
             users=members.index.to_numpy(np.int64),
             user_ids=members["user_id"].astype(str).to_numpy(),
             major=members["major"].to_numpy(bool),
-            support=_rows(part[part["role"] == "support"], len(members)),
-            query=_rows(part[part["role"] == "query"], len(members)),
+            support=_rows(part[part["role"] == "support"], len(members), target),
+            query=_rows(part[part["role"] == "query"], len(members), target),
         )
-    return EncodedDataset(user_tables, item_tables, splits, items["item_id"].astype(str).to_numpy())
+    return EncodedDataset(user_tables, item_tables, splits, items["item_id"].astype(str).to_numpy(), task)

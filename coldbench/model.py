@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from coldbench.features import FeatureTable
+from coldbench.tasks import RATING, Task
 
 
 def decide(params: list[Tensor], x: Tensor) -> Tensor:
@@ -68,9 +69,11 @@ class RecModel(nn.Module):
         item_tables: list[FeatureTable],
         embedding_dim: int = 32,
         hidden: tuple[int, ...] = (320, 192),
-        output_dim: int = 1,
+        task: Task = RATING,
     ) -> None:
         super().__init__()
+        self.task = task
+        output_dim = task.output_dim
         self.user_embedding = FeatureEmbedding(user_tables, embedding_dim)
         self.item_embedding = FeatureEmbedding(item_tables, embedding_dim)
         sizes = [self.item_embedding.output_dim + self.user_embedding.output_dim, *hidden, output_dim]

@@ -22,6 +22,8 @@ class PrepareResult:
 def default_name(dataset: str, config: ProtocolConfig, options: dict[str, str]) -> str:
     """Name of the prepared folder: the source plus whatever differs from the defaults."""
     parts = [options.get("name", dataset) if dataset == "atomic" else dataset]
+    if config.task != "rating":
+        parts.append(config.task)
     if config.subset is not None:
         parts.append(f"subset{config.subset}")
     if config.seed != 0:
@@ -93,7 +95,7 @@ def prepare(
     )
     raw = spec.read(request)
     tables = apply_protocol(raw, config)
-    manifest = build_manifest(name, raw, tables, config, options, task="rating")
+    manifest = build_manifest(name, raw, tables, config, options, task=config.task)
     manifest["source_name"] = dataset
     manifest["request"] = _request(source, extras, verify)
     write_prepared(dest, tables, manifest)

@@ -36,6 +36,8 @@ class ProtocolConfig:
     major_min_features: int = 3  # major user: more than two features take a major value
     major_basis: str = "prepared"  # count feature values over the "prepared" users or all "source" users
     subset: int | None = None  # keep a seeded sample of N users before the protocol runs
+    task: str = "rating"  # "ctr": ratings ≥ click_threshold are clicks; users need min_interactions clicks
+    click_threshold: float | None = None  # ctr only; None: 4 on a 1–5 scale, 7 on 1–10, 1 on 0/1 data
 
     def __post_init__(self) -> None:
         checks = [
@@ -50,6 +52,7 @@ class ProtocolConfig:
             (self.major_min_features >= 1, "major-min-features must be at least 1"),
             (self.major_basis in ("prepared", "source"), "major-basis must be 'prepared' or 'source'"),
             (self.subset is None or self.subset > 0, "subset must be a positive number of users"),
+            (self.task in ("rating", "ctr"), "task must be 'rating' or 'ctr'"),
         ]
         for ok, message in checks:
             if not ok:
@@ -199,27 +202,46 @@ def _split_counts(interactions: pd.DataFrame, users: pd.DataFrame) -> dict:
     return counts
 
 
+def click_threshold(config: ProtocolConfig, rating_scale: tuple[float, float]) -> float:
+    """The rating from which an interaction counts as a click (CTR task)."""
+    if config.click_threshold is not None:
+        return config.click_threshold
+    defaults = {1.0: 1.0, 5.0: 4.0, 10.0: 7.0}
+    top = float(rating_scale[1])
+    if top not in defaults:
+        raise ColdbenchError(f"option --click-threshold is needed: no default for ratings up to {top:g}")
+    return defaults[top]
+
+
 def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
     """Run the five protocol steps on a raw dataset."""
     user_features = [f.name for f in raw.user_features]
+    if not user_features:
+        raise ColdbenchError(
+            f"{raw.name}: no user features (for RecBole atomic data, a NAME.user file): "
+            "cold-start users are described only by their features"
+        )
     interactions = _take_subset(raw.interactions, config)
+    threshold = None
+    if config.task == "ctr":
+        threshold = click_threshold(config, raw.rating_scale)
+        interactions = interactions.assign(click=(interactions["rating"] >= threshold).astype(float))
     n_users_raw = interactions["user_id"].nunique()
 
     cold = cold_start_users(interactions, config.cold_fraction)
     split = split_users(cold, config.split, config.seed)
 
     profiles = raw.users.drop_duplicates("user_id").set_index("user_id")
-    counts = interactions.groupby("user_id").size()
+    counted = interactions if config.task == "rating" else interactions[interactions["click"] > 0]
+    counts = counted.groupby("user_id").size()
     valid_profile = split.index.isin(profiles.index)
     if user_features:
         complete = profiles.reindex(split.index)[user_features].notna().all(axis=1).to_numpy()
         valid_profile &= complete
     enough = counts.reindex(split.index).fillna(0).to_numpy() >= config.min_interactions
     kept = split[valid_profile & enough]
-    dropped = {
-        "invalid_features": int((~valid_profile).sum()),
-        "too_few_interactions": int((valid_profile & ~enough).sum()),
-    }
+    too_few = "too_few_interactions" if config.task == "rating" else "too_few_clicks"
+    dropped = {"invalid_features": int((~valid_profile).sum()), too_few: int((valid_profile & ~enough).sum())}
     for name, ratio in zip(SPLITS, config.split):
         if ratio > 0 and not (kept == name).any():
             raise ColdbenchError(
@@ -259,5 +281,11 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
         "splits": _split_counts(rows, users),
         "major": major_info,
     }
-    rows = rows[["user_id", "item_id", "rating", "split", "role"]].reset_index(drop=True)
+    columns = (
+        ["user_id", "item_id", "rating"] + (["click"] if config.task == "ctr" else []) + ["split", "role"]
+    )
+    rows = rows[columns].reset_index(drop=True)
+    if threshold is not None:
+        stats["click_threshold"] = threshold
+        stats["click_rate"] = float(rows["click"].mean()) if len(rows) else 0.0
     return PreparedTables(interactions=rows, users=users, items=items, stats=stats)

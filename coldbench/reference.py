@@ -46,7 +46,7 @@ def reference_inner_loop(
         support_targets = batch.support_targets[user, :n_support]
         fast = model.decision_params()
         for step in range(steps):
-            loss = ((decide(fast, support) - support_targets) ** 2).mean()
+            loss = model.task.elementwise_loss(decide(fast, support), support_targets).mean()
             grads = torch.autograd.grad(loss, fast, create_graph=create_graph)
             if step == 0:
                 norms.append(sum(g.pow(2).sum() for g in grads))
@@ -55,6 +55,6 @@ def reference_inner_loop(
             fast = [w - _rate(lr, i) * g for i, (w, g) in enumerate(zip(fast, grads))]
         prediction = decide(fast, query)
         predictions.append(prediction)
-        losses.append(((prediction - batch.query_targets[user, :n_query]) ** 2).mean())
+        losses.append(model.task.elementwise_loss(prediction, batch.query_targets[user, :n_query]).mean())
     norms_tensor = torch.stack(norms) if norms else torch.zeros(len(batch))
     return torch.stack(losses), norms_tensor, predictions

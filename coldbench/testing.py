@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 TINY_SYNTHETIC = {"users": "240", "items": "60", "mean_interactions": "12"}
 
 
-def tiny_dataset(data_dir: Path, seed: int = 0) -> EncodedDataset:
+def tiny_dataset(data_dir: Path, seed: int = 0, task: str = "rating") -> EncodedDataset:
     """A small synthetic dataset, prepared under ``data_dir`` and encoded."""
-    result = prepare("synthetic", config=ProtocolConfig(seed=seed), options=TINY_SYNTHETIC, data_dir=data_dir)
+    config = ProtocolConfig(seed=seed, task=task)
+    result = prepare("synthetic", config=config, options=TINY_SYNTHETIC, data_dir=data_dir)
     return encode(load_prepared(result.path.name, data_dir))
 
 
@@ -40,7 +41,9 @@ def build_method(
     """A model and method from the registry, in ``dtype``, initialised from ``seed``."""
     train = train or TrainConfig(hidden=(16, 8), embedding_dim=4)
     torch.manual_seed(seed)
-    model = RecModel(data.user_features, data.item_features, train.embedding_dim, train.hidden)
+    model = RecModel(
+        data.user_features, data.item_features, train.embedding_dim, train.hidden, task=data.task
+    )
     cls = METHODS.get(name)
     method = cls(cls.Config(**params), model, train)
     return model.to(dtype), method.to(dtype)

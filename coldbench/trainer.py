@@ -30,11 +30,9 @@ from coldbench.errors import ColdbenchError
 from coldbench.evaluate import evaluate_split
 from coldbench.features import EncodedDataset, encode
 from coldbench.methods import METHODS, Method
-from coldbench.metrics import aggregate
+from coldbench.metrics import aggregate, auc, metric_names
 from coldbench.model import RecModel
 from coldbench.prepared import PreparedDataset
-
-SELECTION_METRIC = "mse"
 
 
 @dataclass
@@ -96,7 +94,9 @@ def run_dir(spec: RunSpec, dataset: PreparedDataset, seed: int) -> Path:
 def build(spec: RunSpec, data: EncodedDataset, seed: int) -> tuple[RecModel, Method, torch.optim.Optimizer]:
     """Model, method and optimizer, initialised from ``seed``."""
     torch.manual_seed(seed)
-    model = RecModel(data.user_features, data.item_features, spec.train.embedding_dim, spec.train.hidden)
+    model = RecModel(
+        data.user_features, data.item_features, spec.train.embedding_dim, spec.train.hidden, task=data.task
+    )
     method = METHODS.get(spec.method)(spec.params, model, spec.train)
     model.to(spec.device)
     method.to(spec.device)
@@ -176,7 +176,13 @@ def run_seed(
     if force and out.exists():
         shutil.rmtree(out)
     if (out / "metrics.json").exists():
-        return RunResult(seed, out, json.loads((out / "metrics.json").read_text()), skipped=True)
+        finished = json.loads((out / "metrics.json").read_text())
+        if finished.get("dataset_hash") != dataset.manifest["content_hash"]:
+            raise ColdbenchError(
+                f"{out}: finished on other data than the prepared {dataset.name!r} now holds "
+                "(it was prepared again); use --force to rerun, or --results-dir to keep both"
+            )
+        return RunResult(seed, out, finished, skipped=True)
     out.mkdir(parents=True, exist_ok=True)
     config = {
         "method": spec.method,
@@ -189,7 +195,8 @@ def run_seed(
         "train": as_dict(spec.train),
         "params": as_dict(spec.params),
         "versions": _versions(),
-        "selection": f"best validation {SELECTION_METRIC}",
+        "task": data.task.name,
+        "selection": f"best validation {data.task.selection_metric}",
     }
     write_json(out / "config.json", config)
 
@@ -213,20 +220,21 @@ def run_seed(
         train_loss = train_epoch(model, method, optimizer, data, spec, seed, epoch, progress)
         _, valid_users = evaluate_split(model, method, data, "valid", spec.train.eval_batch_size, spec.device)
         valid = aggregate(
-            valid_users.set_index("user_id")[_metric_columns(valid_users)],
+            valid_users.set_index("user_id")[metric_names(data.task.name)],
             valid_users.set_index("user_id")["major"],
         )
-        value = valid["overall"][SELECTION_METRIC]
+        selection = data.task.selection_metric
+        value = valid["overall"][selection]
         if not math.isfinite(value):
             raise ColdbenchError(
-                f"validation {SELECTION_METRIC} is {value} at epoch {epoch + 1}: the run "
+                f"validation {selection} is {value} at epoch {epoch + 1}: the run "
                 f"diverged; try a smaller outer learning rate (--set outer_lr=...)"
             )
         entry = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
             "seconds": time.perf_counter() - started,
-            **{f"valid_{k}": v for k, v in valid["overall"].items() if k != "n_users"},
+            **{f"valid_{k}": v for k, v in valid["overall"].items()},
         }
         log.append(entry)
         if value < best["value"]:
@@ -248,7 +256,7 @@ def run_seed(
             },
         )
         pd.DataFrame(log).to_csv(out / "epochs.csv", index=False)
-        progress("epoch", entry)
+        progress("epoch", {**entry, "selection": selection, "value": value})
 
     selected = torch.load(out / "best.pt", map_location=spec.device, weights_only=False)
     model.load_state_dict(selected["model"])
@@ -262,22 +270,24 @@ def run_seed(
         per_user.to_parquet(tmp, index=False)
     indexed = per_user.set_index("user_id")
     metrics = {
-        "test": aggregate(indexed[_metric_columns(per_user)], indexed["major"]),
+        "task": data.task.name,
+        "test": aggregate(indexed[metric_names(data.task.name)], indexed["major"]),
         "selected_epoch": best["epoch"] + 1,
-        "valid_" + SELECTION_METRIC: best["value"],
+        "valid_" + data.task.selection_metric: best["value"],
         "train_seconds": float(sum(e["seconds"] for e in log)),
         "config_id": spec.config_id,
         "seed": seed,
         "dataset_hash": dataset.manifest["content_hash"],
     }
-    (out / "best.pt").replace(out / "checkpoint.pt")
+    if data.task.name == "ctr":
+        metrics["test_all_interactions"] = {"auc": auc(predictions["click"], predictions["prediction"])}
+        metrics["auc_users_skipped"] = int(per_user["auc"].isna().sum())
+    with atomic_path(out / "checkpoint.pt") as tmp:
+        shutil.copyfile(out / "best.pt", tmp)
+    write_json(out / "metrics.json", metrics)  # from here on the run counts as finished
+    (out / "best.pt").unlink()
     (out / "last.pt").unlink(missing_ok=True)
-    write_json(out / "metrics.json", metrics)
     return RunResult(seed, out, metrics, epochs=log)
-
-
-def _metric_columns(per_user: pd.DataFrame) -> list[str]:
-    return [c for c in per_user.columns if c in ("mse", "mae") or c.startswith("ndcg@")]
 
 
 def train(

@@ -112,12 +112,15 @@ def test_evaluation_path_equals_reference_predictions(data, steps, implicit):
 def test_one_inner_step_lowers_support_loss(data):
     model, _ = build_method("melu", data)
     batch = ragged_batch(data)
-    from coldbench.engine import adapt, masked_mse
+    from coldbench.engine import adapt
     from coldbench.model import decide
+    from coldbench.tasks import RATING
 
     vectors = model.user_embedding(batch.users)
     support = model.fuse(vectors, model.item_embedding(batch.support_items))
-    before = masked_mse(decide(model.decision_params(), support), batch.support_targets, batch.support_mask)
+    before = RATING.masked_loss(
+        decide(model.decision_params(), support), batch.support_targets, batch.support_mask
+    )
     adapted = adapt(
         model.decision_params(),
         support,
@@ -127,7 +130,7 @@ def test_one_inner_step_lowers_support_loss(data):
         1,
         create_graph=False,
     )
-    after = masked_mse(decide(adapted.fast, support), batch.support_targets, batch.support_mask)
+    after = RATING.masked_loss(decide(adapted.fast, support), batch.support_targets, batch.support_mask)
     assert torch.all(after < before)
 
 

@@ -434,3 +434,19 @@ def test_protocol_config_to_dict() -> None:
     assert values["split"] == [0.7, 0.1, 0.2]
     assert values["version"] == 1
     assert math.isclose(values["cold_fraction"], 0.8)
+
+
+def test_dataset_without_user_features_is_refused() -> None:
+    from coldbench.datasets.base import RawDataset
+
+    raw = RawDataset(
+        "bare",
+        pd.DataFrame({"user_id": ["1", "1"], "item_id": ["a", "b"], "rating": [1.0, 2.0]}),
+        pd.DataFrame({"user_id": []}),
+        pd.DataFrame({"item_id": []}),
+        [],
+        [],
+        (1.0, 5.0),
+    )
+    with pytest.raises(ColdbenchError, match="no user features"):
+        apply_protocol(raw, ProtocolConfig())

@@ -174,3 +174,36 @@ def test_cli_lists_methods(monkeypatch, capsys):
     assert code == 0
     for name in METHODS.names():
         assert name in out
+
+
+def test_finished_run_on_other_data_is_not_silently_reused(dataset, tmp_path):
+    _train(dataset, tmp_path)
+    rebuilt = type(dataset)(
+        dataset.path,
+        {**dataset.manifest, "content_hash": "something-else"},
+        dataset.interactions,
+        dataset.users,
+        dataset.items,
+    )
+    with pytest.raises(ColdbenchError, match="prepared again"):
+        _train(rebuilt, tmp_path)
+
+
+def test_kill_between_checkpoint_and_metrics_still_resumes(dataset, tmp_path, monkeypatch):
+    import coldbench.trainer as trainer
+
+    def crash(path, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(
+        trainer,
+        "write_json",
+        lambda path, data: (
+            crash(path, data) if path.name == "metrics.json" else json.dump(data, open(path, "w"))
+        ),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        _train(dataset, tmp_path)
+    monkeypatch.undo()
+    result = _train(dataset, tmp_path)  # finds last.pt and best.pt, evaluates, finishes
+    assert (result.path / "metrics.json").exists() and not (result.path / "best.pt").exists()

@@ -53,6 +53,12 @@ def prepare_cli(
     major_basis: Annotated[
         str, typer.Option(help="Count feature values over the 'prepared' users or all 'source' users.")
     ] = "prepared",
+    task: Annotated[
+        str, typer.Option(help="rating, or ctr (a rating ≥ --click-threshold is a click).")
+    ] = "rating",
+    click_threshold: Annotated[
+        float | None, typer.Option(help="CTR: rating counted as a click (default 4 on 1–5, 7 on 1–10).")
+    ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Source option key=value.")
     ] = None,
@@ -73,6 +79,8 @@ def prepare_cli(
         major_value_fraction=major_fraction,
         major_min_features=major_min_features,
         major_basis=major_basis,
+        task=task,
+        click_threshold=click_threshold,
     )
     with console.status(f"preparing {dataset}…"):
         result = prepare(
@@ -101,6 +109,10 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
         f"→ kept {stats['users']:,} (dropped: {stats['dropped_users']}); "
         f"items {stats['items']:,}; interactions {stats['interactions']:,}"
     )
+    if "click_threshold" in stats:
+        console.print(
+            f"task ctr: rating ≥ {stats['click_threshold']:g} is a click; click rate {stats['click_rate']:.1%}"
+        )
     table = Table(title="splits")
     for column in ("split", "users", "major", "minor", "interactions", "support", "query"):
         table.add_column(column, justify="right")

@@ -118,7 +118,9 @@ def reproduce_cli(
             extra = f" {info['settings']['gamma']}" if "gamma" in info["settings"] else ""
             console.print(f"[bold]({info['index'] + 1}/{total})[/] {info['method']}{extra}")
         elif kind == "epoch":
-            console.print(f"  epoch {info['epoch']}: valid MSE {info['valid_mse']:.4f}", highlight=False)
+            console.print(
+                f"  epoch {info['epoch']}: valid {info['selection']} {info['value']:.4f}", highlight=False
+            )
 
     index = reproduce(
         dataset,

@@ -78,7 +78,7 @@ def train_cli(
                     batch_bar, completed=info["batch"], total=info["batches"], info=f"loss {info['loss']:.4f}"
                 )
             elif kind == "epoch":
-                bars.update(epoch_bar, advance=1, info=f"valid mse {info['valid_mse']:.4f}")
+                bars.update(epoch_bar, advance=1, info=f"valid {info['selection']} {info['value']:.4f}")
             elif kind == "start":
                 bars.update(epoch_bar, total=info["epochs"], completed=info["done"])
             elif kind == "resume":

@@ -43,7 +43,7 @@ class Transfer(Method):
             (batch.query_items, batch.query_targets, batch.query_mask),
         ):
             predictions = decide(params, model.fuse(user_vectors, model.item_embedding(items)))
-            errors.append(((predictions - targets) ** 2 * mask).sum(1))
+            errors.append((model.task.elementwise_loss(predictions, targets) * mask).sum(1))
             counts.append(mask.sum(1))
         per_user = (errors[0] + errors[1]) / (counts[0] + counts[1])
         loss = (errors[0].sum() + errors[1].sum()) / (counts[0].sum() + counts[1].sum())
@@ -65,7 +65,8 @@ class Transfer(Method):
 
 @dataclass
 class GlobalConfig(TransferConfig):
-    finetune_steps: int = 0  # no adaptation
+    finetune_lr: float = 0.0  # no adaptation
+    finetune_steps: int = 0
 
 
 @register_method
