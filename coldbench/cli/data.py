@@ -111,7 +111,8 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     )
     if "click_threshold" in stats:
         console.print(
-            f"task ctr: rating ≥ {stats['click_threshold']:g} is a click; click rate {stats['click_rate']:.1%}"
+            f"task ctr: rating ≥ {stats['click_threshold']:g} is a click; "
+            f"click rate {stats['click_rate']:.1%}"
         )
     table = Table(title="splits")
     for column in ("split", "users", "major", "minor", "interactions", "support", "query"):

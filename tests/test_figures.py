@@ -1,0 +1,149 @@
+"""Figures from hand-made result folders (and one tiny real run for the t-SNE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldbench.errors import ColdbenchError
+from coldbench.report import figures
+from coldbench.report.runs import Runs, load_runs
+from coldbench.testing import write_fake_run
+
+N_USERS = 30
+# method -> params: three variants, the last one with a non-default setting
+RATING_METHODS = {"melu": {}, "paml": {}, "reg-paml": {"gamma": 1e-5}}
+
+
+def _per_user(method: str, seed: int, ctr: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, len(method)])
+    major = np.arange(N_USERS) % 3 != 0  # 20 major, 10 minor
+    if method == "melu":
+        inner_lr = np.full(N_USERS, 1e-5)
+    else:
+        inner_lr = np.where(major, 4e-4, 2.5e-4) + rng.normal(0, 5e-5, N_USERS)
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(N_USERS)],
+            "major": major,
+            "n_support": rng.integers(3, 20, N_USERS),
+            "n_query": rng.integers(2, 6, N_USERS),
+            "inner_lr": inner_lr,
+        }
+    )
+    if ctr:
+        frame["auc"] = np.clip(rng.normal(np.where(major, 0.72, 0.66), 0.08), 0, 1)
+        frame["nel"] = rng.normal(0.9, 0.05, N_USERS)
+    else:
+        frame["mse"] = rng.gamma(2.0, 0.5, N_USERS) + np.where(major, 0.0, 0.3)
+        frame["mae"] = np.sqrt(frame["mse"])
+        frame["ndcg@3"] = rng.uniform(0.6, 1.0, N_USERS)
+        frame["ndcg@5"] = rng.uniform(0.6, 1.0, N_USERS)
+    return frame
+
+
+def _fake_runs(root: Path, ctr: bool = False) -> Runs:
+    for rank, (method, params) in enumerate(RATING_METHODS.items()):
+        for seed in (0, 1):
+            epochs = pd.DataFrame(
+                {
+                    "epoch": [1, 2, 3],
+                    "train_loss": [2.0, 1.5, 1.3],
+                    "valid_mse": np.array([1.6, 1.3, 1.2]) + 0.05 * seed + 0.08 * rank,
+                }
+            )
+            write_fake_run(root, method, seed, _per_user(method, seed, ctr), params=params, epochs=epochs)
+    return load_runs(root)
+
+
+@pytest.fixture
+def rating_runs(tmp_path: Path) -> Runs:
+    return _fake_runs(tmp_path / "results")
+
+
+def _check_files(out: Path, name: str) -> None:
+    png, pdf = out / f"{name}.png", out / f"{name}.pdf"
+    assert png.stat().st_size > 5_000
+    assert pdf.stat().st_size > 0
+
+
+def test_variants_in_method_order(rating_runs: Runs) -> None:
+    assert figures.variant_order(rating_runs.table) == ["melu", "paml", "reg-paml (gamma=1e-05)"]
+    assert set(figures.FIGURES) == {"boxplot", "lr-hist", "tsne", "ctr", "curves"}
+
+
+def test_boxplot(rating_runs: Runs, tmp_path: Path) -> None:
+    fig = figures.boxplot(rating_runs, tmp_path / "fig")
+    _check_files(tmp_path / "fig", "boxplot")
+    assert len(fig.axes) == 2
+
+
+def test_lr_hist(rating_runs: Runs, tmp_path: Path) -> None:
+    fig = figures.lr_hist(rating_runs, tmp_path / "fig")
+    _check_files(tmp_path / "fig", "lr-hist")
+    assert len(fig.axes) == len(RATING_METHODS)
+    melu = next(ax for ax in fig.axes if ax.get_title() == "melu")
+    assert any("constant α = 1e-05" in text.get_text() for text in melu.texts)
+
+
+def test_curves(rating_runs: Runs, tmp_path: Path) -> None:
+    fig = figures.curves(rating_runs, tmp_path / "fig")
+    _check_files(tmp_path / "fig", "curves")
+    assert len(fig.axes) == 1
+    assert len(fig.axes[0].get_lines()) == len(RATING_METHODS)
+
+
+def test_ctr(tmp_path: Path) -> None:
+    runs = _fake_runs(tmp_path / "results", ctr=True)
+    fig = figures.ctr(runs, tmp_path / "fig")
+    _check_files(tmp_path / "fig", "ctr")
+    assert len(fig.axes) == 2
+
+
+def test_ctr_needs_auc(rating_runs: Runs, tmp_path: Path) -> None:
+    with pytest.raises(ColdbenchError, match="AUC"):
+        figures.ctr(rating_runs, tmp_path / "fig")
+
+
+def test_mixed_datasets_are_refused(tmp_path: Path) -> None:
+    write_fake_run(tmp_path / "r", "melu", 0, _per_user("melu", 0), dataset="a")
+    write_fake_run(tmp_path / "r", "melu", 0, _per_user("melu", 0), dataset="b")
+    with pytest.raises(ColdbenchError, match="one dataset"):
+        figures.boxplot(load_runs(tmp_path / "r"), tmp_path / "fig")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, int]:
+    """One real melu run on a tiny synthetic dataset, and its number of test users."""
+    from coldbench.features import encode
+    from coldbench.prepare import prepare
+    from coldbench.prepared import load_prepared
+    from coldbench.testing import TINY_SYNTHETIC
+    from coldbench.trainer import train
+
+    root = tmp_path_factory.mktemp("tsne")
+    prepare("synthetic", options=TINY_SYNTHETIC, data_dir=root / "data")
+    dataset = load_prepared("synthetic", root / "data")
+    overrides = {"epochs": "1", "hidden": "16,8", "embedding_dim": "4"}
+    train("melu", dataset, [0], overrides, device="cpu", results_dir=root / "res")
+    return root, len(encode(dataset).splits["test"].users)
+
+
+def test_tsne(trained: tuple[Path, int], tmp_path: Path) -> None:
+    root, n_test = trained
+    fig = figures.tsne(load_runs(root / "res"), tmp_path / "fig", data_dir=root / "data")
+    _check_files(tmp_path / "fig", "tsne")
+    (ax,) = fig.axes
+    assert sum(len(c.get_offsets()) for c in ax.collections) == n_test
+
+    fig = figures.tsne(load_runs(root / "res"), tmp_path / "few", data_dir=root / "data", max_users=20)
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 20
+
+
+def test_tsne_without_prepared_data(trained: tuple[Path, int], tmp_path: Path) -> None:
+    root, _ = trained
+    with pytest.raises(ColdbenchError, match="'synthetic'.*coldbench prepare synthetic"):
+        figures.tsne(load_runs(root / "res"), tmp_path / "fig", data_dir=tmp_path / "empty")
