@@ -22,6 +22,9 @@ demo: $(STAMP)
 	for method in global melu meta-sgd transfer paml reg-paml at-paml; do \
 	  $(BIN)/coldbench train $$method --dataset synthetic --epochs $(DEMO_EPOCHS) --seeds 2 --set $(DEMO_SET) || exit 1; \
 	done
+	$(BIN)/coldbench report --table main --dataset synthetic
+	$(BIN)/coldbench report --table minor-major --dataset synthetic
+	$(BIN)/coldbench report --figure boxplot --dataset synthetic --out figures/synthetic
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
