@@ -67,6 +67,8 @@ def prepare(
     config = config or ProtocolConfig()
     options = dict(options or {})
     spec = SOURCES.get(dataset)
+    if spec.task == "ctr" and config.task != "ctr":
+        raise ColdbenchError(f"{dataset} holds clicks, not ratings: prepare it with --task ctr")
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         known = ", ".join(spec.options) or "none"

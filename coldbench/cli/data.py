@@ -11,6 +11,7 @@ from rich.table import Table
 
 from coldbench.cli import app
 from coldbench.cli.options import parse_pairs, parse_ratio
+from coldbench.datasets import SOURCES
 from coldbench.errors import ColdbenchError
 from coldbench.paths import prepared_root
 from coldbench.prepare import prepare
@@ -25,7 +26,7 @@ DataDir = Annotated[
 
 @app.command("prepare")
 def prepare_cli(
-    dataset: Annotated[str, typer.Argument(help="movielens, bookcrossing, atomic, synthetic")],
+    dataset: Annotated[str, typer.Argument(help="movielens, bookcrossing, atomic, synthetic, taobao")],
     path: Annotated[
         Path | None, typer.Argument(help="Local source (same as --source); required for atomic.")
     ] = None,
@@ -79,7 +80,7 @@ def prepare_cli(
         major_value_fraction=major_fraction,
         major_min_features=major_min_features,
         major_basis=major_basis,
-        task=task,
+        task=task or SOURCES.get(dataset).task,
         click_threshold=click_threshold,
     )
     with console.status(f"preparing {dataset}…"):

@@ -4,7 +4,7 @@ import importlib
 
 from coldbench.datasets.source import SOURCES, Source, SourceRequest
 
-for _module in ("movielens", "bookcrossing", "atomic", "synthetic"):
+for _module in ("movielens", "bookcrossing", "atomic", "synthetic", "taobao"):
     importlib.import_module(f"coldbench.datasets.{_module}")  # registration
 
 __all__ = ["SOURCES", "Source", "SourceRequest"]

@@ -53,16 +53,17 @@ class Source:
     summary: str
     read: Callable[[SourceRequest], RawDataset]
     options: tuple[str, ...] = ()  # the option keys it understands
+    task: str = "rating"  # "ctr" for sources that hold clicks, not ratings
 
 
 SOURCES: Registry[Source] = Registry("dataset")
 
 
-def register_source(name: str, summary: str, options: tuple[str, ...] = ()):
+def register_source(name: str, summary: str, options: tuple[str, ...] = (), task: str = "rating"):
     """Decorator for a ``read(request) -> RawDataset`` function."""
 
     def decorate(read: Callable[[SourceRequest], RawDataset]):
-        SOURCES.register(name)(Source(name=name, summary=summary, read=read, options=options))
+        SOURCES.register(name)(Source(name=name, summary=summary, read=read, options=options, task=task))
         return read
 
     return decorate
