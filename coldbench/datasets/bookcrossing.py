@@ -5,13 +5,11 @@ from __future__ import annotations
 import html
 import re
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO
 
 import pandas as pd
 
+from coldbench.datasets.archive import Opener, file_opener, zip_members
 from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
 from coldbench.datasets.download import fetch, mismatch_error, verify_file
 from coldbench.datasets.source import SourceRequest, register_source
@@ -40,7 +38,6 @@ COLUMNS = {
         "Image-URL-L",
     ],
 }
-Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 
 
 @register_source(
@@ -102,23 +99,10 @@ def _locate(request: SourceRequest) -> tuple[dict[str, tuple[Opener, str]], list
 def _zip_openers(path: Path) -> dict[str, tuple[Opener, str]]:
     """Openers for the CSVs inside a zip, found by file name in any folder of the archive."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = {Path(info.filename).name: info.filename for info in archive.infolist()}
+        members = zip_members(path, COLUMNS)
     except zipfile.BadZipFile:
         raise ColdbenchError(f"{path}: not a zip archive (expected {ARCHIVE})") from None
-    missing = [name for name in COLUMNS if name not in members]
-    if missing:
-        raise ColdbenchError(f"{path}: {', '.join(missing)} not found in the archive")
-
-    def opener(member: str) -> Opener:
-        @contextmanager
-        def open_member() -> Iterator[IO[bytes]]:
-            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
-                yield handle
-
-        return open_member
-
-    return {name: (opener(members[name]), f"{path}/{members[name]}") for name in COLUMNS}
+    return {name: (member.open, f"{path}/{member.member}") for name, member in members.items()}
 
 
 def _folder_openers(folder: Path) -> tuple[dict[str, tuple[Opener, str]], list[SourceFile]]:
@@ -126,19 +110,8 @@ def _folder_openers(folder: Path) -> tuple[dict[str, tuple[Opener, str]], list[S
     missing = [name for name in COLUMNS if not (folder / name).is_file()]
     if missing:
         raise ColdbenchError(f"--source {folder}: {', '.join(missing)} not found in the folder")
-    openers = {name: (_file_opener(folder / name), str(folder / name)) for name in COLUMNS}
+    openers = {name: (file_opener(folder / name), str(folder / name)) for name in COLUMNS}
     return openers, [source_file(folder / name, False) for name in COLUMNS]
-
-
-def _file_opener(path: Path) -> Opener:
-    """Opener for a plain file."""
-
-    @contextmanager
-    def open_file() -> Iterator[IO[bytes]]:
-        with open(path, "rb") as handle:
-            yield handle
-
-    return open_file
 
 
 # --- parsing -------------------------------------------------------------------------------------

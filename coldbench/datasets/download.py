@@ -11,17 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 from coldbench.errors import ColdbenchError
+from coldbench.progress import byte_progress
 
 TIMEOUT_S = 60.0  # per connect / per read, not for the whole download
 CHUNK = 1 << 16
@@ -155,17 +146,7 @@ def _copy(
 ) -> int:
     """Copy the response body into ``out`` with a progress bar on stderr; the number of bytes copied."""
     written = 0
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(label, total=total, completed=offset)
+    with byte_progress(label, total, completed=offset) as advance:
         while True:
             try:
                 block = response.read(CHUNK)
@@ -179,4 +160,4 @@ def _copy(
                 return written
             out.write(block)
             written += len(block)
-            progress.update(task, advance=len(block))
+            advance(len(block))

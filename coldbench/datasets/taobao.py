@@ -31,27 +31,19 @@ import csv
 import io
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
+from coldbench.datasets.archive import Opener, file_opener, zip_members
 from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
 from coldbench.datasets.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
+from coldbench.progress import byte_progress
 
 URL = "https://tianchi.aliyun.com/dataset/56"
 RAW_SAMPLE, USER_PROFILE, AD_FEATURE = "raw_sample.csv", "user_profile.csv", "ad_feature.csv"
@@ -85,8 +77,6 @@ USER_FEATURES = {
 ITEM_FEATURES = ("cate_id", "campaign_id", "customer", "brand", "price_bucket")
 MISSING = ("", "NULL")
 CHUNK_BYTES = 48 << 20  # ~1.2 M lines of raw_sample.csv per block
-
-Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -188,50 +178,23 @@ def _folder_files(folder: Path) -> tuple[dict[str, CsvFile], list[SourceFile]]:
             f"it must hold {RAW_SAMPLE}, {USER_PROFILE} and {AD_FEATURE} from {URL}"
         )
     files = {
-        name: CsvFile(name, str(path), path.stat().st_size, _file_opener(path))
-        for name, path in found.items()
+        name: CsvFile(name, str(path), path.stat().st_size, file_opener(path)) for name, path in found.items()
     }
     return files, [source_file(found[name], verified=False) for name in REQUIRED]
-
-
-def _file_opener(path: Path) -> Opener:
-    """Opener for a plain file."""
-
-    @contextmanager
-    def open_file() -> Iterator[IO[bytes]]:
-        with open(path, "rb") as handle:
-            yield handle
-
-    return open_file
 
 
 def _zip_files(path: Path) -> dict[str, CsvFile]:
     """The CSVs inside a zip, found by file name in any folder of the archive."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
+        members = zip_members(path, REQUIRED)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ColdbenchError(
             f"--source {path}: not a readable zip archive ({exc}); pass a zip or a folder holding "
             f"{RAW_SAMPLE}, {USER_PROFILE} and {AD_FEATURE}"
         ) from None
-    missing = [name for name in REQUIRED if name not in members]
-    if missing:
-        raise ColdbenchError(f"{path}: {', '.join(missing)} not found in the archive")
-
-    def opener(member: str) -> Opener:
-        @contextmanager
-        def open_member() -> Iterator[IO[bytes]]:
-            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
-                yield handle
-
-        return open_member
-
     return {
-        name: CsvFile(
-            name, f"{path}:{members[name].filename}", members[name].file_size, opener(members[name].filename)
-        )
-        for name in REQUIRED
+        name: CsvFile(name, f"{path}:{member.member}", member.size, member.open)
+        for name, member in members.items()
     }
 
 
@@ -248,23 +211,6 @@ class Block:
 
     def error(self, row: int, message: str) -> ColdbenchError:
         return ColdbenchError(f"{self.label}: line {int(self.lines[row])}: {message}")
-
-
-@contextmanager
-def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A bytes progress bar on stderr (rich prints it once at the end when stderr is no terminal)."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(description, total=total or None)
-        yield lambda n: progress.update(task, advance=n)
 
 
 def _byte_blocks(handle: IO[bytes], size: int) -> Iterator[bytes]:
@@ -314,7 +260,7 @@ def read_blocks(file: CsvFile, usecols: list[str], text: bool, description: str)
 
 def _parse_blocks(file: CsvFile, usecols: list[str], text: bool, description: str) -> Iterator[Block]:
     """The body of ``read_blocks``."""
-    with file.open() as handle, _progress(description, file.size) as advance:
+    with file.open() as handle, byte_progress(description, file.size or None) as advance:
         first = handle.readline()
         names = _header(first, file)
         advance(len(first))
