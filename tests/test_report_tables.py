@@ -164,6 +164,7 @@ def test_only_one_preparation_is_compared(results):
 def test_variant_label_names_non_default_settings():
     assert variant_label("reg-paml", {"gamma": 1e-3, "outer_lr": 5e-5}) == "reg-paml"
     assert variant_label("reg-paml", {"gamma": 1e-2, "outer_lr": 5e-5}) == "reg-paml (gamma=0.01)"
+    assert variant_label("melu", {}, {"epochs": 10, "hidden": [320, 192], "buckets": 8}) == "melu (epochs=10)"
 
 
 def test_renderers(results):

@@ -8,23 +8,34 @@ from pathlib import Path
 
 import pandas as pd
 
+from coldbench.config import PERFORMANCE_SETTINGS, TrainConfig
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 
 GROUPS = ("overall", "major", "minor")
 
 
-def variant_label(method: str, params: dict) -> str:
-    """``reg-paml`` or ``reg-paml (gamma=1e-05)``: the method plus settings that differ from its defaults."""
+def _changed(values: dict, defaults: dict) -> list[str]:
+    changed = []
+    for key, value in sorted(values.items()):
+        default = defaults.get(key, value)
+        default = list(default) if isinstance(default, tuple) else default
+        if key in defaults and default != value:
+            changed.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
+    return changed
+
+
+def variant_label(method: str, params: dict, train: dict | None = None) -> str:
+    """``reg-paml`` or ``reg-paml (gamma=0.01)``: the method plus every setting that is not its default.
+
+    Engine settings count too (``melu (epochs=10)``), except those that only change speed.
+    """
     try:
         defaults = METHODS.get(method).Config().__dict__
     except ColdbenchError:
         defaults = {}
-    changed = [
-        f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-        for key, value in sorted(params.items())
-        if key in defaults and defaults[key] != value
-    ]
+    engine = {k: v for k, v in TrainConfig().__dict__.items() if k not in PERFORMANCE_SETTINGS}
+    changed = _changed(params, defaults) + _changed(train or {}, engine)
     return f"{method} ({', '.join(changed)})" if changed else method
 
 
@@ -89,7 +100,7 @@ def load_runs(results_dir: Path) -> Runs:
             "dataset_hash": config["dataset_hash"],
             "method": config["method"],
             "config_id": config["config_id"],
-            "variant": variant_label(config["method"], config["params"]),
+            "variant": variant_label(config["method"], config["params"], config.get("train")),
             "seed": config["seed"],
             "path": str(folder),
             "task": metrics.get("task", "rating"),
