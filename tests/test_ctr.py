@@ -108,3 +108,34 @@ def test_every_method_trains_on_click_data(tmp_path):
         assert metrics["auc_users_skipped"] == int(single_class.sum())
     report = ctr_table(load_runs(tmp_path / "res"), "synthetic-ctr")
     assert len(report.rows) == len(METHODS.names()) and report.columns[2] == "AUC all"
+
+
+def test_cli_trains_and_prints_click_metrics(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from coldbench.cli import main
+
+    prepare("synthetic", config=ProtocolConfig(task="ctr"), options=TINY_SYNTHETIC, data_dir=tmp_path)
+    args = [
+        "coldbench",
+        "train",
+        "melu",
+        "--dataset",
+        "synthetic-ctr",
+        "--data-dir",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--set",
+        "hidden=16,8",
+        "--set",
+        "embedding_dim=4",
+        "--results-dir",
+        str(tmp_path / "res"),
+    ]
+    monkeypatch.setattr(sys, "argv", args)
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "AUC" in out and "NEL" in out and "MSE" not in out

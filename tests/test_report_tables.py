@@ -210,3 +210,13 @@ def test_cli_report_writes_markdown_and_errors(results, tmp_path, monkeypatch, c
     assert code == 1 and "--table 'nosuch'" in err
     code, out_text, _ = _cli(monkeypatch, capsys, "report", "--results-dir", str(results))
     assert code == 0 and "reg-paml" in out_text
+
+
+def test_main_table_uses_each_methods_plainest_variant(tmp_path):
+    demo = {"outer_lr": 1e-3}
+    for seed in range(2):
+        write_fake_run(tmp_path, "melu", seed, _users(_flat(1.0 + seed)), dataset="d", params=demo)
+        write_fake_run(tmp_path, "paml", seed, _users(_flat(0.5 + seed)), dataset="d", params=demo)
+        write_fake_run(tmp_path, "paml", seed, _users(_flat(0.9)), dataset="other")
+    report = main_table(load_runs(tmp_path), "d")
+    assert [r[0].text for r in report.rows] == ["melu (outer_lr=0.001)", "paml (outer_lr=0.001)"]

@@ -279,3 +279,38 @@ def test_end_to_end_prepare(tmp_path: Path) -> None:
     assert len(interactions) == len(raw) - 1
     assert result.manifest["rating_scale"] == [0.0, 1.0]
     assert result.manifest["features"]["item"][-1] == {"name": "price_bucket", "multi": False}
+
+
+def test_cli_prepares_taobao_as_click_data_by_default(tmp_path: Path, monkeypatch, capsys) -> None:
+    import sys
+
+    from coldbench.cli import main
+
+    rng = np.random.default_rng(3)
+    raw, profile = [RAW_HEADER], [PROFILE_HEADER]
+    for user in range(1, 17):
+        for shown in range(5):
+            ad, click = int(rng.integers(100, 110)), int(shown < 2)
+            raw.append(f"{user},1494137644,{ad},430548_1007,{1 - click},{click}\n")
+        profile.append(f"{user},0,1,1,2,1,3,0,1\n")
+    ads = ["adgroup_id,cate_id,campaign_id,customer,brand,price\n"]
+    ads += [f"{ad},1,{ad},2,3,{ad * 1.5}\n" for ad in range(100, 110)]
+    folder = write_folder(tmp_path / "src", raw="".join(raw), profile="".join(profile), ads="".join(ads))
+    args = [
+        "coldbench",
+        "prepare",
+        "taobao",
+        "--source",
+        str(folder),
+        "--cold-fraction",
+        "1",
+        "--split",
+        "2:1:1",
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
+    monkeypatch.setattr(sys, "argv", args)
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    assert "taobao-ctr" in capsys.readouterr().out

@@ -207,3 +207,8 @@ def test_kill_between_checkpoint_and_metrics_still_resumes(dataset, tmp_path, mo
     monkeypatch.undo()
     result = _train(dataset, tmp_path)  # finds last.pt and best.pt, evaluates, finishes
     assert (result.path / "metrics.json").exists() and not (result.path / "best.pt").exists()
+
+
+def test_cli_usage_error_exits_2_with_usage(monkeypatch, capsys):
+    code, out, err = _cli(monkeypatch, capsys, "train", "melu", "--no-such-option")
+    assert code == 2 and "No such option" in out + err

@@ -24,22 +24,13 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    """Entry point: run the app; a ColdbenchError becomes one line on stderr and exit code 1."""
+    """Entry point: run the app; a ColdbenchError becomes one line on stderr and exit code 1.
+
+    Typer runs in standalone mode, so usage errors print the usage and exit with code 2.
+    """
     _register_commands()
     try:
-        app(standalone_mode=False)
+        app()
     except ColdbenchError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[bold red]aborted[/]")
-        sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors carry their own exit codes
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise

@@ -55,8 +55,9 @@ def prepare_cli(
         str, typer.Option(help="Count feature values over the 'prepared' users or all 'source' users.")
     ] = "prepared",
     task: Annotated[
-        str, typer.Option(help="rating, or ctr (a rating ≥ --click-threshold is a click).")
-    ] = "rating",
+        str | None,
+        typer.Option(help="rating or ctr (a rating ≥ --click-threshold is a click); default: the source's"),
+    ] = None,
     click_threshold: Annotated[
         float | None, typer.Option(help="CTR: rating counted as a click (default 4 on 1–5, 7 on 1–10).")
     ] = None,

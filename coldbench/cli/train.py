@@ -103,14 +103,24 @@ def train_cli(
     print_results(method, prepared.name, results)
 
 
-COLUMNS = (
-    ("MSE", "overall", "mse"),
-    ("MAE", "overall", "mae"),
-    ("nDCG@3", "overall", "ndcg@3"),
-    ("nDCG@5", "overall", "ndcg@5"),
-    ("MSE major", "major", "mse"),
-    ("MSE minor", "minor", "mse"),
-)
+COLUMNS = {
+    "rating": (
+        ("MSE", "overall", "mse"),
+        ("MAE", "overall", "mae"),
+        ("nDCG@3", "overall", "ndcg@3"),
+        ("nDCG@5", "overall", "ndcg@5"),
+        ("MSE major", "major", "mse"),
+        ("MSE minor", "minor", "mse"),
+    ),
+    "ctr": (
+        ("AUC", "overall", "auc"),
+        ("NEL", "overall", "nel"),
+        ("AUC major", "major", "auc"),
+        ("AUC minor", "minor", "auc"),
+        ("NEL major", "major", "nel"),
+        ("NEL minor", "minor", "nel"),
+    ),
+}
 
 
 def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
@@ -118,11 +128,12 @@ def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
     table = Table(title=f"{method} on {dataset}: test users, epoch selected on validation")
     table.add_column("seed")
     table.add_column("epoch", justify="right")
-    for header, _, _ in COLUMNS:
+    columns = COLUMNS[results[0].metrics.get("task", "rating")]
+    for header, _, _ in columns:
         table.add_column(header, justify="right")
     rows = []
     for result in results:
-        values = [result.metrics["test"][group][metric] for _, group, metric in COLUMNS]
+        values = [result.metrics["test"][group][metric] for _, group, metric in columns]
         rows.append(values)
         seed = f"{result.seed} (earlier run)" if result.skipped else str(result.seed)
         table.add_row(seed, str(result.metrics["selected_epoch"]), *(f"{v:.4f}" for v in values))
