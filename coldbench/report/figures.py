@@ -62,6 +62,27 @@ def _wrap(variant: str) -> str:
     return variant.replace(" (", "\n(")
 
 
+def _shorten(runs: Runs, dataset: str) -> tuple[Runs, str]:
+    """Label variants only by what tells them apart; settings they all share go next to the dataset.
+
+    ``melu (epochs=10)`` and ``paml (epochs=10)`` become ``melu`` and ``paml`` under a title that
+    ends in ``synthetic (all: epochs=10)``, so tick labels stay short.
+    """
+    variants = list(runs.table["variant"].unique())
+    settings = {v: v.split(" (", 1)[1].rstrip(")").split(", ") if " (" in v else [] for v in variants}
+    common = set.intersection(*(set(s) for s in settings.values())) if settings else set()
+    if not common:
+        return runs, dataset
+    short = {}
+    for variant, values in settings.items():
+        rest = [s for s in values if s not in common]
+        method = variant.split(" (", 1)[0]
+        short[variant] = f"{method} ({', '.join(rest)})" if rest else method
+    table = runs.table.assign(variant=runs.table["variant"].map(short))
+    shared = ", ".join(s for s in settings[variants[0]] if s in common)
+    return Runs(table), f"{dataset} (all: {shared})"
+
+
 def _one_dataset(runs: Runs) -> str:
     if len(runs) == 0:
         raise ColdbenchError("no finished runs to plot; train something first (or check --results-dir)")
@@ -215,6 +236,7 @@ def boxplot(runs: Runs, out: Path, metric: str | None = None, name: str = "boxpl
     ``metric`` defaults to ``mse`` (``nel`` for CTR runs, as in paper Fig. 3b).
     """
     dataset = _one_dataset(runs)
+    runs, dataset = _shorten(runs, dataset)
     per_user = runs.per_user()
     metric = metric or _pick_metric(per_user.columns, ("mse", "nel"), "per-user results")
     if metric not in per_user.columns:
@@ -352,6 +374,7 @@ def lr_hist(runs: Runs, out: Path, name: str = "lr-hist") -> Figure:
     for everyone (MeLU, transfer) show a single bar annotated "constant α = …".
     """
     dataset = _one_dataset(runs)
+    runs, dataset = _shorten(runs, dataset)
     per_user = runs.per_user()
     if "inner_lr" not in per_user.columns:
         raise ColdbenchError("per-user results have no inner_lr column; re-evaluate the runs")
@@ -393,6 +416,7 @@ def curves(runs: Runs, out: Path, metric: str | None = None, name: str = "curves
     ``metric`` defaults to ``mse`` (``nel`` or ``auc`` for CTR runs).
     """
     dataset = _one_dataset(runs)
+    runs, dataset = _shorten(runs, dataset)
     epochs = runs.epochs()
     columns = [c.removeprefix("valid_") for c in epochs.columns if c.startswith("valid_")]
     metric = metric or _pick_metric(columns, ("mse", "nel", "auc"), "epochs.csv")
@@ -436,6 +460,7 @@ def ctr(runs: Runs, out: Path, name: str = "ctr") -> Figure:
     Bars are means over seeds, error bars ±1 standard deviation, dots the individual seeds.
     """
     dataset = _one_dataset(runs)
+    runs, dataset = _shorten(runs, dataset)
     table = runs.table
     if "overall_auc" not in table.columns or table["overall_auc"].isna().all():
         raise ColdbenchError(
