@@ -104,10 +104,10 @@ def test_paper_numbers_are_labelled_with_the_difference(results):
 
 def test_ablation_orders_gamma_and_marks_best(results):
     report = ablation_table(load_runs(results), "movielens", with_paper=True)
-    assert [r[0].text for r in report.rows] == ["reg-paml", "reg-paml (gamma=1e-05)"]
+    assert [r[0].text for r in report.rows] == ["reg-paml (gamma=1e-05)", "reg-paml"]  # by γ, default 1e-3
     assert _cell(report, "reg-paml", "MSE").bold
     assert _cell(report, "reg-paml (gamma=1e-05)", "MSE").italic
-    row = report.rows[1]
+    row = report.rows[0]
     assert row[report.columns.index("MSE") + 1].text == "1.509 ± 0.029"  # Table 3, γ = 1e-5
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from rich.table import Table
 
 from coldbench.errors import ColdbenchError
+from coldbench.methods import METHODS
 from coldbench.metrics import METRICS
 from coldbench.report.runs import Runs
 from coldbench.stats import ttest_p
@@ -50,16 +51,20 @@ def paper_numbers() -> dict:
 
 
 def _order_key(variant: str) -> tuple:
+    """Methods in METHOD_ORDER; a method's variants by γ (the default γ in its place), then by label."""
     method = variant.split(" ")[0]
     rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-    gamma = _gamma(variant)
-    return (rank, method, 0 if variant == method else 1, gamma if gamma is not None else 0.0, variant)
+    return (rank, method, _gamma(variant, method), 0 if variant == method else 1, variant)
 
 
-def _gamma(variant: str) -> float | None:
-    if "gamma=" not in variant:
-        return None
-    return float(variant.split("gamma=")[1].split(",")[0].rstrip(")"))
+def _gamma(variant: str, method: str) -> float:
+    """The variant's γ (REG-PAML), its method's default when not named, 0 for methods without one."""
+    if "gamma=" in variant:
+        return float(variant.split("gamma=")[1].split(",")[0].rstrip(")"))
+    try:
+        return float(getattr(METHODS.get(method).Config(), "gamma", 0.0))
+    except ColdbenchError:
+        return 0.0
 
 
 def ordered_variants(variants) -> list[str]:
