@@ -551,8 +551,9 @@ def _override_value(value: Any) -> str:
 
 def _pick_run(runs: Runs, variant: str | None) -> pd.Series:
     variants = variant_order(runs.table)
-    if variant is None:
-        variant = variants[0]
+    if variant is None:  # the paper's Fig. 11 shows its own method: prefer the PAML family
+        preferred = [v for method in ("reg-paml", "at-paml", "paml") for v in variants if v == method]
+        variant = (preferred or variants)[0]
     elif variant not in variants:
         raise ColdbenchError(f"variant {variant!r} has no finished run (have: {', '.join(variants)})")
     rows = runs.table[runs.table["variant"] == variant].sort_values(["seed", "config_id"])
