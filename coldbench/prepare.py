@@ -43,11 +43,13 @@ def _request(source: Path | None, extras: Path | None, verify: bool) -> dict:
 def _same_recipe(
     manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str], request: dict
 ) -> bool:
+    """Was the prepared folder made from this recipe? Fields an older manifest lacks count as defaults."""
+    recorded_protocol = {**ProtocolConfig().to_dict(), **manifest.get("protocol", {})}
     return (
         manifest.get("source_name") == dataset
-        and manifest.get("protocol") == config.to_dict()
+        and recorded_protocol == config.to_dict()
         and manifest.get("source_options") == dict(sorted(options.items()))
-        and manifest.get("request") == request
+        and manifest.get("request", request) == request
     )
 
 

@@ -399,3 +399,16 @@ def test_real_atomic_ml100k(shared_data: Path) -> None:
     assert stats["users"] == 753
     assert stats["items"] == 1682
     assert prepare("atomic", source=shared_data / "recbole-ml-100k").reused is True
+
+
+def test_manifest_from_an_older_version_is_reused(tmp_path: Path) -> None:
+    """Fields a manifest written by an older coldbench lacks count as their defaults."""
+    first = prepare("synthetic", options=SMALL, data_dir=tmp_path)
+    manifest_path = first.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["protocol"]["major_basis"], manifest["protocol"]["task"], manifest["request"]
+    manifest_path.write_text(json.dumps(manifest))
+    again = prepare("synthetic", options=SMALL, data_dir=tmp_path)
+    assert again.reused
+    with pytest.raises(ColdbenchError, match="--force"):
+        prepare("synthetic", options=SMALL, data_dir=tmp_path, config=ProtocolConfig(major_basis="source"))
