@@ -44,10 +44,16 @@ def _same_recipe(
     manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str], request: dict
 ) -> bool:
     """Was the prepared folder made from this recipe? Fields an older manifest lacks count as defaults."""
-    recorded_protocol = {**ProtocolConfig().to_dict(), **manifest.get("protocol", {})}
+    recorded = {**ProtocolConfig().to_dict(), **manifest.get("protocol", {})}
+    version = recorded.pop("version")
+    try:  # through ProtocolConfig, so that an older 7:1:2 reads as 0.7:0.1:0.2
+        recorded_config = ProtocolConfig(**{**recorded, "split": tuple(recorded["split"])})
+    except (TypeError, ColdbenchError):
+        return False
     return (
         manifest.get("source_name") == dataset
-        and recorded_protocol == config.to_dict()
+        and version == config.to_dict()["version"]
+        and recorded_config == config
         and manifest.get("source_options") == dict(sorted(options.items()))
         and manifest.get("request", request) == request
     )

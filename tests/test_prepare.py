@@ -407,6 +407,7 @@ def test_manifest_from_an_older_version_is_reused(tmp_path: Path) -> None:
     manifest_path = first.path / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     del manifest["protocol"]["major_basis"], manifest["protocol"]["task"], manifest["request"]
+    manifest["protocol"]["split"] = [7.0, 1.0, 2.0]  # older versions stored the ratios as given
     manifest_path.write_text(json.dumps(manifest))
     again = prepare("synthetic", options=SMALL, data_dir=tmp_path)
     assert again.reused
