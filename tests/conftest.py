@@ -31,3 +31,24 @@ def shared_data() -> Path:
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Never let a test write into the user's real data home."""
     monkeypatch.setenv("COLDBENCH_HOME", str(tmp_path_factory.mktemp("coldbench-home")))
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run ``coldbench ARGS`` in-process; returns ``(exit code, stdout, stderr)``."""
+    import sys
+
+    from coldbench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["coldbench", *args])
+        monkeypatch.setenv("COLUMNS", "200")  # rich sizes tables to the terminal; keep output stable
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = done.code or 0
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -110,14 +110,9 @@ def test_every_method_trains_on_click_data(tmp_path):
     assert len(report.rows) == len(METHODS.names()) and report.columns[2] == "AUC all"
 
 
-def test_cli_trains_and_prints_click_metrics(tmp_path, monkeypatch, capsys):
-    import sys
-
-    from coldbench.cli import main
-
+def test_cli_trains_and_prints_click_metrics(tmp_path, cli):
     prepare("synthetic", config=ProtocolConfig(task="ctr"), options=TINY_SYNTHETIC, data_dir=tmp_path)
     args = [
-        "coldbench",
         "train",
         "melu",
         "--dataset",
@@ -133,9 +128,6 @@ def test_cli_trains_and_prints_click_metrics(tmp_path, monkeypatch, capsys):
         "--results-dir",
         str(tmp_path / "res"),
     ]
-    monkeypatch.setattr(sys, "argv", args)
-    with pytest.raises(SystemExit) as done:
-        main()
-    assert done.value.code == 0
-    out = capsys.readouterr().out
+    code, out, err = cli(*args)
+    assert code == 0, err
     assert "AUC" in out and "NEL" in out and "MSE" not in out

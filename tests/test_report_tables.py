@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from coldbench.cli import main
 from coldbench.report.runs import load_runs, variant_label
 from coldbench.report.tables import (
     ablation_table,
@@ -177,22 +175,9 @@ def test_renderers(results):
     assert rows[0][:3] == ["method", "seeds", "MSE"] and len(rows) == 4
 
 
-def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["coldbench", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_cli_report_writes_markdown_and_errors(results, tmp_path, monkeypatch, capsys):
+def test_cli_report_writes_markdown_and_errors(results, tmp_path, cli):
     out = tmp_path / "main.md"
-    code, _, err = _cli(
-        monkeypatch,
-        capsys,
+    code, _, err = cli(
         "report",
         "--table",
         "main",
@@ -206,9 +191,9 @@ def test_cli_report_writes_markdown_and_errors(results, tmp_path, monkeypatch, c
     )
     assert code == 0, err
     assert "1.451 ± 0.022" in out.read_text()
-    code, _, err = _cli(monkeypatch, capsys, "report", "--table", "nosuch", "--results-dir", str(results))
+    code, _, err = cli("report", "--table", "nosuch", "--results-dir", str(results))
     assert code == 1 and "--table 'nosuch'" in err
-    code, out_text, _ = _cli(monkeypatch, capsys, "report", "--results-dir", str(results))
+    code, out_text, _ = cli("report", "--results-dir", str(results))
     assert code == 0 and "reg-paml" in out_text
 
 

@@ -281,11 +281,7 @@ def test_end_to_end_prepare(tmp_path: Path) -> None:
     assert result.manifest["features"]["item"][-1] == {"name": "price_bucket", "multi": False}
 
 
-def test_cli_prepares_taobao_as_click_data_by_default(tmp_path: Path, monkeypatch, capsys) -> None:
-    import sys
-
-    from coldbench.cli import main
-
+def test_cli_prepares_taobao_as_click_data_by_default(tmp_path: Path, cli) -> None:
     rng = np.random.default_rng(3)
     raw, profile = [RAW_HEADER], [PROFILE_HEADER]
     for user in range(1, 17):
@@ -297,7 +293,6 @@ def test_cli_prepares_taobao_as_click_data_by_default(tmp_path: Path, monkeypatc
     ads += [f"{ad},1,{ad},2,3,{ad * 1.5}\n" for ad in range(100, 110)]
     folder = write_folder(tmp_path / "src", raw="".join(raw), profile="".join(profile), ads="".join(ads))
     args = [
-        "coldbench",
         "prepare",
         "taobao",
         "--source",
@@ -309,8 +304,6 @@ def test_cli_prepares_taobao_as_click_data_by_default(tmp_path: Path, monkeypatc
         "--data-dir",
         str(tmp_path / "data"),
     ]
-    monkeypatch.setattr(sys, "argv", args)
-    with pytest.raises(SystemExit) as done:
-        main()
-    assert done.value.code == 0
-    assert "taobao-ctr" in capsys.readouterr().out
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert "taobao-ctr" in out

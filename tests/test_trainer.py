@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from coldbench.cli import main
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.prepare import prepare
@@ -124,23 +122,10 @@ def test_unknown_setting_is_an_error_naming_it(dataset, tmp_path):
         _train(dataset, tmp_path, overrides={"epochs": "two"})
 
 
-def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["coldbench", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.mark.parametrize("method", METHODS.names())
-def test_cli_trains_every_method_on_synthetic(method, dataset, tmp_path, monkeypatch, capsys):
+def test_cli_trains_every_method_on_synthetic(method, dataset, tmp_path, cli):
     settings = [x for key, value in SMALL.items() for x in ("--set", f"{key}={value}")]
-    code, out, err = _cli(
-        monkeypatch,
-        capsys,
+    code, out, err = cli(
         "train",
         method,
         "--dataset",
@@ -160,17 +145,17 @@ def test_cli_trains_every_method_on_synthetic(method, dataset, tmp_path, monkeyp
     assert len(list(tmp_path.rglob("metrics.json"))) == 2
 
 
-def test_cli_errors_are_one_line(dataset, tmp_path, monkeypatch, capsys):
-    code, _, err = _cli(monkeypatch, capsys, "train", "nosuch", "--dataset", str(dataset.path))
+def test_cli_errors_are_one_line(dataset, tmp_path, cli):
+    code, _, err = cli("train", "nosuch", "--dataset", str(dataset.path))
     assert code == 1 and "Unknown method 'nosuch'" in err and "melu" in err
-    code, _, err = _cli(monkeypatch, capsys, "train", "melu", "--dataset", "not-prepared")
+    code, _, err = cli("train", "melu", "--dataset", "not-prepared")
     assert code == 1 and "not prepared" in err
-    code, _, err = _cli(monkeypatch, capsys, "train", "melu", "--dataset", str(dataset.path), "--set", "oops")
+    code, _, err = cli("train", "melu", "--dataset", str(dataset.path), "--set", "oops")
     assert code == 1 and "key=value" in err
 
 
-def test_cli_lists_methods(monkeypatch, capsys):
-    code, out, _ = _cli(monkeypatch, capsys, "methods")
+def test_cli_lists_methods(cli):
+    code, out, _ = cli("methods")
     assert code == 0
     for name in METHODS.names():
         assert name in out
@@ -209,6 +194,6 @@ def test_kill_between_checkpoint_and_metrics_still_resumes(dataset, tmp_path, mo
     assert (result.path / "metrics.json").exists() and not (result.path / "best.pt").exists()
 
 
-def test_cli_usage_error_exits_2_with_usage(monkeypatch, capsys):
-    code, out, err = _cli(monkeypatch, capsys, "train", "melu", "--no-such-option")
+def test_cli_usage_error_exits_2_with_usage(cli):
+    code, out, err = cli("train", "melu", "--no-such-option")
     assert code == 2 and "No such option" in out + err
