@@ -163,7 +163,7 @@ def adapt(
     """
     n_users = inputs.shape[0]
     fast = [p.unsqueeze(0).expand(n_users, *p.shape) for p in params]
-    if not create_graph:
+    if not create_graph and steps:
         fast = [w.detach().clone().requires_grad_() for w in fast]
     grad_sq_norm = None
     for step in range(steps):

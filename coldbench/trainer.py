@@ -14,7 +14,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,6 @@ class RunResult:
     path: Path
     metrics: dict
     skipped: bool = False
-    epochs: list[dict] = field(default_factory=list)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -287,7 +286,7 @@ def run_seed(
     write_json(out / "metrics.json", metrics)  # from here on the run counts as finished
     (out / "best.pt").unlink()
     (out / "last.pt").unlink(missing_ok=True)
-    return RunResult(seed, out, metrics, epochs=log)
+    return RunResult(seed, out, metrics)
 
 
 def train(
