@@ -16,13 +16,20 @@ from coldbench.model import RecModel
 
 
 def evaluate_split(
-    model: RecModel, method: Method, data: EncodedDataset, split: str, batch_size: int, device: torch.device
+    model: RecModel,
+    method: Method,
+    data: EncodedDataset,
+    split: str,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(predictions, per_user)`` for every user of ``split``.
 
     Users are processed in groups of similar support size (sorted), so padding stays small.
     ``predictions`` has one row per query interaction; ``per_user`` one row per user with every
     metric, the major flag, support/query sizes and the inner learning rate the user got.
+    ``seed`` orders tied predictions for nDCG (a seeded random order, see ``per_user_metrics``).
     """
     part = data.splits[split]
     support_sizes = part.support.sizes()
@@ -30,6 +37,7 @@ def evaluate_split(
     n_chunks = max(1, math.ceil(len(order) / batch_size))
     model.eval()
     method.eval()
+    method.start_evaluation(split)
     frames, rates = [], np.zeros(len(order))
     for chunk in np.array_split(order, n_chunks):
         if len(chunk) == 0:
@@ -64,7 +72,7 @@ def evaluate_split(
         }
     )
     renamed = predictions.rename(columns={"user_id": "user", target: "target"})
-    scores = per_user_metrics(renamed, task=model.task.name)
+    scores = per_user_metrics(renamed, task=model.task.name, seed=seed)
     per_user = pd.DataFrame(
         {
             "user_id": part.user_ids,

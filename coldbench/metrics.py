@@ -45,6 +45,8 @@ METRICS: dict[str, Metric] = {
         Metric("mae", higher_is_better=False, task="rating"),
         Metric("ndcg@3", higher_is_better=True, task="rating"),
         Metric("ndcg@5", higher_is_better=True, task="rating"),
+        Metric("ndcg_lin@3", higher_is_better=True, task="rating"),
+        Metric("ndcg_lin@5", higher_is_better=True, task="rating"),
         Metric("auc", higher_is_better=True, task="ctr"),
         Metric("nel", higher_is_better=False, task="ctr"),
     )
@@ -94,13 +96,29 @@ def _discounts(n: int) -> NDArray[np.float64]:
     return 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
 
 
-def ndcg_at_k(y: ArrayLike, p: ArrayLike, k: int) -> float:
+GAINS = ("exponential", "linear")
+
+
+def _gains(y: NDArray[np.float64], gain: str) -> NDArray[np.float64]:
+    """``2**r - 1`` (the paper's App. D.6) or ``r`` (scikit-learn's ``ndcg_score``)."""
+    if gain == "exponential":
+        return np.exp2(y) - 1.0
+    if gain == "linear":
+        return y.copy()
+    raise ValueError(f"nDCG gain must be one of {GAINS}, not {gain!r}")
+
+
+def ndcg_at_k(
+    y: ArrayLike, p: ArrayLike, k: int, gain: str = "exponential", tie_break: ArrayLike | None = None
+) -> float:
     """nDCG@k of one query: true ratings ``y`` ranked by predicted scores ``p``.
 
-    Items are ranked by ``p`` descending; ties keep the items' original order (a stable sort:
-    the earlier item ranks first). The gain of an item is ``2**rating - 1`` and the item at rank
-    r (from 1) is discounted by ``log2(1 + r)``. The DCG of the top ``min(k, len(y))`` items is
-    divided by the ideal DCG (true ratings sorted descending) at the same cutoff.
+    Items are ranked by ``p`` descending. Tied predictions are ordered by ``tie_break``
+    ascending (one key per item, e.g. seeded uniform draws: a random order), or keep the items'
+    original order when ``tie_break`` is None. The gain of an item is ``2**rating - 1``
+    (``gain="exponential"``, the paper's) or the rating itself (``"linear"``), and the item at
+    rank r (from 1) is discounted by ``log2(1 + r)``. The DCG of the top ``min(k, len(y))`` items
+    is divided by the ideal DCG (true ratings sorted descending) at the same cutoff.
 
     Returns NaN when the ideal DCG is 0 (every rating is 0): the query has nothing to rank.
     Callers average with a nanmean and count the skipped queries. Ratings are assumed >= 0.
@@ -108,10 +126,11 @@ def ndcg_at_k(y: ArrayLike, p: ArrayLike, k: int) -> float:
     """
     _check_k(k)
     y_arr, p_arr = _pair(y, p)
-    gains = np.exp2(y_arr) - 1.0
+    gains = _gains(y_arr, gain)
     cut = min(int(k), y_arr.size)
     disc = _discounts(cut)
-    order = np.argsort(-p_arr, kind="stable")[:cut]
+    keys = np.arange(y_arr.size) if tie_break is None else np.asarray(tie_break, dtype=np.float64)
+    order = np.lexsort((keys, -p_arr))[:cut]
     dcg = float(np.sum(gains[order] * disc))
     ideal = float(np.sum(np.sort(gains)[::-1][:cut] * disc))
     if ideal <= 0.0:
@@ -171,7 +190,7 @@ def weighted_nel(
 def metric_names(task: str, ks: Sequence[int] = (3, 5)) -> list[str]:
     """The per-user metric columns of ``task``, in the order ``per_user_metrics`` returns them."""
     if task == "rating":
-        return ["mse", "mae", *(f"ndcg@{k}" for k in ks)]
+        return ["mse", "mae", *(f"ndcg@{k}" for k in ks), *(f"ndcg_lin@{k}" for k in ks)]
     if task == "ctr":
         return ["auc", "nel"]
     raise ColdbenchError(f"Unknown task {task!r}. Available: {', '.join(TASKS)}")
@@ -193,19 +212,27 @@ def _rank_within_group(codes_sorted: NDArray[np.intp], starts: NDArray[np.intp])
     return np.arange(codes_sorted.size) - starts[codes_sorted]
 
 
+def tie_break_keys(n_rows: int, seed: int | None) -> NDArray[np.float64]:
+    """One key per row that orders tied predictions: seeded uniform draws, or row order (None)."""
+    if seed is None:
+        return np.arange(n_rows, dtype=np.float64)
+    return np.random.default_rng(seed).random(n_rows)
+
+
 def _grouped_ndcg(
     codes: NDArray[np.intp],
     y: NDArray[np.float64],
     p: NDArray[np.float64],
+    keys: NDArray[np.float64],
     starts: NDArray[np.intp],
     n_groups: int,
     ks: Sequence[int],
+    gain: str,
 ) -> dict[int, NDArray[np.float64]]:
     """``ndcg_at_k`` for every group and every k, in two global sorts."""
-    gains = np.exp2(y) - 1.0
-    positions = np.arange(y.size)
-    # Primary key: user; then prediction descending; then original row order (stable ties).
-    by_pred = np.lexsort((positions, -p, codes))
+    gains = _gains(y, gain)
+    # Primary key: user; then prediction descending; then the tie-break key.
+    by_pred = np.lexsort((keys, -p, codes))
     by_true = np.lexsort((-gains, codes))
     rank_pred = _rank_within_group(codes[by_pred], starts)
     rank_true = _rank_within_group(codes[by_true], starts)
@@ -249,12 +276,16 @@ def _grouped_auc(
     return _safe_ratio(rank_sum - n_pos * (n_pos + 1) / 2.0, n_pos * n_neg, valid)
 
 
-def per_user_metrics(frame: pd.DataFrame, task: str = "rating", ks: Sequence[int] = (3, 5)) -> pd.DataFrame:
+def per_user_metrics(
+    frame: pd.DataFrame, task: str = "rating", ks: Sequence[int] = (3, 5), seed: int | None = 0
+) -> pd.DataFrame:
     """Every metric of ``task`` for each user's query.
 
     ``frame`` has columns ``user``, ``target`` (a rating, or a 0/1 click for ``ctr``) and
-    ``prediction`` (a score; for ``ctr`` the click probability), with each user's rows in the
-    query's item order (the order breaks nDCG ties). Users' rows may be interleaved.
+    ``prediction`` (a score; for ``ctr`` the click probability). Users' rows may be interleaved.
+    Tied predictions are ranked for nDCG in a random order drawn from ``seed`` over the frame's
+    rows (``tie_break_keys``), so a constant predictor scores the random-ranking level; with
+    ``seed=None`` ties keep the frame's row order.
 
     Returns one row per user (index ``user``, sorted) with the columns of
     ``metric_names(task, ks)`` plus ``n_query`` (the user's number of query items). Equal to
@@ -283,9 +314,11 @@ def per_user_metrics(frame: pd.DataFrame, task: str = "rating", ks: Sequence[int
         err = p - y
         columns["mse"] = _group_sum(codes, err**2, n_groups) / counts
         columns["mae"] = _group_sum(codes, np.abs(err), n_groups) / counts
-        ndcg = _grouped_ndcg(codes, y, p, starts, n_groups, ks)
-        for k in ks:
-            columns[f"ndcg@{k}"] = ndcg[k]
+        keys = tie_break_keys(y.size, seed)
+        for gain, prefix in (("exponential", "ndcg"), ("linear", "ndcg_lin")):
+            ndcg = _grouped_ndcg(codes, y, p, keys, starts, n_groups, ks, gain)
+            for k in ks:
+                columns[f"{prefix}@{k}"] = ndcg[k]
     else:
         _check_clicks(y)
         columns["auc"] = _grouped_auc(codes, y, p, starts, counts, n_groups)

@@ -138,8 +138,12 @@ def train_epoch(
 ) -> float:
     """One pass over the training users in meta-batches; returns the mean training loss."""
     part = data.splits["train"]
-    order = _epoch_order(len(part.users), seed, epoch)
     method.start_epoch(epoch)
+    if not method.meta_trained:
+        method.fit(part)
+        progress("batch", {"epoch": epoch, "batch": 1, "batches": 1, "loss": math.nan})
+        return math.nan
+    order = _epoch_order(len(part.users), seed, epoch)
     losses = []
     n_batches = math.ceil(len(order) / spec.train.batch_size)
     for index in range(n_batches):
@@ -213,11 +217,14 @@ def run_seed(
         log, best, start_epoch = state["log"], state["best"], state["epoch"] + 1
         progress("resume", {"epoch": start_epoch})
 
-    progress("start", {"epochs": spec.train.epochs, "done": start_epoch})
-    for epoch in range(start_epoch, spec.train.epochs):
+    n_epochs = spec.train.epochs if method.meta_trained else 1  # a closed-form fit needs one pass
+    progress("start", {"epochs": n_epochs, "done": start_epoch})
+    for epoch in range(start_epoch, n_epochs):
         started = time.perf_counter()
         train_loss = train_epoch(model, method, optimizer, data, spec, seed, epoch, progress)
-        _, valid_users = evaluate_split(model, method, data, "valid", spec.train.eval_batch_size, spec.device)
+        _, valid_users = evaluate_split(
+            model, method, data, "valid", spec.train.eval_batch_size, spec.device, seed=seed
+        )
         valid = aggregate(
             valid_users.set_index("user_id")[metric_names(data.task.name)],
             valid_users.set_index("user_id")["major"],
@@ -261,7 +268,7 @@ def run_seed(
     model.load_state_dict(selected["model"])
     method.load_state_dict(selected["method"])
     predictions, per_user = evaluate_split(
-        model, method, data, "test", spec.train.eval_batch_size, spec.device
+        model, method, data, "test", spec.train.eval_batch_size, spec.device, seed=seed
     )
     with atomic_path(out / "predictions.parquet") as tmp:
         predictions.to_parquet(tmp, index=False)
@@ -278,6 +285,9 @@ def run_seed(
         "seed": seed,
         "dataset_hash": dataset.manifest["content_hash"],
     }
+    diagnostics = method.diagnostics()
+    if diagnostics:
+        metrics["diagnostics"] = diagnostics
     if data.task.name == "ctr":
         metrics["test_all_interactions"] = {"auc": auc(predictions["click"], predictions["prediction"])}
         metrics["auc_users_skipped"] = int(per_user["auc"].isna().sum())

@@ -26,6 +26,7 @@ from coldbench.metrics import (
     mse,
     ndcg_at_k,
     per_user_metrics,
+    tie_break_keys,
     weighted_nel,
 )
 
@@ -41,6 +42,8 @@ def test_metric_registry_directions_and_tasks() -> None:
         "mae": (False, "rating"),
         "ndcg@3": (True, "rating"),
         "ndcg@5": (True, "rating"),
+        "ndcg_lin@3": (True, "rating"),
+        "ndcg_lin@5": (True, "rating"),
         "auc": (True, "ctr"),
         "nel": (False, "ctr"),
     }
@@ -250,14 +253,19 @@ def _random_frame(rng: np.random.Generator, task: str, n_users: int, user_kind: 
     return frame
 
 
-def _loop_reference(frame: pd.DataFrame, task: str, ks: tuple[int, ...]) -> pd.DataFrame:
+def _loop_reference(
+    frame: pd.DataFrame, task: str, ks: tuple[int, ...], seed: int | None = 0
+) -> pd.DataFrame:
+    keys = tie_break_keys(len(frame), seed)
     rows = {}
     for user in sorted(frame["user"].unique()):
-        sub = frame[frame["user"] == user]
-        y, p = sub["target"].to_numpy(), sub["prediction"].to_numpy()
+        mask = (frame["user"] == user).to_numpy()
+        sub = frame[mask]
+        y, p, key = sub["target"].to_numpy(), sub["prediction"].to_numpy(), keys[mask]
         if task == "rating":
             row = {"mse": mse(y, p), "mae": mae(y, p)}
-            row.update({f"ndcg@{k}": ndcg_at_k(y, p, k) for k in ks})
+            row.update({f"ndcg@{k}": ndcg_at_k(y, p, k, tie_break=key) for k in ks})
+            row.update({f"ndcg_lin@{k}": ndcg_at_k(y, p, k, "linear", tie_break=key) for k in ks})
         else:
             row = {"auc": auc(y, p), "nel": weighted_nel(y, p)}
         row["n_query"] = len(sub)
@@ -307,7 +315,7 @@ def test_per_user_metrics_custom_cutoffs() -> None:
     frame = _random_frame(np.random.default_rng(9), "rating", n_users=20, user_kind="int")
     got = per_user_metrics(frame, ks=(1, 10))
     expected = _loop_reference(frame, "rating", (1, 10))
-    assert list(got.columns) == ["mse", "mae", "ndcg@1", "ndcg@10", "n_query"]
+    assert list(got.columns) == ["mse", "mae", "ndcg@1", "ndcg@10", "ndcg_lin@1", "ndcg_lin@10", "n_query"]
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=1e-14)
 
 
@@ -321,7 +329,7 @@ def test_per_user_metrics_ties_follow_row_order() -> None:
             "prediction": [0.4] * 6,
         }
     )
-    got = per_user_metrics(frame, ks=(2,))
+    got = per_user_metrics(frame, ks=(2,), seed=None)
     assert list(got.index) == ["a", "b"]
     assert got.loc["a", "ndcg@2"] == pytest.approx((3 / LOG2_3) / (3 + 1 / LOG2_3), rel=1e-12)
     # b ranked in row order: gains 1, 3 -> (1 + 3/log2(3)) / (3 + 1/log2(3))
@@ -409,3 +417,43 @@ def test_aggregate_of_per_user_metrics_end_to_end() -> None:
         assert result[group]["n_users"] == len(sub)
         for name in metric_names("rating"):
             assert result[group][name] == pytest.approx(float(np.nanmean(sub[name])), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "k"), [(5, 3), (12, 5), (3, 5)])
+def test_linear_ndcg_matches_sklearn(n: int, k: int) -> None:
+    rng = np.random.default_rng(n * 31 + k)
+    for _ in range(20):
+        y = rng.integers(0, 6, n).astype(float)
+        if y.sum() == 0:
+            continue
+        p = rng.normal(size=n)  # tie-free
+        assert ndcg_at_k(y, p, k, "linear") == pytest.approx(ndcg_score([y], [p], k=k), rel=1e-12)
+
+
+def test_linear_ndcg_hand_worked() -> None:
+    # y = [3, 1, 2], ranked by p: item0 (3), item2 (2) at k=2: dcg = 3 + 2/log2(3); ideal the same
+    assert ndcg_at_k([3, 1, 2], [0.9, 0.1, 0.5], 2, "linear") == pytest.approx(1.0)
+    # ranked item1 (1), item2 (2): dcg = 1 + 2/log2(3), ideal = 3 + 2/log2(3)
+    value = ndcg_at_k([3, 1, 2], [0.1, 0.9, 0.5], 2, "linear")
+    assert value == pytest.approx((1 + 2 / LOG2_3) / (3 + 2 / LOG2_3))
+    with pytest.raises(ValueError, match="gain"):
+        ndcg_at_k([1, 2], [1, 2], 1, "cubic")
+
+
+def test_tied_predictions_rank_in_a_seeded_random_order() -> None:
+    """A constant predictor's nDCG averages, over tie-break seeds, to sklearn's tie-averaged value."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"user": np.repeat(np.arange(40), 8), "target": rng.integers(1, 6, 320).astype(float)}
+    )
+    frame["prediction"] = 3.5
+    values = [per_user_metrics(frame, ks=(3,), seed=s)["ndcg_lin@3"].mean() for s in range(200)]
+    # scikit-learn averages the gains of tied items: the expected value under a random order.
+    groups = [g for _, g in frame.groupby("user")]
+    expected = np.mean([ndcg_score([g["target"]], [g["prediction"]], k=3) for g in groups])
+    assert np.mean(values) == pytest.approx(expected, abs=3e-3)
+    same = per_user_metrics(frame, ks=(3,), seed=5)
+    pd.testing.assert_frame_equal(same, per_user_metrics(frame, ks=(3,), seed=5))
+    assert not same.equals(per_user_metrics(frame, ks=(3,), seed=6))
+    # Row order keeps the earlier item first: differs from a random order for some user.
+    assert not same.equals(per_user_metrics(frame, ks=(3,), seed=None))

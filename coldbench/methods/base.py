@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from coldbench.config import TrainConfig
 from coldbench.engine import Batch, InnerLoopOutput, LearningRate, run_inner_loop
+from coldbench.features import SplitData
 from coldbench.model import RecModel
 from coldbench.registry import Registry
 
@@ -35,6 +36,7 @@ class Method(nn.Module):
     summary: ClassVar[str]
     Config: ClassVar[type] = MethodConfig
     with_grad_norm: ClassVar[bool] = False  # ask the engine for ‖∇θ L_support‖² per user
+    meta_trained: ClassVar[bool] = True  # False: fitted in closed form by ``fit`` (the floors)
 
     def __init__(self, config: MethodConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__()
@@ -80,6 +82,17 @@ class Method(nn.Module):
 
     def after_outer_step(self, output: InnerLoopOutput) -> None:
         """Called after each optimizer step (e.g. to refresh a memory)."""
+
+    def fit(self, train: SplitData) -> None:
+        """Fit in closed form on the training users (methods with ``meta_trained = False``)."""
+        raise NotImplementedError(f"{self.name} is meta-trained; it has no closed-form fit")
+
+    def start_evaluation(self, split: str) -> None:
+        """Called before the users of ``split`` are evaluated (e.g. to reset diagnostics)."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers worth recording in ``metrics.json`` beside the metrics (e.g. memory use)."""
+        return {}
 
 
 METHODS: Registry[type[Method]] = Registry("method")
