@@ -267,7 +267,7 @@ def run_inner_loop(
     buckets: int = 1,
     implicit: bool = True,
 ) -> InnerLoopOutput:
-    """Embed once, get the inner rate from ``lr_fn(user_vectors)``, adapt, score the query set.
+    """Embed once, get the inner rate from ``lr_fn(user_vectors, users)``, adapt, score the query set.
 
     One step with a scalar or per-user rate takes the implicit path (``adapt_one_step_implicit``)
     unless ``implicit`` is False; otherwise fast weights are materialised per user (``adapt``).
@@ -278,7 +278,7 @@ def run_inner_loop(
     user_vectors = model.user_embedding(batch.users)
     support_items = model.item_embedding(batch.support_items)
     query_items = model.item_embedding(batch.query_items)
-    lr = lr_fn(user_vectors)
+    lr = lr_fn(user_vectors, batch.users)
     per_parameter = isinstance(lr, list | tuple)
     use_implicit = implicit and steps == 1 and not per_parameter
     groups = _groups(batch, buckets)

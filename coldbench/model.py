@@ -48,6 +48,7 @@ class FeatureEmbedding(nn.Module):
         for index, table in enumerate(tables):
             self.register_buffer(f"codes_{index}", table.codes.clone(), persistent=False)
         self.output_dim = dim * len(tables)
+        self.n_rows = int(tables[0].codes.shape[0]) if tables else 0  # users or items in the tables
 
     def forward(self, rows: Tensor) -> Tensor:
         """``rows`` (any shape) of row indices → ``[*rows.shape, n_features * dim]``."""

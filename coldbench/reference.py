@@ -23,7 +23,7 @@ def _rate(lr: LearningRate, index: int) -> Tensor:
 def reference_inner_loop(
     model: RecModel,
     batch: Batch,
-    lr_fn: Callable[[Tensor], LearningRate],
+    lr_fn: Callable[[Tensor, Tensor], LearningRate],
     steps: int,
     *,
     first_order: bool = False,
@@ -38,7 +38,7 @@ def reference_inner_loop(
         n_support = int(batch.support_mask[user].sum())
         n_query = int(batch.query_mask[user].sum())
         vector = model.user_embedding(batch.users[user : user + 1])  # [1, Du]
-        lr = lr_fn(vector)
+        lr = lr_fn(vector, batch.users[user : user + 1])
         support = model.fuse(vector, model.item_embedding(batch.support_items[user : user + 1, :n_support]))[
             0
         ]

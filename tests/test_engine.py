@@ -25,9 +25,9 @@ def _lr_forms(model, n_params):
     ]
     scale = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
     return {
-        "scalar": lambda h: torch.tensor(0.03, dtype=h.dtype),
-        "per_user": lambda h: scale * torch.sigmoid(h.sum(-1)),
-        "per_parameter": lambda h: per_parameter,
+        "scalar": lambda h, users=None: torch.tensor(0.03, dtype=h.dtype),
+        "per_user": lambda h, users=None: scale * torch.sigmoid(h.sum(-1)),
+        "per_parameter": lambda h, users=None: per_parameter,
     }, [scale, *per_parameter]
 
 
@@ -86,7 +86,7 @@ def test_second_order_differs_from_first_order(data):
         out = run_inner_loop(
             model,
             batch,
-            lambda h: torch.tensor(0.1, dtype=h.dtype),
+            lambda h, users=None: torch.tensor(0.1, dtype=h.dtype),
             1,
             create_graph=True,
             first_order=first_order,
@@ -99,7 +99,7 @@ def test_second_order_differs_from_first_order(data):
 def test_evaluation_path_equals_reference_predictions(data, steps, implicit):
     model, _ = build_method("melu", data)
     batch = ragged_batch(data)
-    lr_fn = lambda h: 0.05 * torch.sigmoid(h.sum(-1))  # noqa: E731
+    lr_fn = lambda h, users=None: 0.05 * torch.sigmoid(h.sum(-1))  # noqa: E731
     with torch.no_grad():
         out = run_inner_loop(model, batch, lr_fn, steps, create_graph=False, buckets=2, implicit=implicit)
     _, _, reference = reference_inner_loop(model, batch, lr_fn, steps, create_graph=False)

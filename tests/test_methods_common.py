@@ -36,9 +36,25 @@ def _is_meta(method) -> bool:
     return type(method).training_loss is METHODS.get("melu").training_loss
 
 
-@pytest.mark.parametrize("name", METHODS.names())
-def test_batched_training_equals_per_user_loop(data, name):
-    model, method = _warmed(name, data)
+# Settings that change the maths: each must keep batched == per-user loop too.
+VARIANTS = [(name, {}) for name in METHODS.names()] + [
+    ("at-paml", {"kernel": "inverse"}),
+    ("at-paml", {"memory_entries": "append"}),
+    ("at-paml", {"nonnegative": False}),
+    ("meta-sgd", {"bounded": True}),
+]
+VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in params.items()) for name, params in VARIANTS]
+
+
+def _skip_floors(name: str) -> None:
+    if not METHODS.get(name).meta_trained:
+        pytest.skip(f"{name} is fitted in closed form (tests/test_floors.py)")
+
+
+@pytest.mark.parametrize(("name", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_batched_training_equals_per_user_loop(data, name, params):
+    _skip_floors(name)
+    model, method = _warmed(name, data, **params)
     if not _is_meta(method):
         pytest.skip(f"{name} does not meta-train")
     batch = ragged_batch(data)
@@ -56,9 +72,10 @@ def test_batched_training_equals_per_user_loop(data, name):
             torch.testing.assert_close(g, w, rtol=0, atol=TOL)
 
 
-@pytest.mark.parametrize("name", METHODS.names())
-def test_evaluation_equals_per_user_loop(data, name):
-    model, method = _warmed(name, data)
+@pytest.mark.parametrize(("name", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_evaluation_equals_per_user_loop(data, name, params):
+    _skip_floors(name)
+    model, method = _warmed(name, data, **params)
     method.eval()
     batch = ragged_batch(data)
     output = method.evaluate_batch(model, batch)
@@ -72,6 +89,7 @@ def test_evaluation_equals_per_user_loop(data, name):
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_meta_gradient_reaches_every_parameter(data, name):
+    _skip_floors(name)
     model, method = _warmed(name, data)
     loss, _ = method.training_loss(model, ragged_batch(data, n_users=10))
     loss.backward()
@@ -83,6 +101,7 @@ def test_meta_gradient_reaches_every_parameter(data, name):
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_same_seed_same_numbers_and_config_untouched(data, name):
+    _skip_floors(name)
     results = []
     for _ in range(2):
         model, method = build_method(name, data, seed=3)
@@ -102,6 +121,7 @@ def test_same_seed_same_numbers_and_config_untouched(data, name):
 @pytest.mark.parametrize("name", METHODS.names())
 def test_training_improves_on_training_users(data, name):
     """A few outer steps with a large rate lower the training objective."""
+    _skip_floors(name)
     model, method = build_method(name, data, seed=1)
     optimizer = torch.optim.Adam([*model.parameters(), *method.parameters()], lr=1e-2)
     batch = ragged_batch(data, n_users=12)

@@ -47,15 +47,34 @@ def invented(
     return archive, extras_path
 
 
-def read(tmp_path: Path, source: Path, extras: Path, verify: bool = False):
-    request = SourceRequest(raw_dir=tmp_path / "raw", source=source, extras=extras, verify=verify)
+def read(tmp_path: Path, source: Path, extras: Path, verify: bool = False, rate: bool = True):
+    request = SourceRequest(
+        raw_dir=tmp_path / "raw",
+        source=source,
+        extras=extras,
+        verify=verify,
+        options={"rate_feature": "true" if rate else "false"},
+    )
     return read_movielens(request)
+
+
+def test_table_6_item_features_by_default(tmp_path: Path) -> None:
+    archive, extras = invented(tmp_path)
+    request = SourceRequest(raw_dir=tmp_path / "raw", source=archive, extras=extras, verify=False)
+    data = read_movielens(request)
+    assert data.item_features == [Feature(n, multi=True) for n in ("genre", "director", "actor")]
+    assert list(data.items.columns) == ["item_id", "genre", "director", "actor"]
+    with_rate = read(tmp_path, archive, extras, rate=True)
+    assert [f.name for f in with_rate.item_features] == ["rate", "genre", "director", "actor"]
+    bad = SourceRequest(tmp_path / "raw", archive, extras=extras, verify=False, options={"rate_feature": "x"})
+    with pytest.raises(ColdbenchError, match="rate_feature"):
+        read_movielens(bad)
 
 
 def test_registered() -> None:
     source = SOURCES.get("movielens")
     assert source.read is read_movielens
-    assert source.options == ()
+    assert source.options == ("rate_feature",)
 
 
 def test_reads_invented_zip(tmp_path: Path) -> None:

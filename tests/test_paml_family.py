@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from coldbench.errors import ColdbenchError
 from coldbench.memory import ExactIndex, FlannIndex, LearningRateMemory
 from coldbench.model import decide
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
@@ -137,12 +138,14 @@ def test_at_paml_warm_up_then_memory(data):
     method.after_outer_step(output)
     assert len(method.memory) == 8
     assert torch.equal(method.memory.values[:8], torch.full((8,), 2e-4, dtype=torch.float64))
+    assert sorted(method.memory.owners[:8].tolist()) == sorted(batch.users.tolist())
 
     method.start_epoch(1)
     model.zero_grad()
     loss, output = method.training_loss(model, batch)
     base = method.lr_net(output.user_vectors)
-    borrowed, _ = method.memory.read(output.user_vectors, 8, 1e-3, 1e-5)
+    # each user reads the other seven users' entries, never its own
+    borrowed, _ = method.memory.read(output.user_vectors, 8, 1e-3, 1e-5, readers=batch.users)
     torch.testing.assert_close(output.lr, base + borrowed, rtol=0, atol=1e-15)
     assert torch.all(borrowed > 0)
     loss.backward()
@@ -150,16 +153,119 @@ def test_at_paml_warm_up_then_memory(data):
     values_before = method.memory.values[:8].detach().clone()
     key_grad, value_grad = method.memory.keys.grad[:8].clone(), method.memory.values.grad[:8].clone()
     assert torch.count_nonzero(key_grad) > 0 and torch.count_nonzero(value_grad) > 0
+    stored_rates = output.lr.detach().clone()
+    method.memory.write = lambda *args: None  # look at the descent step alone first
     method.after_outer_step(output)
-    # node_j ← node_j − β∇L on stored keys and values (β = outer_lr), then the batch is stored
+    # node_j ← node_j − β∇L on stored keys and values (β = outer_lr), rates projected onto ≥ 0
     torch.testing.assert_close(
         method.memory.keys[:8].detach(), keys_before - 0.5 * key_grad, rtol=0, atol=1e-15
     )
     torch.testing.assert_close(
-        method.memory.values[:8].detach(), values_before - 0.5 * value_grad, rtol=0, atol=1e-15
+        method.memory.values[:8].detach(),
+        (values_before - 0.5 * value_grad).clamp(min=0),
+        rtol=0,
+        atol=1e-15,
     )
     assert method.memory.keys.grad is None
-    assert len(method.memory) == 16
+    del method.memory.write
+    method.memory.write(output.user_vectors, stored_rates, batch.users)
+    # a revisit replaces each user's entry: still one entry a user
+    assert len(method.memory) == 8
+    slots = [method.memory.owners[:8].tolist().index(u) for u in batch.users.tolist()]
+    torch.testing.assert_close(method.memory.values[slots], stored_rates, rtol=0, atol=0)
+
+
+def _owned_memory(one_per_owner=True, capacity=4):
+    memory = LearningRateMemory(capacity, 2, ExactIndex(), one_per_owner=one_per_owner).double()
+    keys = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]]).double()
+    memory.write(keys, torch.tensor([1.0, 2.0, 3.0]).double(), torch.tensor([10, 11, 12]))
+    return memory
+
+
+def test_training_read_never_uses_the_readers_own_entry():
+    memory = _owned_memory()
+    query = torch.tensor([[0.0, 0.0]]).double()  # exactly user 10's key
+    rates, neighbours = memory.read(query, k=2, delta=2.0, sigma=1e-5, readers=torch.tensor([10]))
+    # the two nearest *other* entries: user 11 (d² = 1) and user 12 (d² = 4)
+    s = [math.exp(-2), math.exp(-8)]
+    assert rates.item() == pytest.approx((2 * s[0] + 3 * s[1]) / (sum(s) + 1e-5), abs=1e-12)
+    # a reader without an entry uses its k nearest, the (k+1)-th is dropped
+    other, _ = memory.read(query, k=2, delta=2.0, sigma=1e-5, readers=torch.tensor([99]))
+    assert other.item() == pytest.approx((1 + 2 * s[0]) / (1 + s[0] + 1e-5), abs=1e-12)
+    # the gradient of a reader's rate never reaches its own entry
+    memory.track_gradients()
+    rate, _ = memory.read(query, k=3, delta=2.0, sigma=1e-5, readers=torch.tensor([10]))
+    rate.sum().backward()
+    assert memory.values.grad[0] == 0 and torch.all(memory.values.grad[1:3] != 0)
+
+
+def test_a_revisit_replaces_the_users_entry_and_append_mode_keeps_both():
+    memory = _owned_memory(capacity=3)
+    memory.write(torch.tensor([[5.0, 5.0]]).double(), torch.tensor([7.0]).double(), torch.tensor([11]))
+    assert len(memory) == 3
+    assert memory.values[:3].tolist() == [1.0, 7.0, 3.0]
+    assert memory.keys[1].tolist() == [5.0, 5.0]
+    assert int(memory.last_used[1]) == int(memory.clock)  # now the most recent
+    # a new user evicts the least recently used entry, never the one just replaced
+    memory.write(torch.tensor([[9.0, 9.0]]).double(), torch.tensor([8.0]).double(), torch.tensor([13]))
+    assert sorted(memory.owners[:3].tolist()) == [11, 12, 13]
+    literal = _owned_memory(one_per_owner=False)
+    literal.write(torch.tensor([[5.0, 5.0]]).double(), torch.tensor([7.0]).double(), torch.tensor([11]))
+    assert len(literal) == 4 and literal.owners[:4].tolist() == [10, 11, 12, 11]
+
+
+def test_kernels_hand_worked():
+    memory = _owned_memory()
+    query = torch.tensor([[0.0, 0.0]]).double()
+    gaussian, _ = memory.read(query, k=3, delta=0.5, sigma=0.0)
+    s = [1.0, math.exp(-0.5), math.exp(-2.0)]  # exp(−δ d²), d² = 0, 1, 4
+    assert gaussian.item() == pytest.approx((1 * s[0] + 2 * s[1] + 3 * s[2]) / sum(s), abs=1e-12)
+    inverse, _ = memory.read(query, k=3, delta=0.5, sigma=0.0, kernel="inverse", epsilon=0.5)
+    w = [1 / 0.5, 1 / 1.5, 1 / 2.5]  # 1 / (d + ε), d = 0, 1, 2
+    assert inverse.item() == pytest.approx((1 * w[0] + 2 * w[1] + 3 * w[2]) / sum(w), abs=1e-12)
+    with pytest.raises(ColdbenchError, match="kernel"):
+        memory.read(query, k=3, delta=0.5, sigma=0.0, kernel="cosine")
+
+
+@pytest.mark.parametrize("nonnegative", [True, False])
+def test_stored_rates_and_rates_stay_non_negative_by_default(data, nonnegative):
+    model, method = build_method(
+        "at-paml", data, seed=1, warmup_epochs=0, delta=1e-3, outer_lr=1e3, nonnegative=nonnegative
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    lowest_value, lowest_rate = math.inf, math.inf
+    for step in range(6):
+        method.start_epoch(1 + step)
+        loss, output = method.training_loss(model, ragged_batch(data, n_users=8))
+        optimizer.zero_grad()
+        (-loss).backward()  # push the rates the wrong way hard
+        method.after_outer_step(output)
+        method.memory.write = lambda *args: None  # keep the first entries: only gradient steps now
+        lowest_rate = min(lowest_rate, float(output.lr.detach().min()))
+        lowest_value = min(lowest_value, float(method.memory.values[: len(method.memory)].min()))
+    if nonnegative:
+        assert lowest_value >= 0 and lowest_rate >= 0
+    else:
+        assert lowest_value < 0  # the literal reading lets stored rates drift below zero
+
+
+def test_at_paml_records_how_much_the_memory_contributed(data):
+    model, method = build_method("at-paml", data, seed=5, warmup_epochs=0, delta=1e-3, outer_lr=0.1)
+    method.start_epoch(0)
+    for n_users in (6, 8):
+        loss, output = method.training_loss(model, ragged_batch(data, n_users=n_users))
+        loss.backward()
+        method.after_outer_step(output)
+    method.eval()
+    method.start_evaluation("test")
+    batch = ragged_batch(data, n_users=5)
+    output = method.evaluate_batch(model, batch)
+    base = method.lr_net(output.user_vectors).detach()
+    ratio = (output.lr - base) / base
+    stats = method.diagnostics()
+    assert stats["memory_test_share"] == pytest.approx(float((ratio > 0.01).double().mean()))
+    assert stats["memory_test_ratio"] == pytest.approx(float(ratio.mean()))
+    assert 0 <= stats["memory_train_share"] <= 1 and stats["memory_train_ratio"] > 0
 
 
 def test_at_paml_evaluation_never_writes(data):

@@ -222,9 +222,25 @@ def read_items(movies: tuple[str, bytes], extras: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item_id", "rate", "genre", "director", "actor"], dtype=object)
 
 
-@register_source("movielens", "MovieLens-1M (GroupLens) with MeLU's item metadata", options=())
+ITEM_FEATURES = ("genre", "director", "actor")  # the paper's Table 6
+
+
+def _rate_feature(request: SourceRequest) -> bool:
+    """``-o rate_feature=true`` adds MeLU's MPAA rate to Table 6's item features."""
+    value = request.option("rate_feature", "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ColdbenchError(f"option rate_feature={value!r}: expected true or false")
+    return value == "true"
+
+
+@register_source("movielens", "MovieLens-1M (GroupLens) with MeLU's item metadata", options=("rate_feature",))
 def read_movielens(request: SourceRequest) -> RawDataset:
-    """Read ML-1M (zip or folder, or the official download) plus MeLU's movies_extrainfos.dat."""
+    """Read ML-1M (zip or folder, or the official download) plus MeLU's movies_extrainfos.dat.
+
+    Items get the paper's Table 6 features (genre, director, actor); ``-o rate_feature=true``
+    also feeds MeLU's MPAA rate, as MeLU's own code does.
+    """
+    with_rate = _rate_feature(request)
     if request.source is None:
         path, verified = fetch(
             ML1M_URL, request.raw_dir / "ml-1m.zip", size=ML1M_SIZE, sha256=ML1M_SHA256, verify=request.verify
@@ -240,13 +256,15 @@ def read_movielens(request: SourceRequest) -> RawDataset:
         else:
             raise ColdbenchError(f"source {source} does not exist")
     extras, extras_record = extras_file(request)
+    items = read_items(members["movies.dat"], extras)
+    multi_valued = [Feature(name, True) for name in ITEM_FEATURES]
     return RawDataset(
         name="movielens",
         interactions=read_ratings(*members["ratings.dat"]),
         users=read_users(*members["users.dat"]),
-        items=read_items(members["movies.dat"], extras),
+        items=items if with_rate else items.drop(columns="rate"),
         user_features=[Feature(name) for name in ("gender", "age", "occupation", "zipcode")],
-        item_features=[Feature("rate"), *(Feature(name, True) for name in ("genre", "director", "actor"))],
+        item_features=[Feature("rate"), *multi_valued] if with_rate else multi_valued,
         rating_scale=(1.0, 5.0),
         sources=[*records, extras_record],
     )

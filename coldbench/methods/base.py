@@ -44,8 +44,12 @@ class Method(nn.Module):
         self.train_config = train
         self.epoch = 0
 
-    def inner_lr(self, user_vectors: Tensor) -> LearningRate:
-        """The inner learning rate for these users (scalar, per user ``[U]`` or per parameter)."""
+    def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> LearningRate:
+        """The inner learning rate for these users (scalar, per user ``[U]`` or per parameter).
+
+        ``users`` are the users' row ids (``Batch.users``), for methods whose rate depends on
+        who the user is, not only on the embedding (AT-PAML leaves a user's own memory out).
+        """
         raise NotImplementedError
 
     def inner_loop(self, model: RecModel, batch: Batch, *, training: bool) -> InnerLoopOutput:

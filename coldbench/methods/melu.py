@@ -22,5 +22,5 @@ class MeLU(Method):
     summary = "MAML with one fixed inner learning rate for every user (MeLU, Lee et al. 2019)"
     Config = MeLUConfig
 
-    def inner_lr(self, user_vectors: Tensor) -> Tensor:
+    def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
         return torch.tensor(self.config.inner_lr, dtype=user_vectors.dtype, device=user_vectors.device)

@@ -32,5 +32,5 @@ class PAML(Method):
         super().__init__(config, model, train)
         self.lr_net = LearningRateNet(model.user_dim, max_lr=config.max_lr)
 
-    def inner_lr(self, user_vectors: Tensor) -> Tensor:
+    def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
         return self.lr_net(user_vectors)

@@ -31,7 +31,7 @@ class Transfer(Method):
     summary = "Global model on all training interactions, fine-tuned on each test user's support set"
     Config = TransferConfig
 
-    def inner_lr(self, user_vectors: Tensor) -> Tensor:
+    def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
         return torch.tensor(self.config.finetune_lr, dtype=user_vectors.dtype, device=user_vectors.device)
 
     def training_loss(self, model: RecModel, batch: Batch) -> tuple[Tensor, InnerLoopOutput]:

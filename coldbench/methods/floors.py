@@ -1,0 +1,130 @@
+"""Sanity floors: predictors that need no meta-training, run through the same trainer and reports.
+
+``constant`` predicts the mean training target (a rating, or the click rate) for everyone: with
+tied predictions ranked in a seeded random order, its nDCG is the random-ranking level.
+``user-mean`` predicts the mean of the user's own support targets. ``bias`` is the baseline
+predictor μ + b_i + b_u (Koren 2010, §2.1): item biases fitted on the training users'
+interactions, the user's bias from its support set, each shrunk towards 0 by an L2 strength.
+A method that does not beat these has learned nothing a reviewer would pay for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from coldbench.config import TrainConfig
+from coldbench.engine import Batch, InnerLoopOutput
+from coldbench.features import SplitData
+from coldbench.methods.base import Method, MethodConfig, register_method
+from coldbench.model import RecModel
+
+CLICK_CLIP = 1e-6  # click probabilities are kept in [ε, 1 − ε] so that their logits are finite
+
+
+def _all_rows(split: SplitData) -> tuple[np.ndarray, np.ndarray]:
+    """Items and targets of every support and query interaction of a split."""
+    items = np.concatenate([split.support.items, split.query.items])
+    targets = np.concatenate([split.support.targets, split.query.targets]).astype(np.float64)
+    return items, targets
+
+
+class Floor(Method):
+    """A closed-form predictor: ``fit`` on training users, ``predict`` from a user's support set."""
+
+    meta_trained = False
+
+    def __init__(self, config: MethodConfig, model: RecModel, train: TrainConfig) -> None:
+        super().__init__(config, model, train)
+        self.register_buffer("mean", torch.zeros(()))
+        self._is_ctr = model.task.name == "ctr"
+
+    def fit(self, train: SplitData) -> None:
+        _, targets = _all_rows(train)
+        self.mean.fill_(float(targets.mean()))
+
+    def predict(self, batch: Batch) -> Tensor:
+        """The predicted rating (or click probability) of every query row ``[U, Q]``."""
+        raise NotImplementedError
+
+    def evaluate_batch(self, model: RecModel, batch: Batch) -> InnerLoopOutput:
+        with torch.no_grad():
+            predicted = self.predict(batch).to(batch.query_targets.dtype)
+            if self._is_ctr:
+                p = predicted.clamp(CLICK_CLIP, 1 - CLICK_CLIP)
+                predicted = torch.stack([torch.zeros_like(p), torch.log(p) - torch.log1p(-p)], dim=-1)
+            loss = model.task.masked_loss(predicted, batch.query_targets, batch.query_mask)
+            user_vectors = model.user_embedding(batch.users)
+            lr = torch.zeros((), dtype=predicted.dtype, device=predicted.device)
+            return InnerLoopOutput(loss, predicted, user_vectors, lr, None)
+
+    def training_loss(self, model: RecModel, batch: Batch) -> tuple[Tensor, InnerLoopOutput]:
+        output = self.evaluate_batch(model, batch)
+        return output.query_loss.mean(), output
+
+    def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
+        return torch.zeros((), dtype=user_vectors.dtype, device=user_vectors.device)
+
+
+@register_method
+class ConstantFloor(Floor):
+    name = "constant"
+    summary = "Floor: the mean training rating (or click rate) for every user and item"
+
+    def predict(self, batch: Batch) -> Tensor:
+        return self.mean.expand(batch.query_items.shape).clone()
+
+
+def _support_mean(batch: Batch, residual: Tensor, shrinkage: float) -> Tensor:
+    """Per user: Σ residual over the support set / (n_support + shrinkage); 0 for an empty one."""
+    total = (residual * batch.support_mask).sum(1)
+    count = batch.support_mask.sum(1) + shrinkage
+    return torch.where(count > 0, total / count.clamp(min=1e-12), torch.zeros_like(total))
+
+
+@register_method
+class UserMeanFloor(Floor):
+    name = "user-mean"
+    summary = "Floor: the mean of the user's own support ratings (or clicks); the training mean if none"
+
+    def predict(self, batch: Batch) -> Tensor:
+        n_support = batch.support_mask.sum(1)
+        offset = _support_mean(batch, batch.support_targets - self.mean, 0.0)
+        user = torch.where(n_support > 0, self.mean + offset, self.mean.expand_as(offset))
+        return user.unsqueeze(1).expand(batch.query_items.shape).clone()
+
+
+@dataclass
+class BiasConfig(MethodConfig):
+    item_shrinkage: float = 25.0  # λ of the item biases b_i = Σ(r − μ) / (n_i + λ) (Koren 2010)
+    user_shrinkage: float = 10.0  # λ of the user bias b_u = Σ_support(r − μ − b_i) / (n_u + λ)
+
+
+@register_method
+class BiasFloor(Floor):
+    name = "bias"
+    summary = "Floor: global mean + item bias (training users) + user bias (support set), L2-shrunk"
+    Config = BiasConfig
+
+    def __init__(self, config: BiasConfig, model: RecModel, train: TrainConfig) -> None:
+        super().__init__(config, model, train)
+        self.register_buffer("item_bias", torch.zeros(model.item_embedding.n_rows))
+
+    def fit(self, train: SplitData) -> None:
+        super().fit(train)
+        items, targets = _all_rows(train)
+        n_items = len(self.item_bias)
+        residual = np.bincount(items, weights=targets - float(self.mean), minlength=n_items)
+        counts = np.bincount(items, minlength=n_items)
+        bias = residual / (counts + self.config.item_shrinkage)
+        bias[counts == 0] = 0.0  # an item no training user saw gets no bias
+        self.item_bias.copy_(torch.from_numpy(bias))
+
+    def predict(self, batch: Batch) -> Tensor:
+        item_bias = self.item_bias.to(batch.support_targets.dtype)
+        residual = batch.support_targets - self.mean - item_bias[batch.support_items]
+        user_bias = _support_mean(batch, residual, self.config.user_shrinkage)
+        return self.mean + item_bias[batch.query_items] + user_bias.unsqueeze(1)
