@@ -22,6 +22,11 @@ TEST_NAMES = {
 }
 
 
+def no_spread(values: np.ndarray) -> bool:
+    """Whether all values are equal up to floating-point rounding (a relative 1e-12)."""
+    return len(values) == 0 or bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
 def ttest_p(a: Sequence[float], b: Sequence[float], *, welch: bool = False) -> float:
     """Two-tailed p-value of an independent two-sample t-test (Student's, or Welch's).
 
@@ -30,7 +35,7 @@ def ttest_p(a: Sequence[float], b: Sequence[float], *, welch: bool = False) -> f
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
+    if len(a) < 2 or len(b) < 2 or (no_spread(a) and no_spread(b)):
         return math.nan
     return float(stats.ttest_ind(a, b, equal_var=not welch, alternative="two-sided").pvalue)
 
@@ -44,10 +49,10 @@ def paired_values(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def paired_ttest_p(a: pd.Series, b: pd.Series) -> float:
     """Two-tailed paired t-test (``ttest_rel``) over the keys of both series.
 
-    Fewer than two pairs, or differences without variance, gives NaN.
+    Fewer than two pairs, or differences without variance (up to rounding), gives NaN.
     """
     x, y = paired_values(a, b)
-    if len(x) < 2 or np.ptp(x - y) == 0:
+    if len(x) < 2 or no_spread(x - y):
         return math.nan
     return float(stats.ttest_rel(x, y, alternative="two-sided").pvalue)
 
@@ -55,10 +60,10 @@ def paired_ttest_p(a: pd.Series, b: pd.Series) -> float:
 def wilcoxon_p(a: pd.Series, b: pd.Series) -> float:
     """Two-tailed Wilcoxon signed-rank test over the keys of both series (scipy's defaults).
 
-    No pairs, or only zero differences, gives NaN.
+    No pairs, or only zero differences (up to rounding), gives NaN.
     """
     x, y = paired_values(a, b)
-    if len(x) == 0 or np.all(x == y):
+    if len(x) == 0 or np.all(np.isclose(x, y, rtol=1e-12, atol=1e-12)):
         return math.nan
     return float(stats.wilcoxon(x, y, alternative="two-sided").pvalue)
 

@@ -98,3 +98,11 @@ def test_t_interval_against_scipy_and_hand():
     assert t_interval([1.0, math.nan, 3.0]) == pytest.approx(stats.t.interval(0.95, 1, loc=2, scale=1))
     assert all(math.isnan(v) for v in t_interval([1.0]))
     assert t_interval([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_rounding_noise_is_no_spread():
+    a = _series([0.1 + 0.2, 0.3, 0.7])
+    b = _series([0.2, 0.2, 0.6])  # differences 0.1 up to rounding
+    assert math.isnan(paired_ttest_p(a, b))
+    assert math.isnan(wilcoxon_p(a, a + 1e-17))
+    assert math.isnan(ttest_p([0.1 + 0.2, 0.3], [0.3, 0.1 + 0.2]))
