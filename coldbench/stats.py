@@ -1,4 +1,8 @@
-"""Significance tests, via scipy.stats."""
+"""Significance tests, multiple-comparison correction and confidence intervals, via scipy.stats.
+
+Every test returns a two-tailed p-value, or NaN when there is no test to do (too few values, or no
+variance); a NaN p-value is not a comparison and is left out of a correction's family.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,21 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
+
+TESTS = ("paired", "seeds", "wilcoxon")  # report --test
+CORRECTIONS = ("holm", "none")  # report --correction
+TEST_NAMES = {
+    "paired": "two-tailed paired t-test over test users",
+    "seeds": "two-tailed Student's t-test over per-seed means",
+    "wilcoxon": "two-tailed Wilcoxon signed-rank test over test users",
+}
+
+
+def no_spread(values: np.ndarray) -> bool:
+    """Whether all values are equal up to floating-point rounding (a relative 1e-12)."""
+    return len(values) == 0 or bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
 
 
 def ttest_p(a: Sequence[float], b: Sequence[float], *, welch: bool = False) -> float:
@@ -17,6 +35,75 @@ def ttest_p(a: Sequence[float], b: Sequence[float], *, welch: bool = False) -> f
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
+    if len(a) < 2 or len(b) < 2 or (no_spread(a) and no_spread(b)):
         return math.nan
     return float(stats.ttest_ind(a, b, equal_var=not welch, alternative="two-sided").pvalue)
+
+
+def paired_values(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The values of the keys (users) present in both series, with NaN pairs dropped."""
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
+    return both["a"].to_numpy(dtype=float), both["b"].to_numpy(dtype=float)
+
+
+def paired_ttest_p(a: pd.Series, b: pd.Series) -> float:
+    """Two-tailed paired t-test (``ttest_rel``) over the keys of both series.
+
+    Fewer than two pairs, or differences without variance (up to rounding), gives NaN.
+    """
+    x, y = paired_values(a, b)
+    if len(x) < 2 or no_spread(x - y):
+        return math.nan
+    return float(stats.ttest_rel(x, y, alternative="two-sided").pvalue)
+
+
+def wilcoxon_p(a: pd.Series, b: pd.Series) -> float:
+    """Two-tailed Wilcoxon signed-rank test over the keys of both series (scipy's defaults).
+
+    No pairs, or only zero differences (up to rounding), gives NaN.
+    """
+    x, y = paired_values(a, b)
+    if len(x) == 0 or np.all(np.isclose(x, y, rtol=1e-12, atol=1e-12)):
+        return math.nan
+    return float(stats.wilcoxon(x, y, alternative="two-sided").pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values, in the given order; NaNs stay NaN and are not counted.
+
+    The i-th smallest of m p-values becomes max over j ≤ i of min(1, (m − j + 1) · p_(j)).
+    """
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    m = len(order)
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
+
+
+def adjust(pvalues: Sequence[float], correction: str) -> np.ndarray:
+    """``pvalues`` corrected for multiple comparisons: ``"holm"`` or ``"none"``."""
+    if correction == "holm":
+        return holm(pvalues)
+    if correction == "none":
+        return np.asarray(pvalues, dtype=float)
+    raise ValueError(f"correction must be one of {CORRECTIONS}, not {correction!r}")
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean: mean ± t_{(1+c)/2, n−1} · sd / √n (NaNs dropped).
+
+    Fewer than two values gives (NaN, NaN); values without spread give (mean, mean).
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return math.nan, math.nan
+    mean = float(x.mean())
+    sem = float(stats.sem(x))
+    if sem == 0:
+        return mean, mean
+    low, high = stats.t.interval(confidence, len(x) - 1, loc=mean, scale=sem)
+    return float(low), float(high)

@@ -1,9 +1,10 @@
-"""Report tables and statistics against hand-built result folders and hand-computed values."""
+"""Report tables against hand-built result folders, scipy and hand-computed values."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 
 import numpy as np
@@ -11,24 +12,35 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from coldbench.errors import ColdbenchError
+from coldbench.metrics import aggregate
 from coldbench.report.runs import load_runs, variant_label
 from coldbench.report.tables import (
+    FLOORS,
+    METHOD_ORDER,
+    Measurements,
     ablation_table,
+    ctr_table,
     main_table,
     minor_major_table,
+    one_dataset,
     to_csv,
     to_latex,
     to_markdown,
+    to_rich,
 )
-from coldbench.stats import ttest_p
+from coldbench.stats import holm
 from coldbench.testing import write_fake_run
 
 N_USERS = 10
 MAJOR = np.array([True] * 6 + [False] * 4)
+USER_EFFECT = np.linspace(-0.2, 0.2, N_USERS)  # users differ; paired tests see through it
+WOBBLE = np.array([1, -1] * (N_USERS // 2), dtype=float)  # per-user noise with mean 0
 
 
-def _users(mse: list[float] | np.ndarray, ndcg: float = 0.8) -> pd.DataFrame:
+def _users(mse, ndcg=0.8, **extra) -> pd.DataFrame:
     mse = np.asarray(mse, dtype=float)
+    ndcg = np.broadcast_to(np.asarray(ndcg, dtype=float), mse.shape)
     return pd.DataFrame(
         {
             "user_id": [f"u{i}" for i in range(len(mse))],
@@ -40,27 +52,40 @@ def _users(mse: list[float] | np.ndarray, ndcg: float = 0.8) -> pd.DataFrame:
             "mae": np.sqrt(mse),
             "ndcg@3": ndcg,
             "ndcg@5": ndcg,
+            **extra,
         }
     )
 
 
-def _flat(value: float) -> np.ndarray:
-    return np.full(N_USERS, value)
+def _write(results, method, seed, per_user, **kwargs):
+    """``write_fake_run``, with every metric column of ``per_user`` (ndcg_lin too) in metrics.json."""
+    folder = write_fake_run(results, method, seed, per_user, **kwargs)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    columns = [c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg")]
+    indexed = per_user.set_index("user_id")
+    metrics["test"] = aggregate(indexed[columns], indexed["major"])
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def _noisy(level: float, seed: int) -> np.ndarray:
+    """Per-user values around ``level``; the noise differs by level and seed, so differences vary."""
+    return level + USER_EFFECT + 0.02 * level * WOBBLE * (1 + 0.5 * seed) + 0.01 * seed
 
 
 @pytest.fixture
 def results(tmp_path):
     """melu, transfer (baselines) and reg-paml at two γ, 3 seeds, on 'movielens' (so --paper applies)."""
-    seed_mse = {
-        ("melu", None): [1.50, 1.52, 1.48],
-        ("transfer", None): [1.30, 1.31, 1.29],
-        ("reg-paml", None): [1.10, 1.11, 1.09],
-        ("reg-paml", 1e-5): [1.60, 1.40, 1.50],
+    levels = {
+        ("melu", None): 1.50,
+        ("transfer", None): 1.30,
+        ("reg-paml", None): 1.10,
+        ("reg-paml", 1e-5): 1.5,
     }
-    for (method, gamma), values in seed_mse.items():
+    for (method, gamma), level in levels.items():
         params = {"gamma": gamma} if gamma else {}
-        for seed, value in enumerate(values):
-            write_fake_run(tmp_path, method, seed, _users(_flat(value)), dataset="movielens", params=params)
+        for seed in range(3):
+            _write(tmp_path, method, seed, _users(_noisy(level, seed)), dataset="movielens", params=params)
     return tmp_path
 
 
@@ -69,35 +94,147 @@ def _cell(report, variant: str, column: str):
     return row[report.columns.index(column)]
 
 
-def test_main_table_means_marks_and_significance(results):
+def _user_means(method_levels, seeds=3) -> np.ndarray:
+    return np.mean([_noisy(method_levels, s) for s in range(seeds)], axis=0)
+
+
+def _ci_text(mean: float, users: np.ndarray, star: str = "") -> str:
+    low, high = stats.t.interval(0.95, len(users) - 1, loc=users.mean(), scale=stats.sem(users))
+    return f"{mean:.3f}{star} [{low:.3f}, {high:.3f}]"
+
+
+def test_main_table_means_intervals_marks_and_star(results):
     report = main_table(load_runs(results), "movielens")
     assert [r[0].text for r in report.rows] == ["transfer", "melu", "reg-paml"]  # default variants only
+    reg, transfer = _user_means(1.10), _user_means(1.30)
+    seed_mean = np.mean([_noisy(1.10, s).mean() for s in range(3)])
+    # the star: reg-paml vs the best baseline (transfer), paired t-test over users, Holm over the family
+    assert stats.ttest_rel(reg, transfer).pvalue < 0.05 / 3
     cell = _cell(report, "reg-paml", "MSE")
-    assert cell.text == "1.100 ± 0.010*" and cell.bold
+    assert cell.text == _ci_text(seed_mean, reg, "*") and cell.bold
     assert _cell(report, "transfer", "MSE").italic
-    assert _cell(report, "melu", "MSE").text == "1.500 ± 0.020"
-    # the star: reg-paml vs the best baseline (transfer), Student's t-test over the three seeds
-    p = stats.ttest_ind([1.10, 1.11, 1.09], [1.30, 1.31, 1.29]).pvalue
-    assert p < 0.05
-    assert "*" not in _cell(report, "transfer", "nDCG@3").text  # equal nDCG everywhere: no star
+    assert "*" not in _cell(report, "transfer", "nDCG@3").text  # equal nDCG everywhere: no test, no star
+    assert any(
+        "paired t-test" in n and "Holm–Bonferroni" in n and "over the 1 comparisons" in n
+        for n in report.caption
+    )
+    assert any("no bias run" in note for note in report.caption)
 
 
-def test_no_star_without_significance(tmp_path):
-    for seed, (a, b) in enumerate([(1.0, 1.2), (1.4, 1.1), (1.2, 1.3)]):
-        write_fake_run(tmp_path, "melu", seed, _users(_flat(a)), dataset="d")
-        write_fake_run(tmp_path, "paml", seed, _users(_flat(b)), dataset="d")
-    report = main_table(load_runs(tmp_path), "d")
-    assert all("*" not in row[2].text for row in report.rows)
+def test_interval_over_seeds_with_the_seeds_test(results, tmp_path):
+    report = main_table(load_runs(results), "movielens", test="seeds")
+    seed_means = np.array([_noisy(1.10, s).mean() for s in range(3)])
+    low, high = stats.t.interval(0.95, 2, loc=seed_means.mean(), scale=stats.sem(seed_means))
+    assert _cell(report, "reg-paml", "MSE").text == f"{seed_means.mean():.3f}* [{low:.3f}, {high:.3f}]"
+    assert any("Student's t-test over per-seed means" in note for note in report.caption)
+    one = tmp_path / "one"
+    _write(one, "melu", 0, _users(_noisy(1.0, 0)), dataset="d")
+    single = main_table(load_runs(one), "d", test="seeds")
+    assert _cell(single, "melu", "MSE").text == f"{_noisy(1.0, 0).mean():.3f} [–]"
 
 
-def test_paper_numbers_are_labelled_with_the_difference(results):
-    report = main_table(load_runs(results), "movielens", with_paper=True)
-    row = next(r for r in report.rows if r[0].text == "melu")
-    index = report.columns.index("MSE")
-    assert report.columns[index + 1 : index + 3] == ["paper", "Δ"]
-    assert row[index + 1].text == "1.451 ± 0.022"
-    assert row[index + 2].text == f"{1.5 - 1.451:+.3f}"
-    assert any("reported by Yu et al." in note and "not measured here" in note for note in report.caption)
+def test_measurements_p_matches_scipy(results):
+    table, _ = one_dataset(load_runs(results), "movielens")
+    reg, transfer = _user_means(1.10), _user_means(1.30)
+    seed = [[_noisy(level, s).mean() for s in range(3)] for level in (1.10, 1.30)]
+    expected = {
+        "paired": stats.ttest_rel(reg, transfer).pvalue,
+        "wilcoxon": stats.wilcoxon(reg, transfer).pvalue,
+        "seeds": stats.ttest_ind(*seed).pvalue,
+    }
+    for test, p in expected.items():
+        assert Measurements(table, test).p("reg-paml", "transfer", "mse") == pytest.approx(p, rel=1e-9)
+
+
+def _paired_case(tmp_path, p_mse: float, p_ndcg: float):
+    """melu and paml whose per-user differences give paired p-values ``p_mse`` and ``p_ndcg``."""
+    sem = 0.1 * np.sqrt(N_USERS / (N_USERS - 1)) / np.sqrt(N_USERS)  # of 0.1 * WOBBLE
+    delta = {p: stats.t.ppf(1 - p / 2, N_USERS - 1) * sem for p in (p_mse, p_ndcg)}
+    base = 1.0 + USER_EFFECT
+    ndcg = 0.7 + USER_EFFECT / 4
+    for seed in range(2):
+        _write(tmp_path, "melu", seed, _users(base, ndcg=ndcg), dataset="d")
+        better_mse = base - delta[p_mse] - 0.1 * WOBBLE
+        better_ndcg = ndcg + delta[p_ndcg] + 0.1 * WOBBLE
+        _write(tmp_path, "paml", seed, _users(better_mse, ndcg=better_ndcg), dataset="d")
+    return load_runs(tmp_path)
+
+
+def test_holm_over_the_tables_comparisons_removes_stars(tmp_path):
+    runs = _paired_case(tmp_path, 0.03, 0.04)
+    plain = main_table(runs, "d", correction="none")
+    assert "*" in _cell(plain, "paml", "MSE").text and "*" in _cell(plain, "paml", "nDCG@3").text
+    # Holm over the 3 comparisons (MSE 0.03, nDCG@3 0.04, nDCG@5 0.04): 0.09, 0.09, 0.09
+    assert holm([0.03, 0.04, 0.04]) == pytest.approx([0.09, 0.09, 0.09])
+    corrected = main_table(runs, "d")
+    assert all("*" not in _cell(corrected, "paml", c).text for c in ("MSE", "nDCG@3", "nDCG@5"))
+    assert any("Holm–Bonferroni correction over the 3 comparisons" in note for note in corrected.caption)
+    assert any("no correction for the 3 comparisons" in note for note in plain.caption)
+
+
+def test_wilcoxon_option(tmp_path):
+    runs = _paired_case(tmp_path, 0.001, 0.001)
+    report = main_table(runs, "d", test="wilcoxon")
+    # every user improves under paml (delta > 0.1): exact two-sided p = 2 / 2^10 on each of 3 columns
+    assert holm([2 / 2**10] * 3)[0] < 0.05
+    assert all("*" in _cell(report, "paml", c).text for c in ("MSE", "nDCG@3", "nDCG@5"))
+    assert any("Wilcoxon signed-rank" in note for note in report.caption)
+
+
+def _ablation_runs(tmp_path):
+    """Best vs second best differs from 'each against paml'."""
+    variants = {  # (method, setting): (level, noise factor)
+        ("paml", None): (1.30, 1.0),
+        ("reg-paml", None): (1.00, -1.0),  # best, far better than paml
+        ("at-paml", None): (1.01, 0.5),  # second, close to reg-paml, far better than paml
+        ("reg-paml", 1e-5): (1.29, -0.5),  # barely better than paml: no star
+        ("meta-sgd", None): (1.40, 1.0),
+        ("meta-sgd", "lr"): (1.20, 0.3),  # better than plain meta-sgd
+    }
+    for (method, setting), (level, factor) in variants.items():
+        params = {"gamma": setting} if isinstance(setting, float) else {"outer_lr": 1e-3} if setting else {}
+        for seed in range(2):
+            mse = level + USER_EFFECT + 0.05 * factor * WOBBLE
+            _write(tmp_path, method, seed, _users(mse), dataset="d", params=params)
+    for seed in range(2):
+        _write(tmp_path, "bias", seed, _users(1.35 + USER_EFFECT), dataset="d")
+    return load_runs(tmp_path)
+
+
+def test_ablation_stars_improvements_over_paml(tmp_path):
+    runs = _ablation_runs(tmp_path)
+    runs.table.loc[runs.table["variant"] == "meta-sgd (outer_lr=0.001)", "variant"] = (
+        "meta-sgd (bounded=True)"
+    )
+    report = ablation_table(runs, "d")
+    assert [r[0].text for r in report.rows] == [
+        "paml",
+        "reg-paml (gamma=1e-05)",
+        "reg-paml",
+        "at-paml",
+        "meta-sgd",
+        "meta-sgd (bounded=True)",
+        "bias",
+    ]
+    assert report.groups == ["PAML family"] * 4 + ["Meta-SGD"] * 2 + ["floors"]
+    star = {r[0].text: "*" in r[report.columns.index("MSE")].text for r in report.rows}
+    # best vs second best (reg-paml vs at-paml) would star nothing; against paml both get one
+    assert star == {
+        "paml": False,
+        "reg-paml (gamma=1e-05)": False,
+        "reg-paml": True,
+        "at-paml": True,
+        "meta-sgd": False,
+        "meta-sgd (bounded=True)": True,
+        "bias": False,
+    }
+    reg = pd.Series(1.0 + USER_EFFECT - 0.05 * WOBBLE)
+    at = pd.Series(1.01 + USER_EFFECT + 0.025 * WOBBLE)
+    assert stats.ttest_rel(reg, at).pvalue > 0.05
+    assert "* improvement over PAML (the plain paml row)" in report.caption
+    assert any("improvement over unbounded Meta-SGD" in note for note in report.caption)
+    # 3 paml-family rows + 1 meta-sgd row, MSE only (nDCG is equal: no test)
+    assert any("over the 4 comparisons" in note for note in report.caption)
 
 
 def test_ablation_orders_gamma_and_marks_best(results):
@@ -107,13 +244,71 @@ def test_ablation_orders_gamma_and_marks_best(results):
     assert _cell(report, "reg-paml (gamma=1e-05)", "MSE").italic
     row = report.rows[0]
     assert row[report.columns.index("MSE") + 1].text == "1.509 ± 0.029"  # Table 3, γ = 1e-5
+    assert any("no plain paml run" in note for note in report.caption)
 
 
-def test_minor_major_p_value_matches_hand_computation(tmp_path):
+def _floor_runs(tmp_path):
+    levels = {"melu": 1.34, "paml": 1.0, "constant": 1.6, "user-mean": 1.45, "bias": 1.35}
+    for method, level in levels.items():
+        for seed in range(2):
+            noise = WOBBLE * {"melu": 0.05, "paml": 0.01}.get(method, 0.0)
+            ndcg = 0.7 + 0.1 * (method == "paml") + USER_EFFECT / 4 + noise / 2
+            _write(tmp_path, method, seed, _users(level + USER_EFFECT + noise, ndcg=ndcg), dataset="d")
+    return load_runs(tmp_path)
+
+
+def test_floors_below_the_rule_and_the_bias_caption(tmp_path):
+    report = main_table(_floor_runs(tmp_path), "d")
+    assert set(FLOORS) <= set(METHOD_ORDER) and METHOD_ORDER[-3:] == FLOORS
+    assert [r[0].text for r in report.rows] == ["melu", "paml", "constant", "user-mean", "bias"]
+    assert report.groups == ["methods", "methods", "floors", "floors", "floors"]
+    # melu is no better than bias (its differences average 0.01 or less); paml beats it everywhere
+    assert "does not beat the bias floor significantly: melu (MSE, nDCG@3, nDCG@5)" in report.caption
+    assert "below the rule: floors (no meta-training)" in report.caption
+    markdown = to_markdown(report)
+    lines = markdown.splitlines()
+    assert (
+        lines.index("| *floors* | | | | |")
+        == next(i for i, x in enumerate(lines) if x.startswith("| constant")) - 1
+    )
+    latex = to_latex(report).splitlines()
+    assert latex[next(i for i, x in enumerate(latex) if x.startswith("constant")) - 1] == r"\midrule"
+    rows = list(csv.reader(io.StringIO(to_csv(report))))
+    assert rows[0][-1] == "group" and [r[-1] for r in rows[1:]] == report.groups
+    rich = to_rich(report)
+    assert [row.end_section for row in rich.rows] == [False, True, False, False, False]
+
+
+def test_every_method_beats_the_floor(tmp_path):
+    for seed in range(2):
+        ndcg = 0.8 + 0.01 * WOBBLE
+        _write(tmp_path, "paml", seed, _users(1.0 + USER_EFFECT + 0.01 * WOBBLE, ndcg=ndcg), dataset="d")
+        _write(tmp_path, "bias", seed, _users(1.3 + USER_EFFECT, ndcg=0.7), dataset="d")
+    report = main_table(load_runs(tmp_path), "d")
+    assert "every method beats the bias floor significantly in every tested column" in report.caption
+
+
+def test_metrics_option_and_older_runs_without_ndcg_lin(tmp_path):
+    lin = 0.6 + USER_EFFECT / 4
+    for seed in range(2):
+        _write(tmp_path, "paml", seed, _users(1.0 + USER_EFFECT, **{"ndcg_lin@3": lin}), dataset="d")
+        _write(tmp_path, "melu", seed, _users(1.2 + USER_EFFECT), dataset="d")  # an older run
+    report = main_table(load_runs(tmp_path), "d", metrics="mse,ndcg_lin@3")
+    assert report.columns == ["method", "seeds", "MSE", "nDCG_lin@3"]
+    assert _cell(report, "melu", "nDCG_lin@3").text == "–"
+    assert _cell(report, "paml", "nDCG_lin@3").text == _ci_text(lin.mean(), lin)
+    with pytest.raises(ColdbenchError, match=r"--metrics 'auc': unknown for rating tables; known: mse, mae"):
+        main_table(load_runs(tmp_path), "d", metrics=["mse", "auc"])
+    with pytest.raises(ColdbenchError, match="--test 'anova'"):
+        main_table(load_runs(tmp_path), "d", test="anova")
+
+
+def test_minor_major_p_value_holm_and_intervals(tmp_path):
     rng = np.random.default_rng(0)
     per_seed = [rng.normal(1.0 + 0.3 * ~MAJOR, 0.2) for _ in range(3)]
     for seed, mse in enumerate(per_seed):
-        write_fake_run(tmp_path, "melu", seed, _users(mse), dataset="d")
+        _write(tmp_path, "melu", seed, _users(mse), dataset="d")
+        _write(tmp_path, "paml", seed, _users(mse[::-1]), dataset="d")
     report = minor_major_table(load_runs(tmp_path), "d")
     averaged = np.mean(per_seed, axis=0)
     minor, major = averaged[~MAJOR], averaged[MAJOR]
@@ -123,25 +318,52 @@ def test_minor_major_p_value_matches_hand_computation(tmp_path):
     t = (minor.mean() - major.mean()) / math.sqrt(pooled * (1 / n1 + 1 / n2))
     p = 2 * stats.t.sf(abs(t), n1 + n2 - 2)
     assert _cell(report, "melu", "p-value").text == f"{p:.3g}"
+    paml_p = stats.ttest_ind(averaged[::-1][~MAJOR], averaged[::-1][MAJOR]).pvalue
+    assert _cell(report, "melu", "p Holm").text == f"{holm([p, paml_p])[0]:.3g}"
     assert _cell(report, "melu", "major / minor users").text == "6 / 4"
-    major_means = [m[MAJOR].mean() for m in per_seed]
-    assert (
-        _cell(report, "melu", "MSE major").text
-        == f"{np.mean(major_means):.3f} ± {np.std(major_means, ddof=1):.3f}"
-    )
-    welch = minor_major_table(load_runs(tmp_path), "d", welch=True)
+    major_mean = np.mean([m[MAJOR].mean() for m in per_seed])
+    assert _cell(report, "melu", "MSE major").text == _ci_text(major_mean, major)
+    welch = minor_major_table(load_runs(tmp_path), "d", welch=True, correction="none")
     assert (
         _cell(welch, "melu", "p-value").text == f"{stats.ttest_ind(minor, major, equal_var=False).pvalue:.3g}"
     )
+    assert "p Holm" not in welch.columns
 
 
-def test_ttest_p_hand_case_and_edges():
-    a, b = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]
-    # means 2 and 5, both variances 1: t = -3 / sqrt(1 * (1/3 + 1/3)) = -3.674, df = 4
-    t = -3 / math.sqrt(2 / 3)
-    assert ttest_p(a, b) == pytest.approx(2 * stats.t.sf(abs(t), 4), rel=1e-12)
-    assert math.isnan(ttest_p([1.0], [2.0, 3.0]))
-    assert math.isnan(ttest_p([1.0, 1.0], [1.0, 1.0]))
+def test_ctr_table_floors_against_user_mean(tmp_path):
+    for method, auc in {"melu": 0.70, "paml": 0.75, "constant": 0.5, "user-mean": 0.69}.items():
+        for seed in range(2):
+            frame = pd.DataFrame(
+                {
+                    "user_id": [f"u{i}" for i in range(N_USERS)],
+                    "major": MAJOR,
+                    "n_query": 2,
+                    "auc": auc + USER_EFFECT / 4 + WOBBLE * {"melu": 0.02, "paml": 0.005}.get(method, 0),
+                    "nel": 0.6
+                    - auc / 2
+                    + USER_EFFECT / 4
+                    + WOBBLE * {"melu": 0.02, "paml": 0.005}.get(method, 0),
+                }
+            )
+            _write(tmp_path, method, seed, frame, dataset="d-ctr")
+    report = ctr_table(load_runs(tmp_path), "d-ctr")
+    assert report.columns[2] == "AUC all" and report.groups[-2:] == ["floors", "floors"]
+    assert (
+        "does not beat the user-mean floor significantly: melu (AUC all, NEL all) (all users)"
+        in report.caption
+    )
+    assert len(_cell(report, "paml", "AUC all").text.split("[")[0].strip().split(".")[1]) == 4
+
+
+def test_paper_numbers_are_labelled_with_the_difference(results):
+    report = main_table(load_runs(results), "movielens", with_paper=True)
+    row = next(r for r in report.rows if r[0].text == "melu")
+    index = report.columns.index("MSE")
+    assert report.columns[index + 1 : index + 3] == ["paper", "Δ"]
+    assert row[index + 1].text == "1.451 ± 0.022"
+    melu_mean = np.mean([_noisy(1.5, s).mean() for s in range(3)])
+    assert row[index + 2].text == f"{melu_mean - 1.451:+.3f}"
+    assert any("reported by Yu et al." in note and "not measured here" in note for note in report.caption)
 
 
 def test_only_one_preparation_is_compared(results):
@@ -149,13 +371,15 @@ def test_only_one_preparation_is_compared(results):
         results,
         "melu",
         0,
-        _users(_flat(9.9)),
+        _users(np.full(N_USERS, 9.9)),
         dataset="movielens",
         dataset_hash="other-hash",
         config_id="other",
     )
     report = main_table(load_runs(results), "movielens")
-    assert _cell(report, "melu", "MSE").text == "1.500 ± 0.020"
+    assert _cell(report, "melu", "MSE").text.startswith(
+        f"{np.mean([_noisy(1.5, s).mean() for s in range(3)]):.3f} ["
+    )
     assert any("left out" in note and "other-hash" in note for note in report.caption)
 
 
@@ -167,41 +391,50 @@ def test_variant_label_names_non_default_settings():
 
 def test_renderers(results):
     report = main_table(load_runs(results), "movielens")
+    text = _cell(report, "reg-paml", "MSE").text
     markdown = to_markdown(report)
-    assert "| method | seeds | MSE |" in markdown and "**1.100 ± 0.010*" in markdown
+    assert "| method | seeds | MSE |" in markdown and f"**{text}**" in markdown
     latex = to_latex(report)
-    assert r"\textbf{1.100 $\pm$ 0.010*}" in latex and r"\begin{tabular}" in latex
+    assert rf"\textbf{{{text}}}" in latex and r"\begin{tabular}" in latex
     rows = list(csv.reader(io.StringIO(to_csv(report))))
     assert rows[0][:3] == ["method", "seeds", "MSE"] and len(rows) == 4
 
 
-def test_cli_report_writes_markdown_and_errors(results, tmp_path, cli):
+def test_cli_report_options_and_errors(results, tmp_path, cli):
     out = tmp_path / "main.md"
+    args = ("--results-dir", str(results))
     code, _, err = cli(
-        "report",
-        "--table",
-        "main",
-        "--format",
-        "markdown",
-        "--paper",
-        "--out",
-        str(out),
-        "--results-dir",
-        str(results),
+        "report", "--table", "main", "--format", "markdown", "--paper", "--out", str(out), *args
     )
     assert code == 0, err
-    assert "1.451 ± 0.022" in out.read_text()
-    code, _, err = cli("report", "--table", "nosuch", "--results-dir", str(results))
+    assert "1.451 ± 0.022" in out.read_text() and "paired t-test" in out.read_text()
+    code, text, err = cli(
+        "report", "--table", "main", "--format", "csv", "--test", "seeds", "--correction", "none",
+        "--metrics", "mse,mae", *args,
+    )  # fmt: skip
+    assert code == 0, err
+    assert text.splitlines()[0] == "method,seeds,MSE,MAE,group"
+    code, text, err = cli(
+        "report", "--table", "ablation", "--test", "wilcoxon", "--format", "markdown", *args
+    )
+    assert code == 0 and "Wilcoxon signed-rank" in text, err
+    code, _, err = cli("report", "--table", "main", "--metrics", "nosuch", *args)
+    assert code == 1 and "--metrics 'nosuch'" in err and "known: mse" in err
+    code, _, err = cli("report", "--table", "main", "--test", "anova", *args)
+    assert code == 1 and "--test 'anova'" in err
+    code, _, err = cli("report", "--table", "main", "--correction", "bh", *args)
+    assert code == 1 and "--correction 'bh'" in err
+    code, _, err = cli("report", "--table", "nosuch", *args)
     assert code == 1 and "--table 'nosuch'" in err
-    code, out_text, _ = cli("report", "--results-dir", str(results))
+    code, out_text, _ = cli("report", *args)
     assert code == 0 and "reg-paml" in out_text
 
 
 def test_main_table_uses_each_methods_plainest_variant(tmp_path):
     demo = {"outer_lr": 1e-3}
     for seed in range(2):
-        write_fake_run(tmp_path, "melu", seed, _users(_flat(1.0 + seed)), dataset="d", params=demo)
-        write_fake_run(tmp_path, "paml", seed, _users(_flat(0.5 + seed)), dataset="d", params=demo)
-        write_fake_run(tmp_path, "paml", seed, _users(_flat(0.9)), dataset="other")
+        write_fake_run(tmp_path, "melu", seed, _users(_noisy(1.0, seed)), dataset="d", params=demo)
+        write_fake_run(tmp_path, "paml", seed, _users(_noisy(0.5, seed)), dataset="d", params=demo)
+        write_fake_run(tmp_path, "paml", seed, _users(_noisy(0.9, seed)), dataset="other")
     report = main_table(load_runs(tmp_path), "d")
     assert [r[0].text for r in report.rows] == ["melu (outer_lr=0.001)", "paml (outer_lr=0.001)"]

@@ -14,7 +14,8 @@ from coldbench.cli import app
 from coldbench.cli.options import parse_pairs
 from coldbench.errors import ColdbenchError
 from coldbench.report.runs import load_runs
-from coldbench.report.tables import RENDERERS, TABLES, ordered_variants, to_rich
+from coldbench.report.tables import RENDERERS, TABLES, check_options, ordered_variants, to_rich
+from coldbench.stats import CORRECTIONS, TESTS
 
 console = Console()
 
@@ -29,6 +30,16 @@ def report_cli(
         Path | None, typer.Option(help="Table: a file. Figure: a folder (default: figures).")
     ] = None,
     paper: Annotated[bool, typer.Option(help="Show the paper's reported numbers beside ours.")] = False,
+    test: Annotated[
+        str, typer.Option(help=f"Significance test: {', '.join(TESTS)} (over users, seeds, users).")
+    ] = "paired",
+    correction: Annotated[
+        str, typer.Option(help=f"Multiple-comparison correction over a table: {', '.join(CORRECTIONS)}.")
+    ] = "holm",
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Columns, e.g. mse,ndcg@3,ndcg_lin@3 (default mse,ndcg@3,ndcg@5; ctr auc,nel)."),
+    ] = None,
     welch: Annotated[bool, typer.Option(help="Welch's t-test instead of Student's (minor-major).")] = False,
     results_dir: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home (t-SNE needs the prepared data).")] = None,
@@ -46,7 +57,14 @@ def report_cli(
             raise ColdbenchError(f"--table {table!r}: expected one of {', '.join(TABLES)}")
         if format not in (*RENDERERS, "rich"):
             raise ColdbenchError(f"--format {format!r}: expected rich, markdown, latex or csv")
-        kwargs = {"welch": welch} if table == "minor-major" else {}
+        check_options(test, correction)
+        kwargs: dict = {"test": test, "correction": correction}
+        if table == "minor-major":
+            if metrics is not None:
+                raise ColdbenchError("--metrics: the minor-major table shows MSE only")
+            kwargs["welch"] = welch
+        else:
+            kwargs["metrics"] = metrics
         reports = [TABLES[table](runs, name, with_paper=paper, **kwargs) for name in datasets]
         if format == "rich" and out is None:
             for report in reports:

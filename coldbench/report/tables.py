@@ -1,8 +1,11 @@
 """The paper's tables from finished runs: main (Table 2), ablation (3), minor-major (4/5), ctr.
 
-Each builder returns a ``ReportTable`` (cells with bold/italic marks and a caption); renderers turn
-it into a rich table, Markdown, LaTeX or CSV. Numbers are mean ± std over seeds (sample std). The
-paper's reported numbers (``--paper``) come from ``paper_numbers.json`` and are labelled as such.
+Each builder returns a ``ReportTable`` (cells with bold/italic marks, row groups and a caption);
+renderers turn it into a rich table, Markdown, LaTeX or CSV. A value is the mean over seeds with
+its 95% confidence interval (over test users, or over seeds with ``test="seeds"``). Tests
+(``coldbench.stats``) compare variants; every comparison of one table is one family for the
+multiple-comparison correction. The paper's reported numbers (``--paper``) come from
+``paper_numbers.json`` and are labelled as such.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -22,12 +26,27 @@ from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.metrics import METRICS
 from coldbench.report.runs import Runs
-from coldbench.stats import ttest_p
+from coldbench.stats import (
+    CORRECTIONS,
+    TEST_NAMES,
+    TESTS,
+    adjust,
+    paired_ttest_p,
+    t_interval,
+    ttest_p,
+    wilcoxon_p,
+)
 
-METHOD_ORDER = ("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml")
-OURS = ("paml", "reg-paml", "at-paml")  # the paper's methods; the rest are baselines
-RATING_COLUMNS = (("MSE", "mse"), ("nDCG@3", "ndcg@3"), ("nDCG@5", "ndcg@5"))
+FLOORS = ("constant", "user-mean", "bias")  # no meta-training: what any method has to beat
+METHOD_ORDER = ("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml", *FLOORS)
+OURS = ("paml", "reg-paml", "at-paml")  # the paper's methods; the rest (floors aside) are baselines
+FLOOR_REFERENCE = {"rating": "bias", "ctr": "user-mean"}  # the floor every method is tested against
+DEFAULT_METRICS = {"rating": ("mse", "ndcg@3", "ndcg@5"), "ctr": ("auc", "nel")}
+NEWER_METRICS = {"rating": ("ndcg_lin@3", "ndcg_lin@5"), "ctr": ()}  # known even where METRICS lacks them
+LABELS = {"mse": "MSE", "mae": "MAE", "auc": "AUC", "nel": "NEL"}
+GROUP_LABELS = {"overall": "all", "major": "major", "minor": "minor"}
 ALPHA = 0.05
+CONFIDENCE = 0.95
 
 
 @dataclass
@@ -43,6 +62,7 @@ class ReportTable:
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     caption: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # one per row; a rule separates two groups
 
 
 def paper_numbers() -> dict:
@@ -50,11 +70,63 @@ def paper_numbers() -> dict:
     return json.loads(resources.files("coldbench.report").joinpath("paper_numbers.json").read_text())
 
 
+# ------------------------------------------------------------------ options
+
+
+def check_options(test: str, correction: str) -> None:
+    """One-line errors for an unknown ``--test`` or ``--correction``."""
+    if test not in TESTS:
+        raise ColdbenchError(f"--test {test!r}: expected one of {', '.join(TESTS)}")
+    if correction not in CORRECTIONS:
+        raise ColdbenchError(f"--correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
+
+
+def known_metrics(task: str) -> list[str]:
+    """Metric names a table of ``task`` (``rating`` or ``ctr``) can show."""
+    names = [name for name, metric in METRICS.items() if metric.task == task]
+    return names + [name for name in NEWER_METRICS[task] if name not in names]
+
+
+def resolve_metrics(metrics: str | Sequence[str] | None, task: str) -> list[str]:
+    """The metrics to show: ``None`` for the task's default, else a list or a comma-separated string."""
+    if metrics is None:
+        return list(DEFAULT_METRICS[task])
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",")]
+    metrics = [m for m in metrics if m]
+    known = known_metrics(task)
+    unknown = [m for m in metrics if m not in known]
+    if unknown or not metrics:
+        name = repr(unknown[0]) if unknown else "(none)"
+        raise ColdbenchError(f"--metrics {name}: unknown for {task} tables; known: {', '.join(known)}")
+    return list(dict.fromkeys(metrics))
+
+
+def metric_label(metric: str) -> str:
+    """``MSE``, ``nDCG@3``, ``nDCG_lin@3``, ``AUC``..."""
+    if metric.startswith("ndcg"):
+        return "nDCG" + metric[len("ndcg") :]
+    return LABELS.get(metric, metric)
+
+
+def higher_is_better(metric: str) -> bool:
+    if metric in METRICS:
+        return METRICS[metric].higher_is_better
+    return metric.startswith("ndcg") or metric == "auc"
+
+
+# ------------------------------------------------------------------ rows and their order
+
+
 def _order_key(variant: str) -> tuple:
     """Methods in METHOD_ORDER; a method's variants by γ (the default γ in its place), then by label."""
-    method = variant.split(" ")[0]
+    method = _method(variant)
     rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
     return (rank, method, _gamma(variant, method), 0 if variant == method else 1, variant)
+
+
+def _method(variant: str) -> str:
+    return variant.split(" ")[0]
 
 
 def _gamma(variant: str, method: str) -> float:
@@ -71,10 +143,23 @@ def ordered_variants(variants) -> list[str]:
     return sorted(set(variants), key=_order_key)
 
 
-def _fmt(mean: float, std: float, digits: int = 3) -> str:
-    if math.isnan(mean):
-        return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
+def _split_floors(variants: list[str]) -> list[tuple[str, list[str]]]:
+    """``[("methods", ...), ("floors", ...)]``, empty groups left out."""
+    blocks = [
+        ("methods", [v for v in variants if _method(v) not in FLOORS]),
+        ("floors", [v for v in variants if _method(v) in FLOORS]),
+    ]
+    return [(name, rows) for name, rows in blocks if rows]
+
+
+def _plainest(variants) -> list[str]:
+    """Per method, the variant with the fewest non-default settings (its default, when it ran)."""
+    chosen: dict[str, str] = {}
+    for variant in ordered_variants(variants):
+        method = _method(variant)
+        if method not in chosen or variant.count("=") < chosen[method].count("="):
+            chosen[method] = variant
+    return ordered_variants(chosen.values())
 
 
 def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
@@ -91,21 +176,76 @@ def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
     return table[table["dataset_hash"] == chosen], notes
 
 
+# ------------------------------------------------------------------ values, intervals, tests
+
+
 def _seed_values(table: pd.DataFrame, variant: str, column: str) -> np.ndarray:
     if column not in table:
         return np.array([])
     return table.loc[table["variant"] == variant, column].dropna().to_numpy(dtype=float)
 
 
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
-    if len(values) == 0:
-        return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan
+class Measurements:
+    """One preparation's runs: per-seed values, per-user values averaged over seeds, CIs and tests."""
+
+    def __init__(self, table: pd.DataFrame, test: str) -> None:
+        self.table = table
+        self.test = test
+        self._per_user: pd.DataFrame | None = None
+
+    def seeds(self, variant: str, metric: str, group: str = "overall") -> np.ndarray:
+        """The variant's test ``metric`` of ``group`` users, one value per seed (``metrics.json``)."""
+        return _seed_values(self.table, variant, f"{group}_{metric}")
+
+    def mean(self, variant: str, metric: str, group: str = "overall") -> float:
+        values = self.seeds(variant, metric, group)
+        return float(values.mean()) if len(values) else math.nan
+
+    def users(self, variant: str, metric: str, group: str = "overall") -> pd.Series:
+        """Each test user's ``metric`` averaged over the variant's seeds (NaNs skipped), by user_id."""
+        if self._per_user is None:
+            self._per_user = Runs(self.table).per_user()
+        frame = self._per_user
+        if frame.empty or metric not in frame:
+            return pd.Series(dtype=float)
+        part = frame[frame["variant"] == variant]
+        if group != "overall":
+            part = part[part["major"] == (group == "major")]
+        return part.groupby("user_id")[metric].mean().dropna()
+
+    def interval(self, variant: str, metric: str, group: str = "overall") -> tuple[float, float]:
+        """95% t-interval of the mean: over users (paired, wilcoxon) or over seeds (seeds)."""
+        if self.test == "seeds":
+            return t_interval(self.seeds(variant, metric, group), CONFIDENCE)
+        return t_interval(self.users(variant, metric, group).to_numpy(), CONFIDENCE)
+
+    def p(self, a: str, b: str, metric: str, group: str = "overall") -> float:
+        """Two-tailed p-value of ``a`` against ``b`` on ``metric`` with this table's test."""
+        if self.test == "seeds":
+            return ttest_p(self.seeds(a, metric, group), self.seeds(b, metric, group))
+        test = paired_ttest_p if self.test == "paired" else wilcoxon_p
+        return test(self.users(a, metric, group), self.users(b, metric, group))
 
 
-def _mark_ranks(cells: list[Cell], means: list[float], higher_is_better: bool) -> None:
+def _fmt(mean: float, std: float, digits: int = 3) -> str:
+    """``mean ± std`` (the paper's numbers)."""
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
+
+
+def _fmt_ci(mean: float, interval: tuple[float, float], digits: int, star: bool = False) -> str:
+    """``1.003* [0.991, 1.015]``; ``1.003 [–]`` without an interval; ``–`` without a value."""
+    if math.isnan(mean):
+        return "–"
+    low, high = interval
+    bounds = "–" if math.isnan(low) else f"{low:.{digits}f}, {high:.{digits}f}"
+    return f"{mean:.{digits}f}{'*' if star else ''} [{bounds}]"
+
+
+def _mark_ranks(cells: list[Cell], means: list[float], higher: bool) -> None:
     """Best bold, second best italic."""
-    valid = [(m if higher_is_better else -m, i) for i, m in enumerate(means) if not math.isnan(m)]
+    valid = [(m if higher else -m, i) for i, m in enumerate(means) if not math.isnan(m)]
     ranked = [i for _, i in sorted(valid, reverse=True)]
     if ranked:
         cells[ranked[0]].bold = True
@@ -113,11 +253,152 @@ def _mark_ranks(cells: list[Cell], means: list[float], higher_is_better: bool) -
         cells[ranked[1]].italic = True
 
 
-def _best(variants: list[str], means: list[float], higher: bool, allowed) -> str | None:
-    pool = [(m, v) for v, m in zip(variants, means) if allowed(v) and not math.isnan(m)]
-    if not pool:
-        return None
-    return (max if higher else min)(pool)[1]
+def _better(a: float, b: float, higher: bool) -> bool:
+    return a > b if higher else a < b
+
+
+# ------------------------------------------------------------------ comparisons
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric column: its header, metric and user group."""
+
+    label: str
+    metric: str
+    group: str = "overall"
+
+
+@dataclass
+class Comparison:
+    """Row ``row`` tested against row ``ref`` in column ``column``; ``kind`` is ``star`` or ``floor``."""
+
+    row: int
+    ref: int
+    column: int
+    kind: str
+    p: float = math.nan
+    adjusted: float = math.nan
+    means: tuple[float, float] = (math.nan, math.nan)  # the row's and the reference's
+
+    def significant(self) -> bool:
+        return not math.isnan(self.adjusted) and self.adjusted < ALPHA
+
+
+# A plan picks the comparisons of a table: (variants, means per column, columns) -> comparisons.
+Plan = Callable[[list[str], list[list[float]], list[Column]], list[Comparison]]
+
+
+def _best(variants: list[str], means: list[float], higher: bool, allowed) -> int | None:
+    pool = [(m if higher else -m, i) for i, (v, m) in enumerate(zip(variants, means)) if allowed(v)]
+    pool = [(m, i) for m, i in pool if not math.isnan(m)]
+    return max(pool)[1] if pool else None
+
+
+def ours_vs_best_baseline(variants, means, columns) -> list[Comparison]:
+    """Per column: the best PAML-family row against the best baseline (floors are no baseline)."""
+    comparisons = []
+    for j, column in enumerate(columns):
+        higher = higher_is_better(column.metric)
+        ours = _best(variants, means[j], higher, lambda v: _method(v) in OURS)
+        base = _best(variants, means[j], higher, lambda v: _method(v) not in OURS + FLOORS)
+        if ours is not None and base is not None:
+            comparisons.append(Comparison(ours, base, j, "star"))
+    return comparisons
+
+
+def against(reference: str, members: Callable[[str], bool]) -> Plan:
+    """A plan testing every row that ``members`` accepts against the ``reference`` row."""
+
+    def plan(variants, means, columns) -> list[Comparison]:
+        if reference not in variants:
+            return []
+        ref = variants.index(reference)
+        return [
+            Comparison(i, ref, j, "star")
+            for j in range(len(columns))
+            for i, variant in enumerate(variants)
+            if i != ref and members(variant) and not math.isnan(means[j][i]) and not math.isnan(means[j][ref])
+        ]
+
+    return plan
+
+
+def floor_check(floor: str, groups: Sequence[str] = ("overall",)) -> Plan:
+    """A plan testing every non-floor row against the ``floor`` row, in the columns of ``groups``."""
+
+    def plan(variants, means, columns) -> list[Comparison]:
+        if floor not in variants:
+            return []
+        ref = variants.index(floor)
+        return [
+            Comparison(i, ref, j, "floor")
+            for j, column in enumerate(columns)
+            if column.group in groups
+            for i, variant in enumerate(variants)
+            if _method(variant) not in FLOORS
+            and not math.isnan(means[j][i])
+            and not math.isnan(means[j][ref])
+        ]
+
+    return plan
+
+
+def _floor_note(floor: str, variants, columns, comparisons: list[Comparison]) -> str:
+    """The caption line naming every method that does not beat ``floor`` significantly."""
+    checks = [c for c in comparisons if c.kind == "floor"]
+    if floor not in variants:
+        return f"floor check: no {floor} run on this preparation, so no method is tested against it"
+    failing: dict[str, list[str]] = {}
+    for c in checks:
+        column = columns[c.column]
+        mean, ref = c.means
+        if not (_better(mean, ref, higher_is_better(column.metric)) and c.significant()):
+            failing.setdefault(variants[c.row], []).append(column.label)
+    if not checks:
+        return f"floor check: nothing to test against {floor}"
+    if not failing:
+        return f"every method beats the {floor} floor significantly in every tested column"
+    named = "; ".join(f"{variant} ({', '.join(labels)})" for variant, labels in failing.items())
+    return f"does not beat the {floor} floor significantly: {named}"
+
+
+def _run_tests(
+    measured: Measurements, variants, columns, means, comparisons: list[Comparison], correction: str
+) -> None:
+    """Fill in every comparison's p-value and its corrected p-value (one family: the whole table)."""
+    for c in comparisons:
+        column = columns[c.column]
+        c.p = measured.p(variants[c.row], variants[c.ref], column.metric, column.group)
+        c.means = (means[c.column][c.row], means[c.column][c.ref])
+    for c, adjusted in zip(comparisons, adjust([c.p for c in comparisons], correction)):
+        c.adjusted = float(adjusted)
+
+
+def _tests_note(test: str, correction: str, comparisons: list[Comparison]) -> str:
+    tested = sum(not math.isnan(c.p) for c in comparisons)
+    what = TEST_NAMES[test]
+    if test != "seeds":
+        what += " (users both variants have; each user's metric averaged over the variant's seeds)"
+    if correction == "holm":
+        return (
+            f"tests: {what}; Holm–Bonferroni correction over the {tested} comparisons of this table; "
+            f"significant: adjusted p < {ALPHA}"
+        )
+    return (
+        f"tests: {what}; no correction for the {tested} comparisons of this table; significant: p < {ALPHA}"
+    )
+
+
+def _values_note(test: str, extra: str = "") -> str:
+    if test == "seeds":
+        where = "t-interval over the per-seed values; – with one seed"
+    else:
+        where = "t-interval over test users of each user's metric averaged over the variant's seeds"
+    return f"mean over seeds [95% CI: {where}]{extra}"
+
+
+# ------------------------------------------------------------------ the paper's numbers
 
 
 def _paper_cells(paper: dict | None, variant: str, metric: str, mean: float) -> list[Cell]:
@@ -138,166 +419,279 @@ def _paper_for(dataset: str, table_name: str) -> dict | None:
     return None
 
 
+# ------------------------------------------------------------------ the tables
+
+
 def metric_table(
     runs: Runs,
     dataset: str,
-    variants: list[str],
+    blocks: list[tuple[str, list[str]]],
     title: str,
-    paper_key: str | None,
-    with_paper: bool,
-    significance: str,
-) -> ReportTable:
-    """Rows = variants, columns = MSE / nDCG@3 / nDCG@5 (± the paper's numbers and the difference)."""
+    columns: list[Column],
+    plans: Sequence[Plan] = (),
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+    paper: dict | None = None,
+    digits: int = 3,
+) -> tuple[ReportTable, list[Comparison], list[str]]:
+    """Rows = ``blocks`` of variants (a rule between blocks), one column per ``Column``.
+
+    Runs every comparison the ``plans`` pick, corrects them as one family, stars the significant
+    improvements (``kind == "star"``) and returns the table, the comparisons and the notes.
+    """
+    check_options(test, correction)
     table, notes = one_dataset(runs, dataset)
-    paper = _paper_for(dataset, paper_key) if (with_paper and paper_key) else None
-    columns = ["method", "seeds"]
-    for label, _ in RATING_COLUMNS:
-        columns += [label] + (["paper", "Δ"] if with_paper else [])
-    report = ReportTable(title, columns)
-    rows = [[Cell(v), Cell(str(len(_seed_values(table, v, "overall_mse"))))] for v in variants]
-    for _, metric in RATING_COLUMNS:
-        higher = METRICS[metric].higher_is_better
-        values = [_seed_values(table, v, f"overall_{metric}") for v in variants]
-        means = [_mean_std(x)[0] for x in values]
-        cells = [Cell(_fmt(*_mean_std(x))) for x in values]
-        _mark_ranks(cells, means, higher)
-        star = _significant(variants, values, means, higher, significance)
-        if star is not None:
-            cells[star].text += "*"
-        for row, cell, variant, mean in zip(rows, cells, variants, means):
+    measured = Measurements(table, test)
+    variants = [v for _, rows in blocks for v in rows]
+    header = ["method", "seeds"]
+    for column in columns:
+        header += [column.label] + (["paper", "Δ"] if paper is not None else [])
+    report = ReportTable(title, header, groups=[name for name, rows in blocks for _ in rows])
+    means = [[measured.mean(v, c.metric, c.group) for v in variants] for c in columns]
+    comparisons = [c for plan in plans for c in plan(variants, means, columns)]
+    _run_tests(measured, variants, columns, means, comparisons, correction)
+    stars = {
+        (c.row, c.column)
+        for c in comparisons
+        if c.kind == "star"
+        and c.significant()
+        and _better(*c.means, higher_is_better(columns[c.column].metric))
+    }
+    report.rows = [[Cell(v), Cell(str(int((table["variant"] == v).sum())))] for v in variants]
+    for j, column in enumerate(columns):
+        cells = [
+            Cell(
+                _fmt_ci(
+                    means[j][i], measured.interval(v, column.metric, column.group), digits, (i, j) in stars
+                )
+            )
+            for i, v in enumerate(variants)
+        ]
+        _mark_ranks(cells, means[j], higher_is_better(column.metric))
+        for i, (row, cell) in enumerate(zip(report.rows, cells)):
             row.append(cell)
-            if with_paper:
-                row.extend(_paper_cells(paper, variant, metric, mean))
-    report.rows = rows
+            if paper is not None:
+                row.extend(_paper_cells(paper, variants[i], column.metric, means[j][i]))
+    return report, comparisons, notes
+
+
+def _paper_note(paper: dict | None) -> str:
+    if paper:
+        return "paper: numbers reported by Yu et al. (AAAI 2021), not measured here; Δ = ours − paper"
+    return "paper: no reported numbers for this dataset"
+
+
+def main_table(
+    runs: Runs,
+    dataset: str,
+    with_paper: bool = False,
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+    metrics: str | Sequence[str] | None = None,
+) -> ReportTable:
+    """Paper Table 2: one row per method (its default settings where those ran); floors below a rule."""
+    columns = [Column(metric_label(m), m) for m in resolve_metrics(metrics, "rating")]
+    variants = _plainest(runs.table.loc[runs.table["dataset"] == dataset, "variant"])
+    paper = (_paper_for(dataset, "main") or {}) if with_paper else None
+    floor = FLOOR_REFERENCE["rating"]
+    blocks = _split_floors(variants)
+    report, comparisons, notes = metric_table(
+        runs,
+        dataset,
+        blocks,
+        f"Main results — {dataset}",
+        columns,
+        [ours_vs_best_baseline, floor_check(floor)],
+        test=test,
+        correction=correction,
+        paper=paper,
+    )
     report.caption = notes + [
-        "mean ± std over seeds (test users; epoch chosen on validation MSE); best **bold**, second *italic*",
-        _significance_note(significance),
+        _values_note(
+            test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
+        ),
+        "* improvement of the best PAML-family method over the best baseline (floors are no baseline)",
+        _tests_note(test, correction, comparisons),
+        "below the rule: floors (no meta-training)",
+        _floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons),
     ]
     if with_paper:
-        report.caption.append(
-            "paper: numbers reported by Yu et al. (AAAI 2021), not measured here; Δ = ours − paper"
-            if paper
-            else "paper: no reported numbers for this dataset"
-        )
+        report.caption.append(_paper_note(paper))
     return report
 
 
-def _significant(variants, values, means, higher, mode) -> int | None:
-    """Index of the cell that earns a '*', if any."""
-    if mode == "ours-vs-baseline":
-        ours = _best(variants, means, higher, lambda v: v.split(" ")[0] in OURS)
-        base = _best(variants, means, higher, lambda v: v.split(" ")[0] not in OURS)
-        if ours is None or base is None:
-            return None
-        i, j = variants.index(ours), variants.index(base)
-    else:  # best vs second best
-        order = sorted((m if higher else -m, k) for k, m in enumerate(means) if not math.isnan(m))
-        if len(order) < 2:
-            return None
-        i, j = order[-1][1], order[-2][1]
-    better = means[i] > means[j] if higher else means[i] < means[j]
-    return i if better and ttest_p(values[i], values[j]) < ALPHA else None
-
-
-def _significance_note(mode: str) -> str:
-    if mode == "ours-vs-baseline":
-        return (
-            "* the best PAML-family method beats the best baseline: two-tailed Student's t-test over "
-            f"seeds, p < {ALPHA}"
-        )
-    return f"* the best row beats the second best: two-tailed Student's t-test over seeds, p < {ALPHA}"
-
-
-def _plainest(variants) -> list[str]:
-    """Per method, the variant with the fewest non-default settings (its default, when it ran)."""
-    chosen: dict[str, str] = {}
-    for variant in ordered_variants(variants):
-        method = variant.split(" ")[0]
-        if method not in chosen or variant.count("=") < chosen[method].count("="):
-            chosen[method] = variant
-    return ordered_variants(chosen.values())
-
-
-def main_table(runs: Runs, dataset: str, with_paper: bool = False) -> ReportTable:
-    """Paper Table 2: one row per method, with its default settings where those ran."""
-    variants = _plainest(runs.table.loc[runs.table["dataset"] == dataset, "variant"])
-    return metric_table(
-        runs, dataset, variants, f"Main results — {dataset}", "main", with_paper, "ours-vs-baseline"
-    )
-
-
-def ablation_table(runs: Runs, dataset: str, with_paper: bool = False) -> ReportTable:
-    """Paper Table 3: REG-PAML over γ, PAML, AT-PAML."""
-    in_dataset = runs.table.loc[runs.table["dataset"] == dataset, "variant"]
-    variants = ordered_variants(v for v in in_dataset if v.split(" ")[0] in OURS)
-    if not variants:
+def ablation_table(
+    runs: Runs,
+    dataset: str,
+    with_paper: bool = False,
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+    metrics: str | Sequence[str] | None = None,
+) -> ReportTable:
+    """Paper Table 3: the PAML family (REG-PAML over γ, AT-PAML...) against PAML; Meta-SGD variants
+    against unbounded Meta-SGD; the floors for reference."""
+    columns = [Column(metric_label(m), m) for m in resolve_metrics(metrics, "rating")]
+    in_dataset = ordered_variants(runs.table.loc[runs.table["dataset"] == dataset, "variant"])
+    family = [v for v in in_dataset if _method(v) in OURS]
+    if not family:
         raise ColdbenchError("the ablation table needs paml / reg-paml / at-paml runs")
-    return metric_table(runs, dataset, variants, f"Ablation — {dataset}", "ablation", with_paper, "best")
+    blocks = [("PAML family", family), ("Meta-SGD", [v for v in in_dataset if _method(v) == "meta-sgd"])]
+    blocks.append(("floors", _plainest(v for v in in_dataset if _method(v) in FLOORS)))
+    blocks = [(name, rows) for name, rows in blocks if rows]
+    paper = (_paper_for(dataset, "ablation") or {}) if with_paper else None
+    plans = [
+        against("paml", lambda v: _method(v) in OURS),
+        against("meta-sgd", lambda v: _method(v) == "meta-sgd"),
+    ]
+    report, comparisons, notes = metric_table(
+        runs,
+        dataset,
+        blocks,
+        f"Ablation — {dataset}",
+        columns,
+        plans,
+        test=test,
+        correction=correction,
+        paper=paper,
+    )
+    report.caption = notes + [
+        _values_note(
+            test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
+        ),
+        "* improvement over PAML (the plain paml row)"
+        + ("" if "paml" in family else ": no plain paml run, so no test"),
+        "in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)",
+        _tests_note(test, correction, comparisons),
+        "rules separate "
+        + ", ".join(name for name, _ in blocks)
+        + "; floors are shown for reference, untested",
+    ]
+    if with_paper:
+        report.caption.append(_paper_note(paper))
+    return report
 
 
-def minor_major_table(runs: Runs, dataset: str, with_paper: bool = False, welch: bool = False) -> ReportTable:
-    """Paper Tables 4/5: MSE of major and minor users and the t-test between them."""
+def minor_major_table(
+    runs: Runs,
+    dataset: str,
+    with_paper: bool = False,
+    welch: bool = False,
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+) -> ReportTable:
+    """Paper Tables 4/5: MSE of major and minor users and the t-test between them.
+
+    ``test`` only chooses the intervals (over users, or over seeds with ``seeds``); the p-value is
+    always a two-sample t-test between users, corrected over the table's rows with ``correction``.
+    """
+    check_options(test, correction)
     table, notes = one_dataset(runs, dataset)
-    per_user = Runs(table).per_user()
+    measured = Measurements(table, test)
     paper = _paper_for(dataset, "minor-major") if with_paper else None
-    columns = ["method", "seeds", "MSE major", "MSE minor", "p-value", "major / minor users"]
+    columns = ["method", "seeds", "MSE major", "MSE minor", "p-value"]
+    columns += ["p Holm"] if correction == "holm" else []
+    columns += ["major / minor users"]
     if with_paper:
         columns += ["paper major", "paper minor", "paper p"]
-    report = ReportTable(f"Major vs minor users — {dataset}", columns)
-    for variant in ordered_variants(table["variant"]):
-        major = _seed_values(table, variant, "major_mse")
-        minor = _seed_values(table, variant, "minor_mse")
-        users = (
-            per_user[per_user["variant"] == variant]
-            .groupby("user_id")
-            .agg(mse=("mse", "mean"), major=("major", "first"))
+    blocks = _split_floors(ordered_variants(table["variant"]))
+    variants = [v for _, rows in blocks for v in rows]
+    report = ReportTable(
+        f"Major vs minor users — {dataset}", columns, groups=[n for n, rows in blocks for _ in rows]
+    )
+    pvalues = []
+    for variant in variants:
+        major, minor = measured.users(variant, "mse", "major"), measured.users(variant, "mse", "minor")
+        pvalues.append(ttest_p(minor, major, welch=welch))
+        report.rows.append(
+            [
+                Cell(variant),
+                Cell(str(int((table["variant"] == variant).sum()))),
+                Cell(
+                    _fmt_ci(
+                        measured.mean(variant, "mse", "major"), measured.interval(variant, "mse", "major"), 3
+                    )
+                ),
+                Cell(
+                    _fmt_ci(
+                        measured.mean(variant, "mse", "minor"), measured.interval(variant, "mse", "minor"), 3
+                    )
+                ),
+            ]
         )
-        p = ttest_p(users.loc[~users["major"], "mse"], users.loc[users["major"], "mse"], welch=welch)
-        row = [
-            Cell(variant),
-            Cell(str(len(major))),
-            Cell(_fmt(*_mean_std(major))),
-            Cell(_fmt(*_mean_std(minor))),
-            Cell("–" if math.isnan(p) else f"{p:.3g}"),
-            Cell(f"{int(users['major'].sum())} / {int((~users['major']).sum())}"),
-        ]
-        if with_paper:
+        report.rows[-1].append(Cell(_fmt_p(pvalues[-1])))
+        report.rows[-1].append(Cell(f"{len(major)} / {len(minor)}"))
+    if correction == "holm":
+        for row, adjusted in zip(report.rows, adjust(pvalues, "holm")):
+            row.insert(5, Cell(_fmt_p(adjusted)))
+    if with_paper:
+        for row, variant in zip(report.rows, variants):
             entry = (paper or {}).get(variant)
             row += (
                 [Cell(_fmt(*entry["major_mse"])), Cell(_fmt(*entry["minor_mse"])), Cell(f"{entry['p']:.3g}")]
                 if entry
                 else [Cell("–")] * 3
             )
-        report.rows.append(row)
-    test = "Welch's" if welch else "Student's"
+    kind = "Welch's" if welch else "Student's"
+    tested = sum(not math.isnan(p) for p in pvalues)
     report.caption = notes + [
-        "MSE major / minor: mean ± std over seeds of the test MSE of major and of minor users",
-        f"p: two-tailed {test} t-test between the per-user test MSEs of minor and major users of the same "
+        _values_note(test, " of the test MSE of major and of minor users"),
+        f"p: two-tailed {kind} t-test between the per-user test MSEs of minor and major users of the same "
         "method; each user's MSE is first averaged over seeds; a low p means the two groups fare differently",
     ]
+    if correction == "holm":
+        report.caption.append(f"p Holm: Holm–Bonferroni adjusted over the {tested} tests of this table")
+    if len(blocks) > 1:
+        report.caption.append("below the rule: floors (no meta-training)")
     if with_paper:
         report.caption.append("paper: Tables 4/5 of Yu et al. (AAAI 2021), reported there, not measured here")
     return report
 
 
-def ctr_table(runs: Runs, dataset: str, with_paper: bool = False) -> ReportTable:
-    """AUC and NEL per method, overall / major / minor."""
-    table, notes = one_dataset(runs, dataset)
+def _fmt_p(p: float) -> str:
+    return "–" if math.isnan(p) else f"{p:.3g}"
+
+
+def ctr_table(
+    runs: Runs,
+    dataset: str,
+    with_paper: bool = False,
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+    metrics: str | Sequence[str] | None = None,
+) -> ReportTable:
+    """AUC and NEL per method, all / major / minor users; the floors below a rule."""
+    table, _ = one_dataset(runs, dataset)
     if "overall_auc" not in table or table["overall_auc"].isna().all():
         raise ColdbenchError(f"{dataset}: no click-through-rate runs (prepare the data with --task ctr)")
-    columns = ["method", "seeds"] + [f"{m} {g}" for m in ("AUC", "NEL") for g in ("all", "major", "minor")]
-    report = ReportTable(f"Click-through rate — {dataset}", columns)
-    variants = ordered_variants(table.loc[table["overall_auc"].notna(), "variant"])
-    report.rows = [[Cell(v), Cell(str(len(_seed_values(table, v, "overall_auc"))))] for v in variants]
-    for metric in ("auc", "nel"):
-        for group in ("overall", "major", "minor"):
-            values = [_seed_values(table, v, f"{group}_{metric}") for v in variants]
-            cells = [Cell(_fmt(*_mean_std(x), digits=4)) for x in values]
-            _mark_ranks(cells, [_mean_std(x)[0] for x in values], METRICS[metric].higher_is_better)
-            for row, cell in zip(report.rows, cells):
-                row.append(cell)
+    columns = [
+        Column(f"{metric_label(m)} {GROUP_LABELS[g]}", m, g)
+        for m in resolve_metrics(metrics, "ctr")
+        for g in GROUP_LABELS
+    ]
+    blocks = _split_floors(ordered_variants(table.loc[table["overall_auc"].notna(), "variant"]))
+    floor = FLOOR_REFERENCE["ctr"]
+    report, comparisons, notes = metric_table(
+        runs,
+        dataset,
+        blocks,
+        f"Click-through rate — {dataset}",
+        columns,
+        [floor_check(floor)],
+        test=test,
+        correction=correction,
+        digits=4,
+    )
     report.caption = notes + [
-        "mean ± std over seeds; NEL is the weighted negative-entropy loss (lower is better)"
+        _values_note(test, "; NEL is the weighted negative-entropy loss (lower is better)"),
+        _tests_note(test, correction, comparisons),
+        "below the rule: floors (constant: the training click rate; user-mean: the user's support "
+        "click rate)",
+        _floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons) + " (all users)",
     ]
     if with_paper:
         report.caption.append(
@@ -312,18 +706,31 @@ TABLES = {"main": main_table, "ablation": ablation_table, "minor-major": minor_m
 # ------------------------------------------------------------------ renderers
 
 
+def _group_starts(report: ReportTable) -> set[int]:
+    """Indices of rows that start a new group (after the first)."""
+    groups = report.groups
+    return {i for i in range(1, len(groups)) if groups[i] != groups[i - 1]}
+
+
 def to_rich(report: ReportTable) -> Table:
     table = Table(title=report.title, caption="\n".join(report.caption), caption_justify="left")
     for index, column in enumerate(report.columns):
         table.add_column(column, justify="left" if index == 0 else "right")
-    for row in report.rows:
+    starts = _group_starts(report)
+    for i, row in enumerate(report.rows):
         table.add_row(
-            *(f"[bold]{c.text}[/]" if c.bold else f"[italic]{c.text}[/]" if c.italic else c.text for c in row)
+            *(
+                f"[bold]{c.text}[/]" if c.bold else f"[italic]{c.text}[/]" if c.italic else c.text
+                for c in row
+            ),
+            end_section=i + 1 in starts,
         )
     return table
 
 
 def to_markdown(report: ReportTable) -> str:
+    """A Markdown table; a row with the group's name in italics starts each group after the first."""
+
     def cell(c: Cell) -> str:
         return f"**{c.text}**" if c.bold else f"*{c.text}*" if c.italic else c.text
 
@@ -333,7 +740,11 @@ def to_markdown(report: ReportTable) -> str:
         "| " + " | ".join(report.columns) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(report.columns) - 1)) + "|",
     ]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in report.rows]
+    starts = _group_starts(report)
+    for i, row in enumerate(report.rows):
+        if i in starts:
+            lines.append(f"| *{report.groups[i]}* |" + " |" * (len(report.columns) - 1))
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
     lines += [""] + [f"- {note}" for note in report.caption]
     return "\n".join(lines) + "\n"
 
@@ -345,6 +756,8 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(report: ReportTable) -> str:
+    """A booktabs ``table``; ``\\midrule`` between groups."""
+
     def cell(c: Cell) -> str:
         text = _latex_escape(c.text)
         return rf"\textbf{{{text}}}" if c.bold else rf"\textit{{{text}}}" if c.italic else text
@@ -358,7 +771,11 @@ def to_latex(report: ReportTable) -> str:
         " & ".join(_latex_escape(c) for c in report.columns) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(cell(c) for c in row) + r" \\" for row in report.rows]
+    starts = _group_starts(report)
+    for i, row in enumerate(report.rows):
+        if i in starts:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(cell(c) for c in row) + r" \\")
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
@@ -369,10 +786,12 @@ def to_latex(report: ReportTable) -> str:
 
 
 def to_csv(report: ReportTable) -> str:
+    """Cell text, plus a last column ``group`` naming each row's group (``methods``, ``floors``...)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(report.columns)
-    writer.writerows([c.text for c in row] for row in report.rows)
+    groups = report.groups or [""] * len(report.rows)
+    writer.writerow([*report.columns, "group"])
+    writer.writerows([*(c.text for c in row), group] for row, group in zip(report.rows, groups))
     return buffer.getvalue()
 
 
