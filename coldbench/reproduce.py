@@ -8,6 +8,7 @@ from typing import Any
 
 from coldbench.atomic_io import atomic_path
 from coldbench.errors import ColdbenchError
+from coldbench.methods import METHODS
 from coldbench.prepare import prepare
 from coldbench.prepared import load_prepared
 from coldbench.report.runs import load_runs
@@ -19,10 +20,15 @@ PAPER_TABLES = ("main", "ablation", "minor-major")
 PAPER_FIGURES = ("boxplot", "lr-hist", "curves", "tsne")
 
 
+# Readings and bounds the ablation compares beside the paper's own variants.
+ABLATION = (("at-paml", {"kernel": "inverse"}), ("meta-sgd", {"bounded": "true"}))
+
+
 def plan(overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every (method, settings) pair the paper's rating experiments need."""
-    runs = [(method, dict(overrides)) for method in METHOD_ORDER]
+    """Every (method, settings) pair the paper's rating experiments need, floors included."""
+    runs = [(method, dict(overrides)) for method in METHOD_ORDER if method in METHODS]
     runs += [("reg-paml", {**overrides, "gamma": str(gamma)}) for gamma in GAMMAS]
+    runs += [(method, {**overrides, **settings}) for method, settings in ABLATION]
     return runs
 
 

@@ -97,7 +97,7 @@ def write_fake_run(
         "train": {},
     }
     metric_columns = [
-        c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg@")
+        c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg")
     ]
     indexed = per_user.set_index("user_id")
     metrics = {

@@ -29,8 +29,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from coldbench.errors import ColdbenchError  # noqa: E402
 from coldbench.report.runs import Runs  # noqa: E402
+from coldbench.report.tables import METHOD_ORDER  # noqa: E402
 
-METHOD_ORDER = ("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml")
 DPI = 150
 
 # Major vs minor users: light vs dark grey, and the minor one hatched.
