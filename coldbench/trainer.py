@@ -24,7 +24,7 @@ import torch
 
 import coldbench
 from coldbench.atomic_io import atomic_path, write_json
-from coldbench.config import TrainConfig, apply_overrides, as_dict, config_id
+from coldbench.config import PERFORMANCE_SETTINGS, TrainConfig, apply_overrides, as_dict, config_id
 from coldbench.engine import make_batch
 from coldbench.errors import ColdbenchError
 from coldbench.evaluate import evaluate_split
@@ -81,6 +81,8 @@ def make_spec(
         raise ColdbenchError(
             f"--set {sorted(unknown)[0]}: unknown setting for {method} (known: {', '.join(known)})"
         )
+    if not cls.meta_trained:  # a closed-form fit ignores the training settings: one run, one config id
+        train = TrainConfig(**{k: getattr(train, k) for k in PERFORMANCE_SETTINGS})
     if train.epochs < 1 or train.batch_size < 1 or train.inner_steps < 0:
         raise ColdbenchError("--set epochs and batch_size must be ≥ 1 and inner_steps ≥ 0")
     return RunSpec(method, train, params, resolve_device(device), Path(results_dir))

@@ -91,3 +91,17 @@ def test_bias_floor_state_survives_a_checkpoint(prepared):
     fresh.load_state_dict(method.state_dict())
     assert torch.equal(fresh.item_bias, method.item_bias) and torch.any(fresh.item_bias != 0)
     assert float(fresh.mean) == float(method.mean)
+
+
+def test_floors_ignore_training_settings():
+    from coldbench.trainer import make_spec
+
+    plain = make_spec("bias", {}, device="cpu")
+    tweaked = make_spec("bias", {"epochs": 3, "hidden": "8,4", "eval_batch_size": 7}, device="cpu")
+    assert plain.config_id == tweaked.config_id
+    assert tweaked.train.epochs == 20 and tweaked.train.eval_batch_size == 7
+    assert make_spec("bias", {"item_shrinkage": 5}, device="cpu").config_id != plain.config_id
+    assert (
+        make_spec("melu", {"epochs": 3}, device="cpu").config_id
+        != make_spec("melu", {}, device="cpu").config_id
+    )

@@ -328,9 +328,10 @@ def floor_check(floor: str, groups: Sequence[str] = ("overall",)) -> Plan:
     """A plan testing every non-floor row against the ``floor`` row, in the columns of ``groups``."""
 
     def plan(variants, means, columns) -> list[Comparison]:
-        if floor not in variants:
+        rows = [i for i, variant in enumerate(variants) if _method(variant) == floor]
+        if not rows:
             return []
-        ref = variants.index(floor)
+        ref = min(rows, key=lambda i: variants[i].count("="))  # the floor's plainest run
         return [
             Comparison(i, ref, j, "floor")
             for j, column in enumerate(columns)
@@ -347,7 +348,7 @@ def floor_check(floor: str, groups: Sequence[str] = ("overall",)) -> Plan:
 def _floor_note(floor: str, variants, columns, comparisons: list[Comparison]) -> str:
     """The caption line naming every method that does not beat ``floor`` significantly."""
     checks = [c for c in comparisons if c.kind == "floor"]
-    if floor not in variants:
+    if not any(_method(variant) == floor for variant in variants):
         return f"floor check: no {floor} run on this preparation, so no method is tested against it"
     failing: dict[str, list[str]] = {}
     for c in checks:
