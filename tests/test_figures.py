@@ -89,6 +89,17 @@ def test_lr_hist(rating_runs: Runs, tmp_path: Path) -> None:
     assert any("constant α = 1e-05" in text.get_text() for text in melu.texts)
 
 
+def test_lr_hist_flags_negative_rates(tmp_path: Path) -> None:
+    per_user = _per_user("paml", 0)
+    per_user.loc[:2, "inner_lr"] = [-2e-4, -1e-4, -5e-5]
+    write_fake_run(tmp_path / "results", "paml", 0, per_user)
+    fig = figures.lr_hist(load_runs(tmp_path / "results"), tmp_path / "fig")
+    texts = [text.get_text() for text in fig.axes[0].texts]
+    assert any("3 negative rate(s), min -2.00e-04" in text for text in texts)
+    clean = figures.lr_hist(_fake_runs(tmp_path / "clean"), tmp_path / "fig-clean")
+    assert not any("negative" in text.get_text() for ax in clean.axes for text in ax.texts)
+
+
 def test_curves(rating_runs: Runs, tmp_path: Path) -> None:
     fig = figures.curves(rating_runs, tmp_path / "fig")
     _check_files(tmp_path / "fig", "curves")

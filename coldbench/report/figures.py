@@ -363,6 +363,20 @@ def _lr_panel(ax: Axes, frame: pd.DataFrame, variant: str) -> None:
             fontsize=8,
             bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#bbbbbb", "alpha": 0.9},
         )
+    negative = int((rates < 0).sum())
+    if negative:
+        ax.axvline(0.0, color="#b00020", linewidth=1.2)
+        ax.text(
+            0.02,
+            0.97,
+            f"⚠ {negative} negative rate(s), min {rates.min():.2e}:\nthese users stepped uphill",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=8,
+            color="#b00020",
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#b00020"},
+        )
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=True)
 
 
