@@ -47,20 +47,37 @@ def invented(
     return archive, extras_path
 
 
-def read(tmp_path: Path, source: Path, extras: Path, verify: bool = False):
-    request = SourceRequest(raw_dir=tmp_path / "raw", source=source, extras=extras, verify=verify)
+def read(tmp_path: Path, source: Path, extras: Path, verify: bool = False, **options: str):
+    request = SourceRequest(
+        raw_dir=tmp_path / "raw", source=source, extras=extras, verify=verify, options=options
+    )
     return read_movielens(request)
 
 
 def test_registered() -> None:
     source = SOURCES.get("movielens")
     assert source.read is read_movielens
-    assert source.options == ()
+    assert list(source.options) == ["rate_feature"]
+    assert source.options["rate_feature"].default is False
+    assert source.version == 2  # 'rate' became opt-in: an older manifest is not reused
+
+
+def test_rate_feature_is_opt_in(tmp_path: Path) -> None:
+    """The paper's Table 6 lists genre, director and actor; MeLU's MPAA rate needs the option."""
+    archive, extras = invented(tmp_path)
+    plain = read(tmp_path, archive, extras)
+    assert "rate" not in plain.items.columns
+    assert [f.name for f in plain.item_features] == ["genre", "director", "actor"]
+    for false in ("false", "0", "no", "False"):
+        assert "rate" not in read(tmp_path, archive, extras, rate_feature=false).items.columns
+    for bad in ("maybe", "", "2", "truee"):
+        with pytest.raises(ColdbenchError, match=r"option rate_feature=.*: expected true or false"):
+            read(tmp_path, archive, extras, rate_feature=bad)
 
 
 def test_reads_invented_zip(tmp_path: Path) -> None:
     archive, extras = invented(tmp_path)
-    data = read(tmp_path, archive, extras)
+    data = read(tmp_path, archive, extras, rate_feature="true")
     assert data.name == "movielens"
     assert data.rating_scale == (1.0, 5.0)
     assert list(data.interactions.columns) == ["user_id", "item_id", "rating"]
@@ -210,18 +227,32 @@ def test_downloads_when_no_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         (
             movielens.ML1M_URL,
             tmp_path / "raw" / "ml-1m.zip",
-            {"size": 5917549, "sha256": movielens.ML1M_SHA256, "verify": True},
+            {
+                "size": 5917549,
+                "sha256": movielens.ML1M_SHA256,
+                "verify": True,
+                "hint": movielens.OFFLINE_HINT,
+            },
         ),
         (
             movielens.EXTRAS_URL,
             tmp_path / "raw" / "movies_extrainfos.dat",
-            {"size": 3309481, "sha256": movielens.EXTRAS_SHA256, "verify": True},
+            {
+                "size": 3309481,
+                "sha256": movielens.EXTRAS_SHA256,
+                "verify": True,
+                "hint": f"download movies_extrainfos.dat from {movielens.EXTRAS_URL} by other means "
+                "and pass --extras PATH",
+            },
         ),
     ]
+    assert "--source ml-1m.zip --extras movies_extrainfos.dat" in movielens.OFFLINE_HINT
 
 
 def test_real_ml1m(shared_data: Path, tmp_path: Path) -> None:
-    data = read(tmp_path, shared_data / "ml-1m-internal.zip", shared_data / "melu-ml-1m-extras")
+    data = read(
+        tmp_path, shared_data / "ml-1m-internal.zip", shared_data / "melu-ml-1m-extras", rate_feature="true"
+    )
     assert len(data.interactions) == 1_000_209
     assert len(data.users) == 6_040
     assert len(data.items) == 3_883
