@@ -34,5 +34,7 @@ def main() -> None:
         app()
     except ColdbenchError as error:
         message = " ".join(str(error).split("\n"))  # one line, whatever the message holds
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(message)}", highlight=False, emoji=False, soft_wrap=True
+        )
         sys.exit(1)
