@@ -64,6 +64,7 @@ def inputs(folder: Path) -> dict[str, Path]:
     extras = folder / "movies_extrainfos.dat"
     extras.write_text(EXTRAS)
     made = {"extras": extras}
+    made["ml_ok"] = ml_zip(_sub(folder, "ok"))
     made["ml_superscript"] = ml_zip(_sub(folder, "a"), ratings=RATINGS.replace("9::20", "\u00b2::20"))
     made["ml_long_id"] = ml_zip(_sub(folder, "b"), ratings=RATINGS + "1" * 30 + "::10::4::\n")
     made["ml_huge_line"] = ml_zip(_sub(folder, "c"), ratings=RATINGS + "9" * (2 << 20) + "::10::4::\n")
@@ -223,3 +224,234 @@ def test_datasets_bad_input(cli, home: Path, case: list[str]) -> None:
 def test_corpus_size() -> None:
     """The corpus is large and each class is represented (reported in the hardening summary)."""
     assert len(PREPARE_CASES) + len(DATASETS_CASES) >= 80
+
+
+# ---------------------------------------------------------------- tampered prepared data
+
+
+def _flip_positions(size: int, count: int) -> list[int]:
+    return sorted({int(size * (i + 0.5) / count) for i in range(count)})
+
+
+@pytest.mark.parametrize("table", ["interactions", "users", "items"])
+def test_bit_flips_are_refused(home: Path, table: str) -> None:
+    """25 single-bit flips spread over each table: every one is refused, naming the file."""
+    from coldbench.errors import ColdbenchError
+    from coldbench.prepared import load_prepared
+
+    file = home / "prepared" / "synthetic" / f"{table}.parquet"
+    original = file.read_bytes()
+    for position in _flip_positions(len(original), 25):
+        flipped = bytearray(original)
+        flipped[position] ^= 1 << (position % 8)
+        file.write_bytes(bytes(flipped))
+        with pytest.raises(
+            ColdbenchError, match=rf"{table}\.parquet: .*prepare synthetic --name synthetic --force"
+        ):
+            load_prepared("synthetic", home)
+    file.write_bytes(original)
+    assert load_prepared("synthetic", home).manifest["name"] == "synthetic"
+
+
+def test_changed_rating_is_refused_and_old_manifests_use_the_content_hash(home: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    from coldbench.errors import ColdbenchError
+    from coldbench.prepared import load_prepared
+
+    folder = home / "prepared" / "synthetic"
+    frame = pd.read_parquet(folder / "interactions.parquet")
+    frame.loc[0, "rating"] = 6 - frame.loc[0, "rating"]
+    frame.to_parquet(folder / "interactions.parquet", index=False)
+    with pytest.raises(ColdbenchError, match=r"interactions\.parquet: changed since it was prepared"):
+        load_prepared("synthetic", home)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["files"]  # as written by an older coldbench: the content hash is recomputed
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ColdbenchError, match=r"do not match the manifest's content hash.*--force"):
+        load_prepared("synthetic", home)
+    (folder / "interactions.parquet").write_bytes(b"PAR1 not parquet")
+    with pytest.raises(ColdbenchError, match=r"interactions\.parquet: not a readable parquet file"):
+        load_prepared("synthetic", home)
+
+
+def test_unknown_dataset_suggests_closest_name(home: Path) -> None:
+    from coldbench.errors import ColdbenchError
+    from coldbench.prepared import load_prepared
+
+    with pytest.raises(ColdbenchError, match=r"'synthetc' is not prepared.*did you mean 'synthetic'\?"):
+        load_prepared("synthetc", home)
+    with pytest.raises(ColdbenchError, match=r"run `coldbench prepare movielens` first"):
+        load_prepared("movielns", home)
+    with pytest.raises(ColdbenchError, match=r"run `coldbench prepare movielens --task ctr` first"):
+        load_prepared("movielens-ctr", home)
+    for bad in ("../raw", ".", "/etc", "a/b"):
+        with pytest.raises(ColdbenchError, match=r"option --dataset .*not a plain name"):
+            load_prepared(bad, home)
+
+
+# ---------------------------------------------------------------- writing: locks, temps, modes, errors
+
+
+def test_second_prepare_waits_for_the_lock_then_reuses(home: Path) -> None:
+    import fcntl
+    import threading
+    import time
+
+    from coldbench.atomic_io import lock_path
+
+    dest = home / "prepared" / "synthetic"
+    waited: list[Path] = []
+    with open(lock_path(dest), "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result: list = []
+        worker = threading.Thread(
+            target=lambda: result.append(
+                prepare(
+                    "synthetic", options={"users": "300", "items": "60"}, data_dir=home, on_wait=waited.append
+                )
+            )
+        )
+        worker.start()
+        time.sleep(0.3)
+        assert worker.is_alive() and waited == [lock_path(dest)]  # waiting, and said so once
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(10)
+    assert result and result[0].reused is True
+
+
+def test_stale_temporaries_are_removed_on_the_next_run(home: Path) -> None:
+    root = home / "prepared"
+    stale = [
+        root / ".synthetic.abcd1234.tmp",
+        root / ".synthetic.zz_09xyz.old",
+        root / ".synthetic.q1w2e3r4.tmp",
+    ]
+    stale[0].mkdir()
+    (stale[0] / "users.parquet").write_bytes(b"half")
+    stale[1].mkdir()
+    stale[2].write_bytes(b"half a file")
+    other = root / ".synthetic-2.abcd1234.tmp"  # another dataset's temporary is left alone
+    other.mkdir()
+    prepare("synthetic", options={"users": "300", "items": "60"}, data_dir=home)
+    assert not any(p.exists() for p in stale)
+    assert other.exists()
+
+
+def test_modes_follow_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from coldbench.atomic_io import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        result = prepare("synthetic", options={"users": "300", "items": "60"}, data_dir=tmp_path)
+        with atomic_path(tmp_path / "out.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o755
+    for file in [*result.path.iterdir(), tmp_path / "out.json"]:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o644, file
+
+
+@pytest.mark.parametrize(
+    ("code", "words"), [(28, "no space left"), (30, "read-only"), (13, "permission denied")]
+)
+def test_write_failures_are_one_line_and_keep_earlier_data(
+    cli, home: Path, monkeypatch: pytest.MonkeyPatch, code: int, words: str
+) -> None:
+    import os
+
+    import pandas as pd
+
+    original = pd.DataFrame.to_parquet
+
+    def failing(self: pd.DataFrame, path: Path, *args: object, **kwargs: object) -> None:
+        if Path(path).name == "users.parquet":
+            raise OSError(code, os.strerror(code), str(path))
+        original(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
+    line = check_one_line_failure(
+        cli, ["prepare", "synthetic", *SMALL, "--force", "--data-dir", str(home)], home
+    )
+    assert "cannot write" in line and "users.parquet" in line and words in line
+    assert "nothing written before was changed" in line
+
+
+# ---------------------------------------------------------------- output and helpers
+
+
+def test_prepare_output_and_datasets_listing(cli, tmp_path: Path, files: dict[str, str]) -> None:
+    code, out, err = cli(
+        "prepare",
+        "atomic",
+        files["atomic_ok"],
+        "--data-dir",
+        str(tmp_path),
+        "--cold-fraction",
+        "1",
+        "--split",
+        "1:0:0",
+    )
+    assert code == 0, err
+    assert "{" not in out and "dropped " in out  # a readable line, not a Python dict
+    code, out, _ = cli("prepare", "synthetic", *SMALL, "--data-dir", str(tmp_path))
+    assert code == 0
+    args = ["--extras", files["extras"], "--no-verify", "--split", "1:0:0", "--cold-fraction", "1"]
+    code, out, err = cli(
+        "prepare", "movielens", "--source", files["ml_ok"], *args, "--data-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    assert "NOT verified" in out
+    code, out, _ = cli("datasets", "--data-dir", str(tmp_path))
+    assert code == 0
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "unverified (no checksum)" in rows["atomic-ok"]
+    assert "unverified (--no-verify)" in rows["movielens"]
+    assert "built-in" in rows["synthetic"]
+    (tmp_path / "prepared" / "synthetic" / "manifest.json").write_text("{}")
+    code, out, _ = cli("datasets", "--data-dir", str(tmp_path))
+    assert code == 0 and "unreadable" in out
+
+
+def test_flags_have_no_value_metavar(cli) -> None:
+    code, out, _ = cli("prepare", "--help")
+    assert code == 0
+    for flag in ("--no-verify", "--force"):
+        line = next(line for line in out.splitlines() if flag in line)
+        assert "<bool>" not in line
+
+
+def test_excerpt_is_short_and_printable() -> None:
+    from coldbench.excerpt import excerpt
+
+    assert excerpt("abc") == "'abc'"
+    assert excerpt("a\nb\x00") == "'a\\nb\\x00'"
+    long = excerpt("x" * 10_000)
+    assert len(long) < 80 and long.endswith("(10,000 characters)")
+    assert excerpt(b"\xff\n") == "'ÿ\\n'"
+
+
+def test_option_specs() -> None:
+    from coldbench.errors import ColdbenchError
+    from coldbench.optspec import Spec
+
+    assert Spec(int, 0, 0, 10).parse("k", " 7 ") == 7
+    assert Spec(float, 0.0, 0, 1, open_low=True).parse("k", "1") == 1.0
+    assert Spec(bool, False).parse("k", "Yes") is True
+    for spec, text in [
+        (Spec(int, 0, 0, 10), "1e1"),
+        (Spec(int, 0, 0, 10), "٣"),  # an Arabic-Indic digit is not an ASCII integer
+        (Spec(float, 0.0, 0, 1, open_low=True), "0"),
+        (Spec(float, 0.0), "nan"),
+        (Spec(float, 0.0), "-inf"),
+        (Spec(float, 0.0), "1" * 100),
+        (Spec(str, None, name=True), "../x"),
+    ]:
+        with pytest.raises(ColdbenchError, match=r"^option k"):
+            spec.parse("k", text)

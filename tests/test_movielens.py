@@ -265,3 +265,17 @@ def test_real_ml1m(shared_data: Path, tmp_path: Path) -> None:
         ("ml-1m-internal.zip", False),
         ("movies_extrainfos.dat", False),
     ]
+
+
+def test_oversized_member_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive, extras = invented(tmp_path, ratings=RATINGS + "\n" * 5000)
+    monkeypatch.setattr(movielens, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(ColdbenchError, match=r"ratings\.dat: larger than .*is it ML-1M\?"):
+        read(tmp_path, archive, extras)
+
+
+@pytest.mark.parametrize("user", ["\u00b2", "1" * 19, "+7", " 7", "7.0", "\u0663"])
+def test_ids_must_be_ascii_digits(tmp_path: Path, user: str) -> None:
+    archive, extras = invented(tmp_path, ratings=RATINGS.replace("9::20", f"{user}::20"))
+    with pytest.raises(ColdbenchError, match=r"ratings\.dat line 5: user id .* is not an integer"):
+        read(tmp_path, archive, extras)

@@ -20,7 +20,7 @@ from coldbench.protocol import SPLITS, ProtocolConfig
 
 console = Console()
 FLAG_WORDS = ("true", "false", "yes", "no", "1", "0")
-VERIFIED = {True: "verified", False: "[yellow]unverified[/] (--no-verify)", None: "built-in"}
+VERIFIED = {True: "verified", False: "[yellow]unverified[/] (no checksum)", None: "built-in"}
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data home (default $COLDBENCH_HOME or ~/.cache/coldbench).")
 ]
@@ -159,6 +159,13 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     console.print(f"content hash {manifest['content_hash'][:16]}")
 
 
+def verified_label(manifest: dict) -> str:
+    """How the source files were checked: verified, unverified (--no-verify or no checksum), built-in."""
+    if (manifest.get("request") or {}).get("verify") is False and manifest.get("verified") is False:
+        return "[yellow]unverified[/] (--no-verify)"
+    return VERIFIED[manifest.get("verified")]
+
+
 @app.command("datasets")
 def datasets_cli(data_dir: DataDir = None) -> None:
     """List prepared datasets."""
@@ -178,7 +185,7 @@ def datasets_cli(data_dir: DataDir = None) -> None:
                 f"{stats['items']:,}",
                 f"{stats['interactions']:,}",
                 f"{stats['major']['major_share']:.0%}",
-                VERIFIED[manifest.get("verified")],
+                verified_label(manifest),
                 str(manifest["content_hash"])[:8],
             )
         except (ColdbenchError, KeyError, TypeError, ValueError) as error:
