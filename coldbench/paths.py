@@ -10,7 +10,7 @@ from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
 
 NAME_MAX = 100
-_NAME = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}")
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}")
 
 
 def data_home(data_dir: Path | None = None) -> Path:
@@ -29,7 +29,7 @@ def check_name(value: str, option: str) -> str:
     Anything else (``.``, ``..``, ``a/b``, an absolute path, an empty or over-long name) is a
     ColdbenchError that names ``option``.
     """
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
         raise ColdbenchError(
             f"option {option} {excerpt(value)}: not a plain name (letters, digits, '-', '_', '.', "
             f"at most {NAME_MAX} characters, not starting with '.')"

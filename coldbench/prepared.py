@@ -17,7 +17,7 @@ from coldbench.atomic_io import atomic_dir
 from coldbench.datasets.base import RawDataset
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.paths import prepared_dir, prepared_root
+from coldbench.paths import NAME_PATTERN, prepared_dir, prepared_root
 from coldbench.protocol import PreparedTables, ProtocolConfig
 
 TABLES = ("interactions", "users", "items")
@@ -226,16 +226,29 @@ def _read_table(path: Path, table: str, manifest: dict) -> pd.DataFrame:
     return frame
 
 
+def _dataset_folder(name: str, data_dir: Path | None) -> Path:
+    """The folder of ``name``: a plain name under the data home, or an explicit prepared folder."""
+    explicit = Path(name)
+    if not NAME_PATTERN.fullmatch(str(name)) and (explicit / "manifest.json").is_file():
+        return explicit
+    path = prepared_dir(name, data_dir, option="--dataset")
+    if not path.is_dir():
+        raise unknown_dataset(name, data_dir)
+    return path
+
+
 def load_prepared(name: str, data_dir: Path | None = None, verify: bool = True) -> PreparedDataset:
-    """Load prepared dataset ``name`` (a plain name, see ``paths.check_name``) from the data home.
+    """Load prepared dataset ``name`` from the data home, or from a folder path given explicitly.
+
+    ``name`` is a plain name (see ``paths.check_name``) looked up under ``<data home>/prepared``,
+    or the path of a folder holding a prepared dataset (its ``manifest.json``); anything else
+    (``../raw``, ``a/b`` that is no prepared folder) is a ColdbenchError.
 
     With ``verify`` (the default) the tables are checked against the manifest first, so data
     changed after ``prepare`` is refused with a one-line ColdbenchError instead of being used
     under its old content hash. Costs ~1 ms per MiB of parquet (sha256 of the files).
     """
-    path = prepared_dir(name, data_dir, option="--dataset")
-    if not path.is_dir():
-        raise unknown_dataset(name, data_dir)
+    path = _dataset_folder(name, data_dir)
     manifest = read_manifest(path)
     if verify:
         verify_prepared(path, manifest)

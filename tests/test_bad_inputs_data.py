@@ -287,9 +287,11 @@ def test_unknown_dataset_suggests_closest_name(home: Path) -> None:
         load_prepared("movielns", home)
     with pytest.raises(ColdbenchError, match=r"run `coldbench prepare movielens --task ctr` first"):
         load_prepared("movielens-ctr", home)
-    for bad in ("../raw", ".", "/etc", "a/b"):
+    for bad in ("../raw", ".", "/etc", "a/b", str(home / "raw")):
         with pytest.raises(ColdbenchError, match=r"option --dataset .*not a plain name"):
             load_prepared(bad, home)
+    folder = home / "prepared" / "synthetic"  # an explicit prepared folder may be given as a path
+    assert load_prepared(str(folder), home).path == folder
 
 
 # ---------------------------------------------------------------- writing: locks, temps, modes, errors
