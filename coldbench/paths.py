@@ -1,9 +1,16 @@
-"""Where raw downloads and prepared datasets live."""
+"""Where raw downloads and prepared datasets live, and checks on names that become paths."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
+
+NAME_MAX = 100
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}")
 
 
 def data_home(data_dir: Path | None = None) -> Path:
@@ -16,11 +23,42 @@ def data_home(data_dir: Path | None = None) -> Path:
     return Path(cache) / "coldbench"
 
 
+def check_name(value: str, option: str) -> str:
+    """``value`` if it is a plain name (ASCII letters, digits, ``-``, ``_``, ``.``; no leading dot).
+
+    Anything else (``.``, ``..``, ``a/b``, an absolute path, an empty or over-long name) is a
+    ColdbenchError that names ``option``.
+    """
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ColdbenchError(
+            f"option {option} {excerpt(value)}: not a plain name (letters, digits, '-', '_', '.', "
+            f"at most {NAME_MAX} characters, not starting with '.')"
+        )
+    return value
+
+
+def inside(root: Path, path: Path, what: str = "path") -> Path:
+    """``path`` resolved, if it lies strictly below ``root`` (resolved too); else a ColdbenchError."""
+    base = Path(root).resolve()
+    target = Path(path).resolve()
+    if target == base or base not in target.parents:
+        raise ColdbenchError(f"{what} {excerpt(str(path))} is outside {base}")
+    return target
+
+
 def raw_dir(source: str, data_dir: Path | None = None) -> Path:
     """Folder for one source's downloaded raw files."""
-    return data_home(data_dir) / "raw" / source
+    root = data_home(data_dir) / "raw"
+    return inside(root, root / check_name(source, "dataset"), "raw folder")
 
 
 def prepared_root(data_dir: Path | None = None) -> Path:
     """Folder holding one sub-folder per prepared dataset."""
     return data_home(data_dir) / "prepared"
+
+
+def prepared_dir(name: str, data_dir: Path | None = None, option: str = "--name") -> Path:
+    """The folder of prepared dataset ``name``, which must be a plain name (see ``check_name``)."""
+    root = prepared_root(data_dir)
+    inside(root, root / check_name(name, option), f"option {option}")
+    return root / name

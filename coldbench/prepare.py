@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from coldbench.datasets import SOURCES, SourceRequest
+from coldbench.atomic_io import locked
+from coldbench.datasets import SOURCES, Source, SourceRequest
 from coldbench.errors import ColdbenchError
-from coldbench.paths import prepared_root, raw_dir
+from coldbench.excerpt import excerpt
+from coldbench.paths import prepared_dir, raw_dir
 from coldbench.prepared import build_manifest, read_manifest, write_prepared
 from coldbench.protocol import ProtocolConfig, apply_protocol
 
@@ -43,20 +48,42 @@ def _request(source: Path | None, extras: Path | None, verify: bool) -> dict:
 def _same_recipe(
     manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str], request: dict
 ) -> bool:
-    """Was the prepared folder made from this recipe? Fields an older manifest lacks count as defaults."""
+    """Was the prepared folder made from this recipe? Fields an older manifest lacks count as defaults.
+
+    Source options are compared by value (``rate_feature=no`` is the default ``false``), and the
+    source's version must match (a source raises it when the same options give other tables).
+    """
     recorded = {**ProtocolConfig().to_dict(), **manifest.get("protocol", {})}
     version = recorded.pop("version")
+    spec = SOURCES.get(dataset)
     try:  # through ProtocolConfig, so that an older 7:1:2 reads as 0.7:0.1:0.2
         recorded_config = ProtocolConfig(**{**recorded, "split": tuple(recorded["split"])})
-    except (TypeError, ColdbenchError):
+        recorded_options = spec.values(manifest.get("source_options") or {})
+    except (TypeError, ValueError, AttributeError, ColdbenchError):
         return False
     return (
         manifest.get("source_name") == dataset
+        and manifest.get("source_version", 1) == spec.version
         and version == config.to_dict()["version"]
         and recorded_config == config
-        and manifest.get("source_options") == dict(sorted(options.items()))
+        and recorded_options == spec.values(options)
         and manifest.get("request", request) == request
     )
+
+
+def source_spec(dataset: str) -> Source:
+    """The registered source ``dataset``; an unknown name suggests the closest one."""
+    if dataset not in SOURCES:
+        close = difflib.get_close_matches(dataset, SOURCES.names(), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ColdbenchError(
+            f"Unknown dataset {excerpt(dataset)}.{hint} Available: {', '.join(SOURCES.names())}"
+        )
+    return SOURCES.get(dataset)
+
+
+def _say_waiting(lock: Path) -> None:
+    print(f"waiting for another `coldbench prepare` of the same dataset to finish ({lock})", file=sys.stderr)
 
 
 def prepare(
@@ -70,43 +97,56 @@ def prepare(
     name: str | None = None,
     force: bool = False,
     data_dir: Path | None = None,
+    on_wait: Callable[[Path], None] | None = _say_waiting,
 ) -> PrepareResult:
-    """Prepare ``dataset`` under the cold-start protocol; reuse an identical earlier result."""
+    """Prepare ``dataset`` under the cold-start protocol; reuse an identical earlier result.
+
+    Every option is checked before anything is read or written. The dataset's folder is built
+    while holding its lock (``.NAME.lock`` beside it): a second ``prepare`` of the same name waits
+    (``on_wait`` is told once) and then reuses or rebuilds it as asked.
+    """
     config = config or ProtocolConfig()
     options = dict(options or {})
-    spec = SOURCES.get(dataset)
+    spec = source_spec(dataset)
     if spec.task == "ctr" and config.task != "ctr":
         raise ColdbenchError(f"{dataset} holds clicks, not ratings: prepare it with --task ctr")
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        known = ", ".join(spec.options) or "none"
-        raise ColdbenchError(f"option --option {unknown[0]}: not known to {dataset!r} (known: {known})")
+    spec.values(options)  # unknown keys and out-of-range values stop here, before any work
     if source is not None and not Path(source).exists():
-        raise ColdbenchError(f"--source {source}: no such file or folder")
+        raise ColdbenchError(f"--source {excerpt(str(source))}: no such file or folder")
     if extras is not None and not Path(extras).exists():
-        raise ColdbenchError(f"--extras {extras}: no such file or folder")
+        raise ColdbenchError(f"--extras {excerpt(str(extras))}: no such file or folder")
 
     if dataset == "atomic" and source is not None and "name" not in options:
         stem = Path(source).name if Path(source).is_dir() else Path(source).stem
         options["name"] = stem.removeprefix("recbole-")
-    name = name or default_name(dataset, config, options)
-    dest = prepared_root(data_dir) / name
-    if dest.exists() and not force:
-        manifest = read_manifest(dest)
-        if _same_recipe(manifest, dataset, config, options, _request(source, extras, verify)):
-            return PrepareResult(dest, manifest, reused=True)
-        raise ColdbenchError(
-            f"prepared dataset {name!r} exists with other parameters ({dest}); "
-            "use --force to rebuild it or --name to keep both"
+    if name is None:
+        name = default_name(dataset, config, options)
+        dest = prepared_dir(name, data_dir, option="--name (default from -o name=, or --source)")
+    else:
+        dest = prepared_dir(name, data_dir)
+    request = _request(source, extras, verify)
+    with locked(dest, on_wait):
+        if dest.exists() and not force:
+            manifest = read_manifest(dest)
+            if _same_recipe(manifest, dataset, config, options, request):
+                return PrepareResult(dest, manifest, reused=True)
+            raise ColdbenchError(
+                f"prepared dataset {name!r} exists with other parameters ({dest}); "
+                "use --force to rebuild it or --name to keep both"
+            )
+        raw = spec.read(
+            SourceRequest(
+                raw_dir=raw_dir(dataset, data_dir),
+                source=source,
+                extras=extras,
+                verify=verify,
+                options=options,
+            )
         )
-
-    request = SourceRequest(
-        raw_dir=raw_dir(dataset, data_dir), source=source, extras=extras, verify=verify, options=options
-    )
-    raw = spec.read(request)
-    tables = apply_protocol(raw, config)
-    manifest = build_manifest(name, raw, tables, config, options, task=config.task)
-    manifest["source_name"] = dataset
-    manifest["request"] = _request(source, extras, verify)
-    write_prepared(dest, tables, manifest)
+        tables = apply_protocol(raw, config)
+        manifest = build_manifest(name, raw, tables, config, options, task=config.task)
+        manifest["source_name"] = dataset
+        manifest["source_version"] = spec.version
+        manifest["request"] = request
+        manifest = write_prepared(dest, tables, manifest)
     return PrepareResult(dest, manifest, reused=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import platform
@@ -15,7 +16,8 @@ import coldbench
 from coldbench.atomic_io import atomic_dir
 from coldbench.datasets.base import RawDataset
 from coldbench.errors import ColdbenchError
-from coldbench.paths import prepared_root
+from coldbench.excerpt import excerpt
+from coldbench.paths import NAME_PATTERN, prepared_dir, prepared_root
 from coldbench.protocol import PreparedTables, ProtocolConfig
 
 TABLES = ("interactions", "users", "items")
@@ -93,13 +95,28 @@ def build_manifest(
     }
 
 
-def write_prepared(dest: Path, tables: PreparedTables, manifest: dict) -> None:
-    """Write the tables and manifest into ``dest``, replacing it only once all is written."""
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (about 1 ms per MiB; the content hash takes ~1 s on ML-1M)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_prepared(dest: Path, tables: PreparedTables, manifest: dict) -> dict:
+    """Write the tables and manifest into ``dest``, replacing it only once all is written.
+
+    The manifest gets ``files``: the sha256 of each parquet file as written, which ``load_prepared``
+    checks. Returns the manifest as written.
+    """
+    frames = {"interactions": tables.interactions, "users": tables.users, "items": tables.items}
     with atomic_dir(dest) as tmp:
-        tables.interactions.to_parquet(tmp / "interactions.parquet", index=False)
-        tables.users.to_parquet(tmp / "users.parquet", index=False)
-        tables.items.to_parquet(tmp / "items.parquet", index=False)
+        for table in TABLES:
+            frames[table].to_parquet(tmp / f"{table}.parquet", index=False)
+        manifest["files"] = {f"{table}.parquet": file_digest(tmp / f"{table}.parquet") for table in TABLES}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
 
 
 @dataclass
@@ -117,28 +134,127 @@ class PreparedDataset:
         return self.manifest["name"]
 
 
+MANIFEST_KEYS = ("name", "content_hash", "features", "stats")
+REQUIRED_COLUMNS = {
+    "interactions": ("user_id", "item_id", "rating", "split", "role"),
+    "users": ("user_id", "split", "major"),
+    "items": ("item_id",),
+}
+
+
 def read_manifest(path: Path) -> dict:
-    """The manifest of a prepared dataset folder."""
+    """The manifest of a prepared dataset folder (a JSON object with the keys every reader needs)."""
     manifest_path = Path(path) / "manifest.json"
     try:
-        return json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text())
     except FileNotFoundError:
         raise ColdbenchError(f"{manifest_path}: not a prepared dataset (no manifest.json)") from None
     except json.JSONDecodeError as error:
         raise ColdbenchError(f"{manifest_path} line {error.lineno}: invalid JSON ({error.msg})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ColdbenchError(f"{manifest_path}: cannot be read ({error})") from None
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise ColdbenchError(f"{manifest_path}: not a coldbench manifest (no {missing[0]!r}){_rebuild(path)}")
+    return manifest
 
 
-def load_prepared(name: str, data_dir: Path | None = None) -> PreparedDataset:
-    """Load a prepared dataset by name (or by folder path)."""
-    path = Path(name) if Path(name).is_dir() else prepared_root(data_dir) / name
-    if not path.is_dir():
-        known = ", ".join(list_prepared(data_dir)) or "none"
-        raise ColdbenchError(
-            f"dataset {name!r} is not prepared in {prepared_root(data_dir)} (prepared: {known}); "
-            f"run `coldbench prepare {name}` first"
+def _rebuild(path: Path, manifest: dict | None = None) -> str:
+    """The advice that ends a tampered/corrupt-data error: how to prepare the dataset again."""
+    name = Path(path).name
+    source = (manifest or {}).get("source_name") or "SOURCE"
+    return f"; re-run `coldbench prepare {source} --name {name} --force` (with its options) to rebuild it"
+
+
+def unknown_dataset(name: str, data_dir: Path | None = None) -> ColdbenchError:
+    """The error for a dataset name that is not prepared, suggesting the closest known name."""
+    from coldbench.datasets import SOURCES
+
+    prepared = list_prepared(data_dir)
+    shown = ", ".join(prepared) or "none"
+    close = difflib.get_close_matches(name, prepared, n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    else:
+        base = name.removesuffix("-ctr")
+        source = (
+            base if base in SOURCES else next(iter(difflib.get_close_matches(base, SOURCES.names(), 1)), None)
         )
+        if source is None:
+            hint = f"prepare one first (sources: {', '.join(SOURCES.names())})"
+        else:
+            ctr = " --task ctr" if name.endswith("-ctr") else ""
+            hint = f"run `coldbench prepare {source}{ctr}` first"
+    return ColdbenchError(
+        f"dataset {excerpt(name)} is not prepared in {prepared_root(data_dir)} (prepared: {shown}); {hint}"
+    )
+
+
+def verify_prepared(path: Path, manifest: dict, frames: dict[str, pd.DataFrame] | None = None) -> None:
+    """Check the tables against the manifest: each file's sha256 (``files``), or for a manifest
+    from before ``files`` existed, the content hash of the loaded ``frames``."""
+    recorded = manifest.get("files")
+    if isinstance(recorded, dict):
+        for table in TABLES:
+            file = Path(path) / f"{table}.parquet"
+            if not file.is_file():
+                raise ColdbenchError(f"{file}: missing{_rebuild(path, manifest)}")
+            if file_digest(file) != recorded.get(file.name):
+                raise ColdbenchError(
+                    f"{file}: changed since it was prepared (sha256 differs from the manifest)"
+                    f"{_rebuild(path, manifest)}"
+                )
+    elif frames is not None and content_hash(frames) != manifest["content_hash"]:
+        raise ColdbenchError(
+            f"{path}: the tables do not match the manifest's content hash{_rebuild(path, manifest)}"
+        )
+
+
+def _read_table(path: Path, table: str, manifest: dict) -> pd.DataFrame:
+    """One parquet table; an unreadable file or a missing column is an error naming the file."""
+    file = Path(path) / f"{table}.parquet"
+    try:
+        frame = pd.read_parquet(file)
+    except Exception as error:  # pyarrow raises several types for a corrupt file
+        detail = excerpt(str(error).splitlines()[0] if str(error) else type(error).__name__, 80)
+        raise ColdbenchError(
+            f"{file}: not a readable parquet file ({detail}){_rebuild(path, manifest)}"
+        ) from None
+    missing = [column for column in REQUIRED_COLUMNS[table] if column not in frame.columns]
+    if missing:
+        raise ColdbenchError(f"{file}: no column {missing[0]!r}{_rebuild(path, manifest)}")
+    return frame
+
+
+def _dataset_folder(name: str, data_dir: Path | None) -> Path:
+    """The folder of ``name``: a plain name under the data home, or an explicit prepared folder."""
+    explicit = Path(name)
+    if not NAME_PATTERN.fullmatch(str(name)) and (explicit / "manifest.json").is_file():
+        return explicit
+    path = prepared_dir(name, data_dir, option="--dataset")
+    if not path.is_dir():
+        raise unknown_dataset(name, data_dir)
+    return path
+
+
+def load_prepared(name: str, data_dir: Path | None = None, verify: bool = True) -> PreparedDataset:
+    """Load prepared dataset ``name`` from the data home, or from a folder path given explicitly.
+
+    ``name`` is a plain name (see ``paths.check_name``) looked up under ``<data home>/prepared``,
+    or the path of a folder holding a prepared dataset (its ``manifest.json``); anything else
+    (``../raw``, ``a/b`` that is no prepared folder) is a ColdbenchError.
+
+    With ``verify`` (the default) the tables are checked against the manifest first, so data
+    changed after ``prepare`` is refused with a one-line ColdbenchError instead of being used
+    under its old content hash. Costs ~1 ms per MiB of parquet (sha256 of the files).
+    """
+    path = _dataset_folder(name, data_dir)
     manifest = read_manifest(path)
-    frames = {table: pd.read_parquet(path / f"{table}.parquet") for table in TABLES}
+    if verify:
+        verify_prepared(path, manifest)
+    frames = {table: _read_table(path, table, manifest) for table in TABLES}
+    if verify and not isinstance(manifest.get("files"), dict):
+        verify_prepared(path, manifest, frames)
     for feature in manifest["features"]["item"]:
         if feature["multi"]:
             frames["items"][feature["name"]] = frames["items"][feature["name"]].map(list)
@@ -150,4 +266,8 @@ def list_prepared(data_dir: Path | None = None) -> list[str]:
     root = prepared_root(data_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "manifest.json").exists())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if not p.name.startswith(".") and p.is_dir() and (p / "manifest.json").exists()
+    )

@@ -17,10 +17,26 @@ import numpy as np
 import pandas as pd
 
 from coldbench.datasets.base import RawDataset
+from coldbench.datasets.limits import is_int_id
 from coldbench.errors import ColdbenchError
+from coldbench.optspec import Spec
 
 SPLITS = ("train", "valid", "test")
 PROTOCOL_VERSION = 1
+
+
+MAX_SEED = 2**63 - 1
+# ProtocolConfig field -> (CLI option, allowed values); checked whenever a config is made
+FIELD_SPECS: dict[str, tuple[str, Spec]] = {
+    "seed": ("--seed", Spec(int, 0, 0, MAX_SEED)),
+    "cold_fraction": ("--cold-fraction", Spec(float, 0.8, 0, 1, open_low=True)),
+    "min_interactions": ("--min-interactions", Spec(int, 2, 2, 1_000_000)),
+    "support_fraction": ("--support-fraction", Spec(float, 0.8, 0, 1, open_low=True, open_high=True)),
+    "major_value_fraction": ("--major-fraction", Spec(float, 0.3, 0, 1, open_low=True)),
+    "major_min_features": ("--major-min-features", Spec(int, 3, 1, 1_000)),
+    "subset": ("--subset", Spec(int, None, 1, 10**9)),
+    "click_threshold": ("--click-threshold", Spec(float, None, -1e6, 1e6)),
+}
 
 
 @dataclass(frozen=True)
@@ -40,19 +56,23 @@ class ProtocolConfig:
     click_threshold: float | None = None  # ctr only; None: 4 on a 1–5 scale, 7 on 1–10, 1 on 0/1 data
 
     def __post_init__(self) -> None:
+        for field_name, (option, spec) in FIELD_SPECS.items():
+            value = getattr(self, field_name)
+            if value is not None or field_name not in ("subset", "click_threshold"):
+                spec.check(option, value)
+        split_ok = len(self.split) == 3 and all(
+            isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s) and s >= 0
+            for s in self.split
+        )
+        if not split_ok or sum(self.split) <= 0:
+            shown = ":".join(f"{s:g}" if isinstance(s, int | float) else repr(s) for s in self.split)
+            raise ColdbenchError(
+                f"option --split={shown}: expected three finite non-negative numbers with a positive sum, "
+                "such as 7:1:2"
+            )
         checks = [
-            (0 < self.cold_fraction <= 1, "cold-fraction must be in (0, 1]"),
-            (
-                len(self.split) == 3 and all(s >= 0 for s in self.split) and sum(self.split) > 0,
-                "split must be three non-negative numbers such as 7:1:2",
-            ),
-            (self.min_interactions >= 2, "min-interactions must be at least 2 (support and query)"),
-            (0 < self.support_fraction < 1, "support-fraction must be in (0, 1)"),
-            (0 < self.major_value_fraction <= 1, "major-fraction must be in (0, 1]"),
-            (self.major_min_features >= 1, "major-min-features must be at least 1"),
-            (self.major_basis in ("prepared", "source"), "major-basis must be 'prepared' or 'source'"),
-            (self.subset is None or self.subset > 0, "subset must be a positive number of users"),
-            (self.task in ("rating", "ctr"), "task must be 'rating' or 'ctr'"),
+            (self.major_basis in ("prepared", "source"), "--major-basis must be 'prepared' or 'source'"),
+            (self.task in ("rating", "ctr"), "--task must be 'rating' or 'ctr'"),
         ]
         for ok, message in checks:
             if not ok:
@@ -85,10 +105,17 @@ def _exact_shares(ratios: tuple[float, ...]) -> list[Fraction]:
 
 
 def _id_order(ids: pd.Index) -> np.ndarray:
-    """Positions that sort ids naturally: numerically when every id is an integer, else as text."""
-    numeric = pd.to_numeric(pd.Series(ids, dtype="object"), errors="coerce")
-    keys = numeric.to_numpy() if numeric.notna().all() else np.asarray(ids, dtype=str)
-    return np.argsort(keys, kind="stable")
+    """Positions that sort ids naturally: integer ids (ASCII digits, see ``is_int_id``) first, by
+    value (ties by text, e.g. ``7`` before ``07``), then every other id as text.
+
+    An odd id therefore never changes the order of the integer ids among themselves.
+    """
+    text = pd.Series(np.asarray(ids, dtype=object)).astype(str)
+    numeric = is_int_id(text)
+    values = np.zeros(len(text), dtype=np.int64)
+    values[numeric] = text[numeric].astype(np.int64).to_numpy()
+    keys = np.asarray(text.to_numpy(), dtype=str)
+    return np.lexsort((keys, values, ~numeric))
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:

@@ -43,7 +43,7 @@ def read(source: Path | None, **options: str):
 def test_registered() -> None:
     source = SOURCES.get("atomic")
     assert source.read is read_atomic_dataset
-    assert source.options == ("rating_field", "name")
+    assert list(source.options) == ["rating_field", "name"]
 
 
 def test_reads_invented_files(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def read(source: Path, tmp_path: Path, verify: bool = False, **options: str):
 
 def test_registered_with_its_option() -> None:
     source = SOURCES.get("bookcrossing")
-    assert source.options == ("keep_implicit",)
+    assert list(source.options) == ["keep_implicit"]
     assert source.read is bookcrossing.read_bookcrossing
 
 

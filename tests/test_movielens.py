@@ -47,39 +47,37 @@ def invented(
     return archive, extras_path
 
 
-def read(tmp_path: Path, source: Path, extras: Path, verify: bool = False, rate: bool = True):
+def read(tmp_path: Path, source: Path, extras: Path, verify: bool = False, **options: str):
     request = SourceRequest(
-        raw_dir=tmp_path / "raw",
-        source=source,
-        extras=extras,
-        verify=verify,
-        options={"rate_feature": "true" if rate else "false"},
+        raw_dir=tmp_path / "raw", source=source, extras=extras, verify=verify, options=options
     )
     return read_movielens(request)
-
-
-def test_table_6_item_features_by_default(tmp_path: Path) -> None:
-    archive, extras = invented(tmp_path)
-    request = SourceRequest(raw_dir=tmp_path / "raw", source=archive, extras=extras, verify=False)
-    data = read_movielens(request)
-    assert data.item_features == [Feature(n, multi=True) for n in ("genre", "director", "actor")]
-    assert list(data.items.columns) == ["item_id", "genre", "director", "actor"]
-    with_rate = read(tmp_path, archive, extras, rate=True)
-    assert [f.name for f in with_rate.item_features] == ["rate", "genre", "director", "actor"]
-    bad = SourceRequest(tmp_path / "raw", archive, extras=extras, verify=False, options={"rate_feature": "x"})
-    with pytest.raises(ColdbenchError, match="rate_feature"):
-        read_movielens(bad)
 
 
 def test_registered() -> None:
     source = SOURCES.get("movielens")
     assert source.read is read_movielens
-    assert source.options == ("rate_feature",)
+    assert list(source.options) == ["rate_feature"]
+    assert source.options["rate_feature"].default is False
+    assert source.version == 2  # 'rate' became opt-in: an older manifest is not reused
+
+
+def test_rate_feature_is_opt_in(tmp_path: Path) -> None:
+    """The paper's Table 6 lists genre, director and actor; MeLU's MPAA rate needs the option."""
+    archive, extras = invented(tmp_path)
+    plain = read(tmp_path, archive, extras)
+    assert "rate" not in plain.items.columns
+    assert [f.name for f in plain.item_features] == ["genre", "director", "actor"]
+    for false in ("false", "0", "no", "False"):
+        assert "rate" not in read(tmp_path, archive, extras, rate_feature=false).items.columns
+    for bad in ("maybe", "", "2", "truee"):
+        with pytest.raises(ColdbenchError, match=r"option rate_feature=.*: expected true or false"):
+            read(tmp_path, archive, extras, rate_feature=bad)
 
 
 def test_reads_invented_zip(tmp_path: Path) -> None:
     archive, extras = invented(tmp_path)
-    data = read(tmp_path, archive, extras)
+    data = read(tmp_path, archive, extras, rate_feature="true")
     assert data.name == "movielens"
     assert data.rating_scale == (1.0, 5.0)
     assert list(data.interactions.columns) == ["user_id", "item_id", "rating"]
@@ -229,18 +227,32 @@ def test_downloads_when_no_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         (
             movielens.ML1M_URL,
             tmp_path / "raw" / "ml-1m.zip",
-            {"size": 5917549, "sha256": movielens.ML1M_SHA256, "verify": True},
+            {
+                "size": 5917549,
+                "sha256": movielens.ML1M_SHA256,
+                "verify": True,
+                "hint": movielens.OFFLINE_HINT,
+            },
         ),
         (
             movielens.EXTRAS_URL,
             tmp_path / "raw" / "movies_extrainfos.dat",
-            {"size": 3309481, "sha256": movielens.EXTRAS_SHA256, "verify": True},
+            {
+                "size": 3309481,
+                "sha256": movielens.EXTRAS_SHA256,
+                "verify": True,
+                "hint": f"download movies_extrainfos.dat from {movielens.EXTRAS_URL} by other means "
+                "and pass --extras PATH",
+            },
         ),
     ]
+    assert "--source ml-1m.zip --extras movies_extrainfos.dat" in movielens.OFFLINE_HINT
 
 
 def test_real_ml1m(shared_data: Path, tmp_path: Path) -> None:
-    data = read(tmp_path, shared_data / "ml-1m-internal.zip", shared_data / "melu-ml-1m-extras")
+    data = read(
+        tmp_path, shared_data / "ml-1m-internal.zip", shared_data / "melu-ml-1m-extras", rate_feature="true"
+    )
     assert len(data.interactions) == 1_000_209
     assert len(data.users) == 6_040
     assert len(data.items) == 3_883
@@ -253,3 +265,17 @@ def test_real_ml1m(shared_data: Path, tmp_path: Path) -> None:
         ("ml-1m-internal.zip", False),
         ("movies_extrainfos.dat", False),
     ]
+
+
+def test_oversized_member_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive, extras = invented(tmp_path, ratings=RATINGS + "\n" * 5000)
+    monkeypatch.setattr(movielens, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(ColdbenchError, match=r"ratings\.dat: larger than .*is it ML-1M\?"):
+        read(tmp_path, archive, extras)
+
+
+@pytest.mark.parametrize("user", ["\u00b2", "1" * 19, "+7", " 7", "7.0", "\u0663"])
+def test_ids_must_be_ascii_digits(tmp_path: Path, user: str) -> None:
+    archive, extras = invented(tmp_path, ratings=RATINGS.replace("9::20", f"{user}::20"))
+    with pytest.raises(ColdbenchError, match=r"ratings\.dat line 5: user id .* is not an integer"):
+        read(tmp_path, archive, extras)

@@ -30,9 +30,9 @@ def split_of(path: Path) -> pd.Series:
 
 
 def root_entries(data_dir: Path) -> list[str]:
-    """Everything (hidden temp folders included) under the prepared root."""
+    """Everything (hidden temp folders included) under the prepared root, except lock files."""
     root = prepared_root(data_dir)
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+    return sorted(p.name for p in root.iterdir() if p.suffix != ".lock") if root.exists() else []
 
 
 def failing_source(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,7 +186,7 @@ def test_prepare_failed_read_leaves_nothing(tmp_path: Path, monkeypatch: pytest.
 
 def test_prepare_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     failing_write(monkeypatch)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(ColdbenchError, match=r"cannot write .*synthetic.*simulated.*nothing written before"):
         prepare("synthetic", options=SMALL, data_dir=tmp_path)
     assert root_entries(tmp_path) == []  # the half-written temp folder is gone too
 

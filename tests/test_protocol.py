@@ -450,3 +450,16 @@ def test_dataset_without_user_features_is_refused() -> None:
     )
     with pytest.raises(ColdbenchError, match="no user features"):
         apply_protocol(raw, ProtocolConfig())
+
+
+def test_id_order_numeric_wherever_ids_are_numbers() -> None:
+    """Integer ids sort by value; an odd id ('²', a huge number, text) goes after them as text
+    and never turns the whole order into text order."""
+    from coldbench.protocol import _id_order
+
+    ids = pd.Index(["10", "9", "\u00b2", "100", "b", "1" * 30, "2", "a"])
+    ordered = list(ids[_id_order(ids)])
+    assert ordered == ["2", "9", "10", "100", "1" * 30, "a", "b", "\u00b2"]
+    plain = pd.Index([str(i) for i in range(1, 48)])
+    with_odd = plain.append(pd.Index(["\u00b2"]))
+    assert list(with_odd[_id_order(with_odd)])[:47] == list(plain)

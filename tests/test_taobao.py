@@ -67,7 +67,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_registered_with_its_options() -> None:
     source = SOURCES.get("taobao")
-    assert source.options == ("sample_users", "sample_seed")
+    assert list(source.options) == ["sample_users", "sample_seed"]
     assert source.read is taobao.read_taobao
 
 

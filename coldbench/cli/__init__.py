@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from coldbench.errors import ColdbenchError
 
@@ -32,5 +33,8 @@ def main() -> None:
     try:
         app()
     except ColdbenchError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        message = " ".join(str(error).split("\n"))  # one line, whatever the message holds
+        err_console.print(
+            f"[bold red]error:[/] {escape(message)}", highlight=False, emoji=False, soft_wrap=True
+        )
         sys.exit(1)

@@ -11,14 +11,16 @@ from rich.table import Table
 
 from coldbench.cli import app
 from coldbench.cli.options import parse_pairs, parse_ratio
-from coldbench.datasets import SOURCES
 from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
 from coldbench.paths import prepared_root
-from coldbench.prepare import prepare
+from coldbench.prepare import prepare, source_spec
 from coldbench.prepared import list_prepared, read_manifest
 from coldbench.protocol import SPLITS, ProtocolConfig
 
 console = Console()
+FLAG_WORDS = ("true", "false", "yes", "no", "1", "0")
+VERIFIED = {True: "verified", False: "[yellow]unverified[/] (no checksum)", None: "built-in"}
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data home (default $COLDBENCH_HOME or ~/.cache/coldbench).")
 ]
@@ -37,7 +39,8 @@ def prepare_cli(
         Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat (file or folder).")
     ] = None,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Accept files whose checksum differs (recorded).")
+        bool,
+        typer.Option("--no-verify", metavar="", help="Accept files whose checksum differs (recorded)."),
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the user split and support/query split.")] = 0,
     subset: Annotated[int | None, typer.Option(help="Keep a seeded sample of N users first.")] = None,
@@ -65,12 +68,20 @@ def prepare_cli(
         list[str] | None, typer.Option("--option", "-o", help="Source option key=value.")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Name of the prepared dataset.")] = None,
-    force: Annotated[bool, typer.Option(help="Rebuild even if already prepared.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", metavar="", help="Rebuild even if already prepared.")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Download (or read), verify and prepare a dataset under the paper's cold-start protocol."""
     if path is not None and source is not None:
         raise ColdbenchError("give the source either as PATH or as --source, not both")
+    if path is not None and not path.exists() and str(path).lower() in FLAG_WORDS:
+        raise ColdbenchError(
+            f"PATH {excerpt(str(path))}: no such file or folder (--no-verify and --force are flags "
+            "and take no value)"
+        )
+    spec = source_spec(dataset)
     config = ProtocolConfig(
         seed=seed,
         subset=subset,
@@ -81,7 +92,7 @@ def prepare_cli(
         major_value_fraction=major_fraction,
         major_min_features=major_min_features,
         major_basis=major_basis,
-        task=task or SOURCES.get(dataset).task,
+        task=task or spec.task,
         click_threshold=click_threshold,
     )
     with console.status(f"preparing {dataset}…"):
@@ -99,6 +110,13 @@ def prepare_cli(
     print_summary(result.manifest, result.path, reused=result.reused)
 
 
+def dropped_line(dropped: dict[str, int]) -> str:
+    """``{"invalid_features": 3, "too_few_interactions": 0}`` → ``dropped 3: invalid features 3, …``."""
+    total = sum(dropped.values())
+    parts = ", ".join(f"{reason.replace('_', ' ')} {count:,}" for reason, count in dropped.items())
+    return f"dropped {total:,}: {parts}" if parts else "dropped 0"
+
+
 def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     """A rich summary of a prepared dataset's manifest."""
     stats = manifest["stats"]
@@ -108,7 +126,7 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
         console.print("[yellow]source checksum NOT verified (--no-verify)[/]")
     console.print(
         f"users in source {stats['users_in_source']:,} → cold-start users {stats['cold_start_users']:,} "
-        f"→ kept {stats['users']:,} (dropped: {stats['dropped_users']}); "
+        f"→ kept {stats['users']:,} ({dropped_line(stats['dropped_users'])}); "
         f"items {stats['items']:,}; interactions {stats['interactions']:,}"
     )
     if "click_threshold" in stats:
@@ -141,6 +159,13 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     console.print(f"content hash {manifest['content_hash'][:16]}")
 
 
+def verified_label(manifest: dict) -> str:
+    """How the source files were checked: verified, unverified (--no-verify or no checksum), built-in."""
+    if (manifest.get("request") or {}).get("verify") is False and manifest.get("verified") is False:
+        return "[yellow]unverified[/] (--no-verify)"
+    return VERIFIED[manifest.get("verified")]
+
+
 @app.command("datasets")
 def datasets_cli(data_dir: DataDir = None) -> None:
     """List prepared datasets."""
@@ -149,17 +174,21 @@ def datasets_cli(data_dir: DataDir = None) -> None:
         console.print(f"no prepared datasets in {prepared_root(data_dir)}; try `coldbench prepare synthetic`")
         return
     table = Table(title=f"prepared datasets in {prepared_root(data_dir)}")
-    for column in ("name", "users", "items", "ratings", "major", "hash"):
+    for column in ("name", "users", "items", "ratings", "major", "source", "hash"):
         table.add_column(column, no_wrap=True)
     for name in names:
-        manifest = read_manifest(prepared_root(data_dir) / name)
-        stats = manifest["stats"]
-        table.add_row(
-            name,
-            f"{stats['users']:,}",
-            f"{stats['items']:,}",
-            f"{stats['interactions']:,}",
-            f"{stats['major']['major_share']:.0%}",
-            manifest["content_hash"][:8],
-        )
+        try:
+            manifest = read_manifest(prepared_root(data_dir) / name)
+            stats = manifest["stats"]
+            row = (
+                f"{stats['users']:,}",
+                f"{stats['items']:,}",
+                f"{stats['interactions']:,}",
+                f"{stats['major']['major_share']:.0%}",
+                verified_label(manifest),
+                str(manifest["content_hash"])[:8],
+            )
+        except (ColdbenchError, KeyError, TypeError, ValueError) as error:
+            row = ("", "", "", "", "[red]unreadable[/]", excerpt(str(error), 60))
+        table.add_row(name, *row)
     console.print(table)

@@ -5,18 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from coldbench.datasets.base import Feature, RawDataset, source_file
-from coldbench.datasets.movielens import field_counts
+from coldbench.datasets.limits import MAX_LINE_BYTES, check_lines, mib, read_limited
 from coldbench.datasets.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
+from coldbench.optspec import Spec, parse_options
 
 TYPES = ("token", "token_seq", "float", "float_seq")
 AGE_RANGE = (10.0, 100.0)
+MAX_FILE_BYTES = 1 << 30  # one atomic file is read whole: at most 1 GiB
+MAX_RATING = 1e6  # |rating| above this is refused (it would overflow squared errors in float32)
 
 
 def locate(request: SourceRequest) -> Path:
@@ -46,33 +51,30 @@ def sibling(prefix: Path, suffix: str) -> Path:
 
 def read_atomic(path: Path) -> tuple[list[tuple[str, str]], pd.DataFrame]:
     """The typed header ``[(name, type)]`` and the rows (all ``str``) of one atomic file."""
-    data = path.read_bytes().replace(b"\r\n", b"\n")
+    data = read_limited(partial(open, path, "rb"), str(path), MAX_FILE_BYTES).replace(b"\r\n", b"\n")
     try:
         data.decode("utf-8")
         encoding = "utf-8"
     except UnicodeDecodeError:
         encoding = "latin-1"
     head, _, body = data.partition(b"\n")
+    if len(head) > MAX_LINE_BYTES:
+        raise ColdbenchError(f"{path} line 1: longer than {mib(MAX_LINE_BYTES)}; not a typed atomic header")
     columns = []
     for field in head.decode(encoding).split("\t"):
         name, _, kind = field.rpartition(":")
         if not name or kind not in TYPES:
             raise ColdbenchError(
-                f"{path} line 1: header field {field!r} is not NAME:TYPE with TYPE one of {', '.join(TYPES)}"
+                f"{path} line 1: header field {excerpt(field)} is not NAME:TYPE with TYPE one of "
+                f"{', '.join(TYPES)}"
             )
         if name in (c for c, _ in columns):
-            raise ColdbenchError(f"{path} line 1: column {name!r} appears twice")
+            raise ColdbenchError(f"{path} line 1: column {excerpt(name)} appears twice")
         columns.append((name, kind))
     names = [name for name, _ in columns]
     if not body:
         return columns, pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
-    counts = field_counts(body, ord("\t"))
-    bad = np.flatnonzero(counts != len(columns))
-    if bad.size:
-        line = int(bad[0])
-        raise ColdbenchError(
-            f"{path} line {line + 2}: expected {len(columns)} tab-separated fields, got {int(counts[line])}"
-        )
+    check_lines(body, ord("\t"), len(columns), str(path), "tab-separated", first_line=2)
     table = pd.read_csv(
         io.BytesIO(body),
         sep="\t",
@@ -92,11 +94,11 @@ def read_atomic(path: Path) -> tuple[list[tuple[str, str]], pd.DataFrame]:
 def require(path: Path, table: pd.DataFrame, column: str, what: str) -> pd.Series:
     """A column that must exist and hold no blank value."""
     if column not in table.columns:
-        raise ColdbenchError(f"{path} line 1: no {what} column {column!r}")
+        raise ColdbenchError(f"{path} line 1: no {what} column {excerpt(column)}")
     values = table[column].str.strip()
     blank = np.flatnonzero((values == "").to_numpy())
     if blank.size:
-        raise ColdbenchError(f"{path} line {blank[0] + 2}: {what} {column!r} is blank")
+        raise ColdbenchError(f"{path} line {blank[0] + 2}: {what} {excerpt(column)} is blank")
     return values
 
 
@@ -113,7 +115,7 @@ def strict_float(value: str, path: Path, line: int) -> float | None:
     """Like ``as_float``, but text that is not a number is an error."""
     result = as_float(value)
     if result is None and value.strip().lower() not in ("", "nan", "inf", "-inf", "+inf"):
-        raise ColdbenchError(f"{path} line {line}: {value!r} is not a number")
+        raise ColdbenchError(f"{path} line {line}: {excerpt(value)} is not a number")
     return result
 
 
@@ -142,7 +144,7 @@ def read_side(path: Path, id_column: str) -> tuple[pd.DataFrame, list[Feature]]:
     duplicated = np.flatnonzero(ids.duplicated().to_numpy())
     if duplicated.size:
         line, value = duplicated[0] + 2, ids.iloc[duplicated[0]]
-        raise ColdbenchError(f"{path} line {line}: {id_column} {value!r} appears twice")
+        raise ColdbenchError(f"{path} line {line}: {id_column} {excerpt(value)} appears twice")
     out, features = {id_column: list(ids)}, []
     for name, kind in columns:
         if name == id_column or "title" in name or kind == "float_seq":
@@ -152,22 +154,29 @@ def read_side(path: Path, id_column: str) -> tuple[pd.DataFrame, list[Feature]]:
     return pd.DataFrame(out), features
 
 
-@register_source(
-    "atomic", "RecBole atomic files (NAME.inter, NAME.user, NAME.item)", options=("rating_field", "name")
-)
+OPTIONS = {
+    "rating_field": Spec(str, "rating", help="column of NAME.inter holding the rating"),
+    "name": Spec(str, None, name=True, help="dataset name (default: the folder's or file's name)"),
+}
+
+
+@register_source("atomic", "RecBole atomic files (NAME.inter, NAME.user, NAME.item)", options=OPTIONS)
 def read_atomic_dataset(request: SourceRequest) -> RawDataset:
     """Read ``NAME.inter`` and, when present, ``NAME.user`` / ``NAME.item``."""
+    values = parse_options(OPTIONS, request.options, "atomic")
     prefix = locate(request)
     inter_path = sibling(prefix, ".inter")
-    rating_field = request.option("rating_field", "rating")
+    rating_field = values["rating_field"]
     _, table = read_atomic(inter_path)
     if rating_field not in table.columns:
-        raise ColdbenchError(f"option rating_field={rating_field!r}: no such column in {inter_path}")
+        raise ColdbenchError(f"option rating_field={excerpt(rating_field)}: no such column in {inter_path}")
     ratings = pd.to_numeric(table[rating_field].str.strip(), errors="coerce")
-    bad = np.flatnonzero(~np.isfinite(ratings.to_numpy(dtype=float)))
+    numbers = ratings.to_numpy(dtype=float)
+    bad = np.flatnonzero(~(np.abs(numbers) <= MAX_RATING))  # NaN, ±inf and huge values
     if bad.size:
         raise ColdbenchError(
-            f"{inter_path} line {bad[0] + 2}: rating {table[rating_field].iloc[bad[0]]!r} is not a number"
+            f"{inter_path} line {bad[0] + 2}: rating {excerpt(table[rating_field].iloc[bad[0]])} is not a "
+            f"number from {-MAX_RATING:g} to {MAX_RATING:g}"
         )
     if ratings.empty:
         raise ColdbenchError(f"{inter_path}: no interactions")
@@ -182,7 +191,7 @@ def read_atomic_dataset(request: SourceRequest) -> RawDataset:
     items, item_features = read_side(sibling(prefix, ".item"), "item_id")
     used = [p for p in (inter_path, sibling(prefix, ".user"), sibling(prefix, ".item")) if p.is_file()]
     return RawDataset(
-        name=request.option("name", prefix.name),
+        name=values["name"] or prefix.name,
         interactions=interactions,
         users=users,
         items=items,

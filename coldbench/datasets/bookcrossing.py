@@ -12,8 +12,11 @@ import pandas as pd
 from coldbench.datasets.archive import Opener, file_opener, zip_members
 from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
 from coldbench.datasets.download import fetch, mismatch_error, verify_file
+from coldbench.datasets.limits import MAX_LINE_BYTES, mib
 from coldbench.datasets.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
+from coldbench.optspec import Spec, parse_options
 
 ARCHIVE = "BX-CSV-Dump.zip"
 ARCHIVE_SIZE = 26_085_508
@@ -23,6 +26,7 @@ URL = (
     "https://web.archive.org/web/2008id_/http://www2.informatik.uni-freiburg.de/~cziegler/BX/BX-CSV-Dump.zip"
 )
 
+MAX_FILE_BYTES = 256 << 20  # the largest file, BX-Books.csv, is 74 MiB
 RATINGS, USERS, BOOKS = "BX-Book-Ratings.csv", "BX-Users.csv", "BX-Books.csv"
 COLUMNS = {
     RATINGS: ["User-ID", "ISBN", "Book-Rating"],
@@ -40,14 +44,17 @@ COLUMNS = {
 }
 
 
+OPTIONS = {"keep_implicit": Spec(bool, False, help="keep implicit 0 ratings")}
+
+
 @register_source(
     "bookcrossing",
     "Book-Crossing (Ziegler et al. 2005), explicit ratings 1-10",
-    options=("keep_implicit",),
+    options=OPTIONS,
 )
 def read_bookcrossing(request: SourceRequest) -> RawDataset:
     """Read the three BX CSV files from a local zip/folder or the archived download."""
-    keep_implicit = _bool_option(request, "keep_implicit", False)
+    keep_implicit = parse_options(OPTIONS, request.options, "bookcrossing")["keep_implicit"]
     openers, sources = _locate(request)
     ratings = _ratings(_read_csv(*openers[RATINGS]), openers[RATINGS][1], keep_implicit)
     users = _users(_read_csv(*openers[USERS]))
@@ -62,16 +69,6 @@ def read_bookcrossing(request: SourceRequest) -> RawDataset:
         rating_scale=(0.0, 10.0) if keep_implicit else (1.0, 10.0),
         sources=sources,
     )
-
-
-def _bool_option(request: SourceRequest, key: str, default: bool) -> bool:
-    """A true/false option."""
-    value = request.option(key, "true" if default else "false").strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise ColdbenchError(f"option {key}={value!r}: expected true or false")
 
 
 # --- finding the files ---------------------------------------------------------------------------
@@ -102,7 +99,15 @@ def _zip_openers(path: Path) -> dict[str, tuple[Opener, str]]:
         members = zip_members(path, COLUMNS)
     except zipfile.BadZipFile:
         raise ColdbenchError(f"{path}: not a zip archive (expected {ARCHIVE})") from None
+    for member in members.values():
+        _check_size(f"{path}/{member.member}", member.size)
     return {name: (member.open, f"{path}/{member.member}") for name, member in members.items()}
+
+
+def _check_size(label: str, size: int) -> None:
+    """Refuse a file larger than MAX_FILE_BYTES before reading it."""
+    if size > MAX_FILE_BYTES:
+        raise ColdbenchError(f"{label}: larger than {mib(MAX_FILE_BYTES)}; is it from {ARCHIVE}?")
 
 
 def _folder_openers(folder: Path) -> tuple[dict[str, tuple[Opener, str]], list[SourceFile]]:
@@ -110,6 +115,8 @@ def _folder_openers(folder: Path) -> tuple[dict[str, tuple[Opener, str]], list[S
     missing = [name for name in COLUMNS if not (folder / name).is_file()]
     if missing:
         raise ColdbenchError(f"--source {folder}: {', '.join(missing)} not found in the folder")
+    for name in COLUMNS:
+        _check_size(str(folder / name), (folder / name).stat().st_size)
     openers = {name: (file_opener(folder / name), str(folder / name)) for name in COLUMNS}
     return openers, [source_file(folder / name, False) for name in COLUMNS]
 
@@ -122,7 +129,10 @@ def _read_csv(open_file: Opener, label: str) -> pd.DataFrame:
     name = Path(label).name
     expected = COLUMNS[name]
     with open_file() as handle:
-        _check_header(handle.readline(), label, expected)
+        first = handle.readline(MAX_LINE_BYTES + 1)
+        if len(first) > MAX_LINE_BYTES:
+            raise ColdbenchError(f"{label}: line 1: longer than {mib(MAX_LINE_BYTES)}; not a {ARCHIVE} file")
+        _check_header(first, label, expected)
     with open_file() as handle:
         try:
             frame = pd.read_csv(
@@ -151,7 +161,7 @@ def _check_header(line: bytes, label: str, expected: list[str]) -> None:
         wanted = ";".join(f'"{column}"' for column in expected)
         raise ColdbenchError(
             f"{label}: line 1: expected the header {wanted} (';'-separated, latin-1, as in the original "
-            f"{ARCHIVE}), got {text[:120]!r}; reformatted copies such as Kaggle's comma-separated one "
+            f"{ARCHIVE}), got {excerpt(text)}; reformatted copies such as Kaggle's comma-separated one "
             "are not supported"
         )
 
@@ -196,7 +206,9 @@ def _ratings(frame: pd.DataFrame, label: str, keep_implicit: bool) -> pd.DataFra
     if not valid.all():
         line = _first_bad_line(valid)
         value = frame["Book-Rating"].iloc[line - 2]
-        raise ColdbenchError(f"{label}: line {line}: Book-Rating {value!r} is not an integer from 0 to 10")
+        raise ColdbenchError(
+            f"{label}: line {line}: Book-Rating {excerpt(value)} is not an integer from 0 to 10"
+        )
     out = pd.DataFrame(
         {
             "user_id": frame["User-ID"].str.strip().astype(object),

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from coldbench.atomic_io import current_umask, write_boundary
 from coldbench.errors import ColdbenchError
 from coldbench.progress import byte_progress
 
@@ -66,11 +67,14 @@ def fetch(
     sha256: str | None = None,
     md5: str | None = None,
     verify: bool = True,
+    hint: str = LOCAL_HINT,
 ) -> tuple[Path, bool]:
     """Download ``url`` to ``dest`` (resuming a partial ``dest.part``) and check it.
 
     Returns ``(dest, verified)``. An existing complete ``dest`` is reused. A checksum or size
     mismatch raises ColdbenchError unless ``verify`` is False (then ``verified`` is False).
+    ``hint`` ends a failed download's message: how to get the file without coldbench.
+    An OSError while writing (read-only or full data home) is a ColdbenchError naming the path.
     """
     dest = Path(dest)
     checked = size is not None or sha256 is not None or md5 is not None
@@ -82,19 +86,21 @@ def fetch(
                 "or use --no-verify to accept it (recorded as unverified)"
             )
         return dest, checked and problem is None
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    if not (size is not None and part.exists() and part.stat().st_size >= size):
-        _download(url, part, dest.name)
-    problem = verify_file(part, size=size, sha256=sha256, md5=md5) if checked else None
-    if problem is not None and verify:
-        part.unlink()
-        raise mismatch_error(dest.name, problem)
-    os.replace(part, dest)
+    with write_boundary(part):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not (size is not None and part.exists() and part.stat().st_size >= size):
+            _download(url, part, dest.name, hint)
+        problem = verify_file(part, size=size, sha256=sha256, md5=md5) if checked else None
+        if problem is not None and verify:
+            part.unlink()
+            raise mismatch_error(dest.name, problem)
+        os.chmod(part, 0o666 & ~current_umask())
+        os.replace(part, dest)
     return dest, checked and problem is None
 
 
-def _open(url: str, offset: int) -> http.client.HTTPResponse | None:
+def _open(url: str, offset: int, hint: str = LOCAL_HINT) -> http.client.HTTPResponse | None:
     """Open ``url`` from byte ``offset``; None when the server says the range is already complete."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
@@ -106,10 +112,10 @@ def _open(url: str, offset: int) -> http.client.HTTPResponse | None:
         exc.close()
         if exc.code == 416 and offset:
             return None
-        raise ColdbenchError(f"cannot download {url}: HTTP {exc.code} {exc.reason}; {LOCAL_HINT}") from None
+        raise ColdbenchError(f"cannot download {url}: HTTP {exc.code} {exc.reason}; {hint}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise ColdbenchError(f"cannot download {url}: {reason}; {LOCAL_HINT}") from None
+        raise ColdbenchError(f"cannot download {url}: {reason}; {hint}") from None
 
 
 def _range_start(response: http.client.HTTPResponse) -> int | None:
@@ -118,31 +124,37 @@ def _range_start(response: http.client.HTTPResponse) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _download(url: str, part: Path, label: str) -> None:
+def _download(url: str, part: Path, label: str, hint: str = LOCAL_HINT) -> None:
     """Fetch ``url`` into ``part``, appending to what is already there when the server allows it."""
     offset = part.stat().st_size if part.exists() else 0
-    response = _open(url, offset)
+    response = _open(url, offset, hint)
     if response is None:  # 416: the part already holds every byte
         return
     if offset and (response.status != 206 or _range_start(response) != offset):
         response.close()  # the server ignored or misread the range: start again from zero
         offset = 0
-        response = _open(url, 0)
+        response = _open(url, 0, hint)
         assert response is not None
     with response:
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
         with open(part, "ab" if offset else "wb") as out:
-            written = _copy(response, out, url, label, offset, total)
+            written = _copy(response, out, url, label, offset, total, hint)
     if total is not None and offset + written < total:
         raise ColdbenchError(
             f"download of {url} was interrupted after {offset + written:,} of {total:,} bytes "
-            f"({part} kept; run again to resume, or {LOCAL_HINT})"
+            f"({part} kept; run again to resume, or {hint})"
         )
 
 
 def _copy(
-    response: http.client.HTTPResponse, out: BinaryIO, url: str, label: str, offset: int, total: int | None
+    response: http.client.HTTPResponse,
+    out: BinaryIO,
+    url: str,
+    label: str,
+    offset: int,
+    total: int | None,
+    hint: str = LOCAL_HINT,
 ) -> int:
     """Copy the response body into ``out`` with a progress bar on stderr; the number of bytes copied."""
     written = 0
@@ -154,7 +166,7 @@ def _copy(
                 out.flush()
                 raise ColdbenchError(
                     f"download of {url} was interrupted after {offset + written:,} bytes ({exc}); "
-                    f"run again to resume, or {LOCAL_HINT}"
+                    f"run again to resume, or {hint}"
                 ) from None
             if not block:
                 return written

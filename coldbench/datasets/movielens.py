@@ -1,4 +1,4 @@
-"""MovieLens-1M (GroupLens) with MeLU's extra item metadata (rate, genre, director, actors)."""
+"""MovieLens-1M (GroupLens) with MeLU's extra item metadata (genre, director, actors; rate opt-in)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 import io
 import zipfile
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,11 @@ import pandas as pd
 
 from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
 from coldbench.datasets.download import fetch
+from coldbench.datasets.limits import check_int_ids, check_lines, mib, read_limited
 from coldbench.datasets.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
+from coldbench.optspec import Spec, parse_options
 
 ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
 ML1M_SIZE = 5917549
@@ -32,17 +36,19 @@ EXTRAS_URL = "https://raw.githubusercontent.com/hoyeoplee/MeLU/master/movielens/
 EXTRAS_SIZE = 3309481
 EXTRAS_SHA256 = "18432b1713b66a5262c11f6d929801a6e6f414d861cd2adf191dfba61e45c74d"
 
+MAX_MEMBER_BYTES = 64 << 20  # ratings.dat is 23.5 MiB; anything far larger is not ML-1M
+MAX_EXTRAS_BYTES = 16 << 20  # movies_extrainfos.dat is 3.2 MiB
+OFFLINE_HINT = (
+    "movielens needs two files: GroupLens' ml-1m.zip and MeLU's movies_extrainfos.dat "
+    f"({EXTRAS_URL}); download them by other means and pass --source ml-1m.zip --extras "
+    "movies_extrainfos.dat"
+)
+OPTIONS = {
+    "rate_feature": Spec(bool, False, help="add MeLU's MPAA rate as an item feature (not in the paper)"),
+}
+
 MISSING = {"", "nan", "N/A"}
 _SEP = b"\x1f"  # '::' is rewritten to this byte so that pandas' fast C parser can split the fields
-
-
-def field_counts(data: bytes, sep: int) -> np.ndarray:
-    """The number of ``sep``-separated fields on each ``\\n``-terminated line of ``data`` (vectorised)."""
-    raw = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(raw == ord("\n"))
-    if data and not data.endswith(b"\n"):
-        ends = np.append(ends, len(data))
-    return np.diff(np.searchsorted(np.flatnonzero(raw == sep), ends), prepend=0) + 1
 
 
 def split_fields(data: bytes, label: str, n_fields: int) -> pd.DataFrame:
@@ -59,13 +65,7 @@ def split_fields(data: bytes, label: str, n_fields: int) -> pd.DataFrame:
     data = data.replace(b"\r\n", b"\n").replace(b"::", _SEP)
     if not data:
         return pd.DataFrame({i: pd.Series([], dtype=object) for i in range(n_fields)})
-    counts = field_counts(data, _SEP[0])
-    bad = np.flatnonzero(counts != n_fields)
-    if bad.size:
-        line = int(bad[0])
-        raise ColdbenchError(
-            f"{label} line {line + 1}: expected {n_fields} '::'-separated fields, got {int(counts[line])}"
-        )
+    check_lines(data, _SEP[0], n_fields, label, "'::'-separated")
     return pd.read_csv(
         io.BytesIO(data),
         sep=_SEP.decode(),
@@ -82,10 +82,8 @@ def split_fields(data: bytes, label: str, n_fields: int) -> pd.DataFrame:
 
 
 def check_ids(column: pd.Series, label: str, what: str, unique: bool = False) -> None:
-    """Every value must be a non-negative integer (and, if ``unique``, appear once)."""
-    bad = np.flatnonzero(~column.str.isdigit().to_numpy(dtype=bool))
-    if bad.size:
-        raise ColdbenchError(f"{label} line {bad[0] + 1}: {what} {column.iloc[bad[0]]!r} is not an integer")
+    """Every value must be an integer id (ASCII digits, bounded length) and, if ``unique``, appear once."""
+    check_int_ids(column, label, what)
     if unique:
         dup = np.flatnonzero(column.duplicated().to_numpy())
         if dup.size:
@@ -128,8 +126,12 @@ def read_zip(path: Path, verify: bool) -> tuple[dict[str, tuple[str, bytes]], li
                 ]
                 if not found:
                     raise ColdbenchError(f"{path}: member ml-1m/{member} is missing from the archive")
+                label = f"{path.name}:{found[0]}"
+                if archive.getinfo(found[0]).file_size > MAX_MEMBER_BYTES:
+                    raise ColdbenchError(f"{label}: larger than {mib(MAX_MEMBER_BYTES)}; is it ML-1M?")
                 try:
-                    members[member] = (f"{path.name}:{found[0]}", archive.read(found[0]))
+                    data = read_limited(partial(archive.open, found[0]), label, MAX_MEMBER_BYTES)
+                    members[member] = (label, data)
                 except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                     message = f"{path}: member {found[0]} is corrupt or truncated ({exc})"
                     raise ColdbenchError(message) from None
@@ -146,7 +148,7 @@ def read_folder(path: Path, verify: bool) -> tuple[dict[str, tuple[str, bytes]],
         file = folder / member
         if not file.is_file():
             raise ColdbenchError(f"{path}: {member} is missing (expected it there or in {path / 'ml-1m'})")
-        data = file.read_bytes()
+        data = read_limited(partial(open, file, "rb"), str(file), MAX_MEMBER_BYTES)
         ok = hashlib.md5(data, usedforsecurity=False).hexdigest() == md5
         if verify and not ok:
             raise ColdbenchError(
@@ -167,6 +169,7 @@ def extras_file(request: SourceRequest) -> tuple[Path, SourceFile]:
             size=EXTRAS_SIZE,
             sha256=EXTRAS_SHA256,
             verify=request.verify,
+            hint=f"download {EXTRAS_NAME} from {EXTRAS_URL} by other means and pass --extras PATH",
         )
         return path, source_file(path, verified=verified)
     path = Path(request.extras)
@@ -192,7 +195,7 @@ def read_ratings(label: str, data: bytes) -> pd.DataFrame:
     bad = np.flatnonzero(~table[2].isin(["1", "2", "3", "4", "5"]).to_numpy())
     if bad.size:
         rating = table[2].iloc[bad[0]]
-        raise ColdbenchError(f"{label} line {bad[0] + 1}: rating {rating!r} is not one of 1..5")
+        raise ColdbenchError(f"{label} line {bad[0] + 1}: rating {excerpt(rating)} is not one of 1..5")
     return pd.DataFrame({"user_id": table[0], "item_id": table[1], "rating": table[2].astype(float)})
 
 
@@ -205,11 +208,16 @@ def read_users(label: str, data: bytes) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def read_items(movies: tuple[str, bytes], extras: Path) -> pd.DataFrame:
-    """Items from movies.dat with MeLU's features; movies MeLU lacks keep movies.dat's genres."""
+def read_items(movies: tuple[str, bytes], extras: Path, rate_feature: bool = False) -> pd.DataFrame:
+    """Items from movies.dat with MeLU's features; movies MeLU lacks keep movies.dat's genres.
+
+    The features are genre, director and actor (the paper's Table 6), plus MeLU's MPAA ``rate``
+    when ``rate_feature`` is set.
+    """
     table = split_fields(movies[1], movies[0], 3)
     check_ids(table[0], movies[0], "movie id", unique=True)
-    info = split_fields(extras.read_bytes(), str(extras), 11)
+    data = read_limited(partial(open, extras, "rb"), str(extras), MAX_EXTRAS_BYTES)
+    info = split_fields(data, str(extras), 11)
     check_ids(info[0], str(extras), "movie id")
     known = {
         row[0]: (single(row[3]), multi(row[5], ", "), multi(row[6], ", "), multi(row[8], ", "))
@@ -219,31 +227,24 @@ def read_items(movies: tuple[str, bytes], extras: Path) -> pd.DataFrame:
     for item_id, genres in zip(table[0], table[2], strict=True):
         rate, genre, director, actor = known.get(item_id, (None, multi(genres, "|"), [], []))
         rows.append((item_id, rate, genre, director, actor))
-    return pd.DataFrame(rows, columns=["item_id", "rate", "genre", "director", "actor"], dtype=object)
+    items = pd.DataFrame(rows, columns=["item_id", "rate", "genre", "director", "actor"], dtype=object)
+    return items if rate_feature else items.drop(columns="rate")
 
 
-ITEM_FEATURES = ("genre", "director", "actor")  # the paper's Table 6
-
-
-def _rate_feature(request: SourceRequest) -> bool:
-    """``-o rate_feature=true`` adds MeLU's MPAA rate to Table 6's item features."""
-    value = request.option("rate_feature", "false").strip().lower()
-    if value not in ("true", "false"):
-        raise ColdbenchError(f"option rate_feature={value!r}: expected true or false")
-    return value == "true"
-
-
-@register_source("movielens", "MovieLens-1M (GroupLens) with MeLU's item metadata", options=("rate_feature",))
+@register_source(
+    "movielens", "MovieLens-1M (GroupLens) with MeLU's item metadata", options=OPTIONS, version=2
+)
 def read_movielens(request: SourceRequest) -> RawDataset:
-    """Read ML-1M (zip or folder, or the official download) plus MeLU's movies_extrainfos.dat.
-
-    Items get the paper's Table 6 features (genre, director, actor); ``-o rate_feature=true``
-    also feeds MeLU's MPAA rate, as MeLU's own code does.
-    """
-    with_rate = _rate_feature(request)
+    """Read ML-1M (zip or folder, or the official download) plus MeLU's movies_extrainfos.dat."""
+    rate_feature = parse_options(OPTIONS, request.options, "movielens")["rate_feature"]
     if request.source is None:
         path, verified = fetch(
-            ML1M_URL, request.raw_dir / "ml-1m.zip", size=ML1M_SIZE, sha256=ML1M_SHA256, verify=request.verify
+            ML1M_URL,
+            request.raw_dir / "ml-1m.zip",
+            size=ML1M_SIZE,
+            sha256=ML1M_SHA256,
+            verify=request.verify,
+            hint=OFFLINE_HINT,
         )
         members, records = read_zip(path, verify=False)
         records = [dataclasses.replace(records[0], verified=verified)]
@@ -256,15 +257,16 @@ def read_movielens(request: SourceRequest) -> RawDataset:
         else:
             raise ColdbenchError(f"source {source} does not exist")
     extras, extras_record = extras_file(request)
-    items = read_items(members["movies.dat"], extras)
-    multi_valued = [Feature(name, True) for name in ITEM_FEATURES]
     return RawDataset(
         name="movielens",
         interactions=read_ratings(*members["ratings.dat"]),
         users=read_users(*members["users.dat"]),
-        items=items if with_rate else items.drop(columns="rate"),
+        items=read_items(members["movies.dat"], extras, rate_feature),
         user_features=[Feature(name) for name in ("gender", "age", "occupation", "zipcode")],
-        item_features=[Feature("rate"), *multi_valued] if with_rate else multi_valued,
+        item_features=[
+            *([Feature("rate")] if rate_feature else []),
+            *(Feature(name, True) for name in ("genre", "director", "actor")),
+        ],
         rating_scale=(1.0, 5.0),
         sources=[*records, extras_record],
     )

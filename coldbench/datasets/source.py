@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coldbench.datasets.base import RawDataset
-from coldbench.errors import ColdbenchError
+from coldbench.optspec import Spec, parse_options
 from coldbench.registry import Registry
 
 
@@ -17,7 +17,8 @@ class SourceRequest:
 
     ``source`` is a local file or folder used instead of a download; ``raw_dir`` is where a
     download is kept (resumable); ``verify=False`` accepts files whose checksum does not match
-    (they are then recorded as unverified); ``options`` are source-specific ``key=value`` pairs.
+    (they are then recorded as unverified); ``options`` are source-specific ``key=value`` pairs as
+    given (a reader gets their checked values from its Source's ``values``).
     """
 
     raw_dir: Path
@@ -25,24 +26,6 @@ class SourceRequest:
     extras: Path | None = None
     verify: bool = True
     options: dict[str, str] = field(default_factory=dict)
-
-    def option(self, key: str, default: str) -> str:
-        """A source-specific option (kept as given so that the manifest records it)."""
-        return self.options.get(key, default)
-
-    def int_option(self, key: str, default: int) -> int:
-        value = self.option(key, str(default))
-        try:
-            return int(value)
-        except ValueError:
-            raise ColdbenchError(f"option {key}={value!r}: expected an integer") from None
-
-    def float_option(self, key: str, default: float) -> float:
-        value = self.option(key, str(default))
-        try:
-            return float(value)
-        except ValueError:
-            raise ColdbenchError(f"option {key}={value!r}: expected a number") from None
 
 
 @dataclass(frozen=True)
@@ -52,18 +35,30 @@ class Source:
     name: str
     summary: str
     read: Callable[[SourceRequest], RawDataset]
-    options: tuple[str, ...] = ()  # the option keys it understands
+    options: dict[str, Spec] = field(default_factory=dict)  # the options it understands
     task: str = "rating"  # "ctr" for sources that hold clicks, not ratings
+    version: int = 1  # raised when the same options give other tables; recorded in the manifest
+
+    def values(self, given: dict[str, str]) -> dict[str, object]:
+        """The source's option values: ``given`` parsed and range-checked, defaults for the rest."""
+        return parse_options(self.options, given, self.name)
 
 
 SOURCES: Registry[Source] = Registry("dataset")
 
 
-def register_source(name: str, summary: str, options: tuple[str, ...] = (), task: str = "rating"):
+def register_source(
+    name: str,
+    summary: str,
+    options: dict[str, Spec] | None = None,
+    task: str = "rating",
+    version: int = 1,
+):
     """Decorator for a ``read(request) -> RawDataset`` function."""
 
     def decorate(read: Callable[[SourceRequest], RawDataset]):
-        SOURCES.register(name)(Source(name=name, summary=summary, read=read, options=options, task=task))
+        source = Source(name, summary, read, dict(options or {}), task, version)
+        SOURCES.register(name)(source)
         return read
 
     return decorate

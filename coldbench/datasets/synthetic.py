@@ -16,6 +16,7 @@ import pandas as pd
 
 from coldbench.datasets.base import Feature, RawDataset
 from coldbench.datasets.source import SourceRequest, register_source
+from coldbench.optspec import Spec, parse_options
 
 USER_FEATURES = ("region", "age_band", "occupation", "device")
 VALUES_PER_FEATURE = 10
@@ -70,21 +71,30 @@ def _interactions(n_users: int, n_items: int, mean_extra: float, rng: np.random.
     return np.concatenate(users), np.concatenate(items)
 
 
+OPTIONS = {
+    "users": Spec(int, 2000, 1, 1_000_000, help="number of users"),
+    "items": Spec(int, 300, 1, 100_000, help="number of items"),
+    "groups": Spec(int, 10, 1, 10_000, help="number of latent user groups"),
+    "imbalance": Spec(float, 1.0, 0, 10, help="exponent of the group-size fall-off"),
+    "purity": Spec(float, 0.85, 0, 1, help="probability that a user keeps the group's prototype value"),
+    "noise": Spec(float, 0.4, 0, 10, help="standard deviation of the rating noise"),
+    "mean_interactions": Spec(float, 30.0, 1, 10_000, help="mean extra interactions per user"),
+    "data_seed": Spec(int, 0, 0, 2**32 - 1, help="seed of the generator"),
+}
+
+
 @register_source(
     "synthetic",
     "Embedded seeded generator with planted imbalanced user groups (no download)",
-    options=("users", "items", "groups", "imbalance", "purity", "noise", "mean_interactions", "data_seed"),
+    options=OPTIONS,
 )
 def read_synthetic(request: SourceRequest) -> RawDataset:
     """Generate the synthetic dataset; its size and imbalance are options."""
-    n_users = request.int_option("users", 2000)
-    n_items = request.int_option("items", 300)
-    n_groups = request.int_option("groups", 10)
-    imbalance = request.float_option("imbalance", 1.0)
-    purity = request.float_option("purity", 0.85)
-    noise = request.float_option("noise", 0.4)
-    mean_extra = request.float_option("mean_interactions", 30.0)
-    rng = np.random.default_rng(request.int_option("data_seed", 0))
+    values = parse_options(OPTIONS, request.options, "synthetic")
+    n_users, n_items, n_groups = values["users"], values["items"], values["groups"]
+    imbalance, purity, noise = values["imbalance"], values["purity"], values["noise"]
+    mean_extra = values["mean_interactions"]
+    rng = np.random.default_rng(values["data_seed"])
 
     groups = _group_sizes(n_users, n_groups, imbalance, rng)
     users = _users(groups, purity, rng)

@@ -41,8 +41,11 @@ import pandas as pd
 
 from coldbench.datasets.archive import Opener, file_opener, zip_members
 from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
+from coldbench.datasets.limits import MAX_LINE_BYTES, mib
 from coldbench.datasets.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
+from coldbench.optspec import Spec, parse_options
 from coldbench.progress import byte_progress
 
 URL = "https://tianchi.aliyun.com/dataset/56"
@@ -89,16 +92,22 @@ class CsvFile:
     open: Opener
 
 
+OPTIONS = {
+    "sample_users": Spec(int, None, 1, 10**9, help="keep a seeded sample of N users (default: all)"),
+    "sample_seed": Spec(int, 0, 0, 2**32 - 1, help="seed of sample_users"),
+}
+
+
 @register_source(
     "taobao",
     "Alibaba display-advertising click logs (Ali_Display_Ad_Click); needs --source",
-    options=("sample_users", "sample_seed"),
+    options=OPTIONS,
     task="ctr",
 )
 def read_taobao(request: SourceRequest) -> RawDataset:
     """Read raw_sample.csv, user_profile.csv and ad_feature.csv from ``--source`` (folder or zip)."""
-    sample_users = _sample_option(request)
-    seed = request.int_option("sample_seed", 0)
+    values = parse_options(OPTIONS, request.options, "taobao")
+    sample_users, seed = values["sample_users"], values["sample_seed"]
     files, sources = locate(request.source)
 
     users_wanted = None
@@ -124,16 +133,6 @@ def read_taobao(request: SourceRequest) -> RawDataset:
         rating_scale=(0.0, 1.0),
         sources=sources,
     )
-
-
-def _sample_option(request: SourceRequest) -> int | None:
-    """The ``sample_users`` option: a positive number of users, or None to keep everyone."""
-    if "sample_users" not in request.options:
-        return None
-    n = request.int_option("sample_users", 0)
-    if n <= 0:
-        raise ColdbenchError(f"option sample_users={n}: expected a positive number of users")
-    return n
 
 
 # --- finding the files ---------------------------------------------------------------------------
@@ -213,13 +212,18 @@ class Block:
         return ColdbenchError(f"{self.label}: line {int(self.lines[row])}: {message}")
 
 
-def _byte_blocks(handle: IO[bytes], size: int) -> Iterator[bytes]:
-    """The stream's remaining bytes in blocks of whole lines, about ``size`` bytes each."""
+def _byte_blocks(handle: IO[bytes], size: int, label: str) -> Iterator[bytes]:
+    """The stream's remaining bytes in blocks of whole lines, about ``size`` bytes each.
+
+    A line longer than MAX_LINE_BYTES is an error, so memory stays bounded.
+    """
     rest = b""
     while data := handle.read(size):
         data = rest + data
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
+        if len(rest) > MAX_LINE_BYTES:
+            raise ColdbenchError(f"{label}: a line is longer than {mib(MAX_LINE_BYTES)}")
         if cut:
             yield data[:cut]
     if rest:
@@ -238,7 +242,7 @@ def _header(line: bytes, file: CsvFile) -> list[str]:
     if missing:
         raise ColdbenchError(
             f"{file.label}: line 1: missing column(s) {', '.join(missing)} "
-            f"(header {text[:200]!r}; expected {','.join(REQUIRED[file.name])})"
+            f"(header {excerpt(text)}; expected {','.join(REQUIRED[file.name])})"
         )
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
@@ -261,11 +265,13 @@ def read_blocks(file: CsvFile, usecols: list[str], text: bool, description: str)
 def _parse_blocks(file: CsvFile, usecols: list[str], text: bool, description: str) -> Iterator[Block]:
     """The body of ``read_blocks``."""
     with file.open() as handle, byte_progress(description, file.size or None) as advance:
-        first = handle.readline()
+        first = handle.readline(MAX_LINE_BYTES + 1)
+        if len(first) > MAX_LINE_BYTES:
+            raise ColdbenchError(f"{file.label}: line 1: longer than {mib(MAX_LINE_BYTES)}; not a header")
         names = _header(first, file)
         advance(len(first))
         line = 2  # the file line of the block's first line
-        for data in _byte_blocks(handle, CHUNK_BYTES):
+        for data in _byte_blocks(handle, CHUNK_BYTES, file.label):
             size = len(data)
             data = data.replace(b"\r\n", b"\n")
             fields, blank = _line_shape(data)
@@ -336,7 +342,7 @@ def integers(block: Block, column: str, allowed: tuple[int, ...] | None = None) 
         if pd.isna(value) or str(value).strip() == "":
             raise block.error(row, f"{column} is empty")
         wanted = " or ".join(map(str, allowed)) if allowed is not None else "a non-negative integer"
-        raise block.error(row, f"{column} {str(value)!r} is not {wanted}")
+        raise block.error(row, f"{column} {excerpt(str(value))} is not {wanted}")
     return values
 
 
@@ -434,7 +440,7 @@ def _price_buckets(block: Block) -> np.ndarray:
     unreadable = np.isnan(price) & ~missing
     if unreadable.any():
         row = int(np.argmax(unreadable))
-        raise block.error(row, f"price {str(block.frame['price'].iloc[row])!r} is not a number")
+        raise block.error(row, f"price {excerpt(str(block.frame['price'].iloc[row]))} is not a number")
     usable = np.isfinite(price) & (price >= 0)
     buckets = np.floor(np.log2(np.where(usable, price, 0.0) + 1.0)).astype(np.int64)
     return np.where(usable, buckets.astype(str).astype(object), None)
