@@ -202,6 +202,24 @@ def _restore(target: dict[str, Any], state: dict, path: Path) -> None:
         raise UnreadableState(f"{path}: does not fit this model ({type(error).__name__})") from None
 
 
+def _resume(
+    out: Path, spec: RunSpec, dataset: PreparedDataset, modules: dict[str, Any]
+) -> tuple[list[dict], dict, int]:
+    """Restore ``modules`` from ``out/last.pt``; return the epoch log, the best epoch, the next epoch."""
+    path = out / "last.pt"
+    state = _load_state(path, spec.device, LAST_KEYS)
+    if state["config_id"] != spec.config_id or state["dataset_hash"] != dataset.manifest["content_hash"]:
+        raise UnreadableState(f"{path}: left by a different config or dataset")
+    log, best, epoch = state["log"], state["best"], state["epoch"]
+    if not (
+        isinstance(log, list) and isinstance(best, dict) and isinstance(epoch, int) and len(log) == epoch + 1
+    ):
+        raise UnreadableState(f"{path}: its epoch log is damaged")
+    _restore(modules, state, path)
+    _load_state(out / "best.pt", spec.device, ("model", "method"))  # needed at the end; check it now
+    return log, best, epoch + 1
+
+
 def _write_epochs(folder: Path, log: list[dict]) -> None:
     with atomic_path(folder / "epochs.csv") as tmp:
         pd.DataFrame(log).to_csv(tmp, index=False)
@@ -286,6 +304,16 @@ def _train_in(
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+
+    model, method, optimizer = build(spec, data, seed)
+    log: list[dict] = []
+    best = {"epoch": -1, "value": math.inf}
+    start_epoch = 0
+    resumed = (out / "last.pt").exists()
+    if resumed:  # check everything a resume needs before writing anything
+        log, best, start_epoch = _resume(
+            out, spec, dataset, {"model": model, "method": method, "optimizer": optimizer}
+        )
     config = {
         "method": spec.method,
         "config_id": spec.config_id,
@@ -301,17 +329,7 @@ def _train_in(
         "selection": f"best validation {data.task.selection_metric}",
     }
     write_json(out / "config.json", config)
-
-    model, method, optimizer = build(spec, data, seed)
-    log: list[dict] = []
-    best = {"epoch": -1, "value": math.inf}
-    start_epoch = 0
-    if (out / "last.pt").exists():
-        state = _load_state(out / "last.pt", spec.device, LAST_KEYS)
-        if state["config_id"] != spec.config_id or state["dataset_hash"] != dataset.manifest["content_hash"]:
-            raise UnreadableState(f"{out / 'last.pt'}: left by a different config or dataset")
-        _restore({"model": model, "method": method, "optimizer": optimizer}, state, out / "last.pt")
-        log, best, start_epoch = state["log"], state["best"], state["epoch"] + 1
+    if resumed:
         _write_epochs(out, log)  # repairs an epochs.csv cut short by a kill
         progress("resume", {"epoch": start_epoch})
 
