@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from coldbench.prepared import PreparedDataset
 from coldbench.run_files import CorruptRun, read_finished, record_files
 from coldbench.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 LAST_KEYS = ("model", "method", "optimizer", "log", "best", "epoch", "config_id", "dataset_hash")
 
 
@@ -416,6 +418,15 @@ def _train_in(
     return metrics
 
 
+def check_dataset_name(dataset: PreparedDataset) -> None:
+    """The dataset's name becomes a results folder: one plain path component, nothing else."""
+    if not _FOLDER_NAME.fullmatch(str(dataset.name)):
+        raise ColdbenchError(
+            f"{dataset.path / 'manifest.json'}: dataset name {dataset.name!r} cannot name a results "
+            "folder (use letters, digits, '.', '_' and '-'; prepare it again with --name)"
+        )
+
+
 def train_spec(
     spec: RunSpec,
     dataset: PreparedDataset,
@@ -427,6 +438,7 @@ def train_spec(
     bad = [seed for seed in seeds if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0]
     if bad:
         raise ColdbenchError(f"option --seed {bad[0]}: seeds are whole numbers ≥ 0")
+    check_dataset_name(dataset)
     data = encode(dataset)
     missing = [split for split in ("train", "valid", "test") if split not in data.splits]
     if missing:

@@ -384,3 +384,18 @@ def test_full_disk_keeps_what_was_written(cli, world, results, monkeypatch, wher
     code, _, err = run_train(cli, world, results, "--seed", "1", epochs="2")  # resumes afterwards
     assert code == 0, err
     assert (run / "metrics.json").exists() and not (run / "last.pt").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x y"])
+def test_dataset_name_that_cannot_be_a_folder(cli, world, results, tmp_path, name):
+    import json
+
+    copy = tmp_path / "renamed"
+    shutil.copytree(world["data"] / "prepared" / "synthetic", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "name": name}))
+    before = snapshot(results)
+    code, out, err = run_train(cli, world, results, "--dataset", str(copy))
+    assert_one_line_error(code, out, err, "manifest.json", "cannot name a results folder")
+    assert out == ""
+    assert snapshot(results) == before and not (results.parent / "escape").exists()

@@ -18,7 +18,7 @@ from coldbench.methods import METHODS
 from coldbench.prepared import load_prepared
 from coldbench.progress import TrainView
 from coldbench.reproduce import DEFAULT_DATASET
-from coldbench.trainer import RunResult, RunSpec, make_spec, train_spec
+from coldbench.trainer import RunResult, RunSpec, check_dataset_name, make_spec, train_spec
 
 console = Console()
 
@@ -127,6 +127,7 @@ def train_cli(
     overrides, origins = collect_settings(config, set_, epochs)
     spec = make_spec(method, overrides, device, results_dir, origins)
     prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
+    check_dataset_name(prepared)
     console.print(
         plan_line(spec, prepared.name, dataset is None, seeds_to_run), highlight=False, soft_wrap=True
     )
