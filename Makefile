@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   — create .venv, prepare the embedded synthetic dataset, train methods on it
 #   make test   — create .venv, run the test suite
+# make bad-inputs runs only the corpus of bad input to `train` and the run-folder safety tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev,flann]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-.PHONY: install demo test lint
+.PHONY: install demo test bad-inputs lint
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -28,6 +29,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bad-inputs: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_bad_inputs_train.py tests/test_train_safety.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check coldbench tests benchmarks

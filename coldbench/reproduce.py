@@ -11,9 +11,12 @@ from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.prepare import prepare
 from coldbench.prepared import load_prepared
+from coldbench.protocol import ProtocolConfig
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
-from coldbench.trainer import train
+from coldbench.trainer import make_spec, train_spec
+
+DEFAULT_DATASET = "movielens"  # the default --dataset of both `train` and `reproduce`
 
 GAMMAS = (1e-5, 1e-4, 1e-2)  # the default 1e-3 is the plain reg-paml run
 PAPER_TABLES = ("main", "ablation", "minor-major")
@@ -37,23 +40,37 @@ def reproduce(
     out: Path,
     *,
     seeds: int = 3,
+    epochs: int | None = None,
+    subset: int | None = None,
     overrides: dict[str, Any] | None = None,
+    origins: dict[str, str] | None = None,
     prepare_options: dict[str, Any] | None = None,
     results_dir: Path = Path("results"),
     data_dir: Path | None = None,
     device: str = "auto",
     progress: Callable[[str, dict], None] | None = None,
 ) -> Path:
-    """Run the whole rating study on ``dataset``; finished runs are reused. Returns the index path."""
+    """Run the whole rating study on ``dataset``; finished runs are reused. Returns the index path.
+
+    ``epochs`` and ``subset`` are shorthands for ``--set epochs=N`` and ``prepare --subset N``.
+    Every run's settings are checked before anything is prepared or trained.
+    """
     from coldbench.report.figures import FIGURES
 
     progress = progress or (lambda kind, info: None)
-    prepared_result = prepare(dataset, data_dir=data_dir, **(prepare_options or {}))
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ColdbenchError(f"option --seeds {seeds}: must be at least 1")
+    overrides, origins = dict(overrides or {}), dict(origins or {})
+    if epochs is not None:
+        overrides["epochs"], origins["epochs"] = epochs, "--epochs"
+    protocol = ProtocolConfig(subset=subset)
+    steps = plan(overrides)
+    specs = [make_spec(method, settings, device, results_dir, origins) for method, settings in steps]
+    prepared_result = prepare(dataset, config=protocol, data_dir=data_dir, **(prepare_options or {}))
     prepared = load_prepared(prepared_result.path.name, data_dir)
-    steps = plan(overrides or {})
-    for index, (method, settings) in enumerate(steps):
+    for index, ((method, settings), spec) in enumerate(zip(steps, specs)):
         progress("method", {"index": index, "total": len(steps), "method": method, "settings": settings})
-        train(method, prepared, list(range(seeds)), settings, device, results_dir, progress=progress)
+        train_spec(spec, prepared, list(range(seeds)), progress=progress)
 
     runs = load_runs(results_dir).select(prepared.name)
     out = Path(out)

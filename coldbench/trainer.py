@@ -2,18 +2,20 @@
 
 Results for one run live in ``results/<dataset>/<method>/<config-id>/seed-<k>/``. A run writes
 ``last.pt`` after every epoch (resumable after a kill), keeps the best-validation weights, and
-finishes by evaluating test users once with them; ``metrics.json`` is written last and marks a
-finished run.
+finishes by evaluating test users once with them; ``metrics.json`` is written last, records the
+checksums of the other files and marks a finished run. One process at a time trains a seed (a
+lock beside its folder); ``--force`` trains beside the old run and swaps it in at the end.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,11 @@ from coldbench.methods import METHODS, Method
 from coldbench.metrics import aggregate, auc, metric_names
 from coldbench.model import RecModel
 from coldbench.prepared import PreparedDataset
+from coldbench.run_files import CorruptRun, read_finished, record_files
+from coldbench.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
+
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+LAST_KEYS = ("model", "method", "optimizer", "log", "best", "epoch", "config_id", "dataset_hash")
 
 
 @dataclass
@@ -70,12 +77,20 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_spec(
-    method: str, overrides: dict[str, Any], device: str = "auto", results_dir: Path = Path("results")
+    method: str,
+    overrides: dict[str, Any],
+    device: str = "auto",
+    results_dir: Path = Path("results"),
+    origins: dict[str, str] | None = None,
 ) -> RunSpec:
-    """Resolve the engine and method configs from ``key=value`` overrides; unknown keys are errors."""
+    """Resolve and check the engine and method configs from ``key=value`` overrides.
+
+    Unknown keys, values of the wrong type and values outside a setting's declared range are
+    errors naming the key and where it came from (``origins``: key → ``--set``, ``--config F``…).
+    """
     cls = METHODS.get(method)
-    train, rest = apply_overrides(TrainConfig(), overrides)
-    params, unknown = apply_overrides(cls.Config(), rest)
+    train, rest = apply_overrides(TrainConfig(), overrides, origins)
+    params, unknown = apply_overrides(cls.Config(), rest, origins)
     if unknown:
         known = sorted([*as_dict(train), *as_dict(params)])
         raise ColdbenchError(
@@ -83,8 +98,6 @@ def make_spec(
         )
     if not cls.meta_trained:  # a closed-form fit ignores the training settings: one run, one config id
         train = TrainConfig(**{k: getattr(train, k) for k in PERFORMANCE_SETTINGS})
-    if train.epochs < 1 or train.batch_size < 1 or train.inner_steps < 0:
-        raise ColdbenchError("--set epochs and batch_size must be ≥ 1 and inner_steps ≥ 0")
     return RunSpec(method, train, params, resolve_device(device), Path(results_dir))
 
 
@@ -167,6 +180,85 @@ def train_epoch(
     return float(np.mean(losses))
 
 
+class UnreadableState(ColdbenchError):
+    """``last.pt`` or ``best.pt`` cannot be used."""
+
+
+def _load_state(path: Path, device: torch.device, keys: tuple[str, ...]) -> dict:
+    """A checkpoint's dictionary; an unreadable or incomplete file is a ColdbenchError naming it."""
+    if not path.is_file():
+        raise UnreadableState(f"{path}: missing")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # torch raises many kinds (EOFError, pickle, zip, runtime) for a bad file
+        raise UnreadableState(f"{path}: unreadable checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict) or not set(keys) <= set(state):
+        raise UnreadableState(f"{path}: not a coldbench checkpoint (keys missing)")
+    return state
+
+
+def _restore(target: dict[str, Any], state: dict, path: Path) -> None:
+    """Load state dicts into ``target``'s modules (model, method, optimizer)."""
+    try:
+        for key, module in target.items():
+            module.load_state_dict(state[key])
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        raise UnreadableState(f"{path}: does not fit this model ({type(error).__name__})") from None
+
+
+def _resume(
+    out: Path, spec: RunSpec, dataset: PreparedDataset, modules: dict[str, Any]
+) -> tuple[list[dict], dict, int]:
+    """Restore ``modules`` from ``out/last.pt``; return the epoch log, the best epoch, the next epoch."""
+    path = out / "last.pt"
+    state = _load_state(path, spec.device, LAST_KEYS)
+    if state["config_id"] != spec.config_id or state["dataset_hash"] != dataset.manifest["content_hash"]:
+        raise UnreadableState(f"{path}: left by a different config or dataset")
+    log, best, epoch = state["log"], state["best"], state["epoch"]
+    if not (
+        isinstance(log, list) and isinstance(best, dict) and isinstance(epoch, int) and len(log) == epoch + 1
+    ):
+        raise UnreadableState(f"{path}: its epoch log is damaged")
+    _restore(modules, state, path)
+    _load_state(out / "best.pt", spec.device, ("model", "method"))  # needed at the end; check it now
+    return log, best, epoch + 1
+
+
+def _write_epochs(folder: Path, log: list[dict]) -> None:
+    with atomic_path(folder / "epochs.csv") as tmp:
+        pd.DataFrame(log).to_csv(tmp, index=False)
+
+
+@contextmanager
+def _file_errors(out: Path) -> Iterator[None]:
+    """An OSError in the run's folder (read-only, disk full) becomes one line naming the path.
+
+    Every file is written to a temporary name and renamed, so nothing written before is lost.
+    """
+    try:
+        yield
+    except OSError as error:
+        where = error.filename or out
+        raise ColdbenchError(
+            f"{where}: {error.strerror or error}; the run stopped, nothing written before was lost "
+            "(finished seeds and the last finished epoch are kept)"
+        ) from None
+
+
+def _reuse(out: Path, dataset: PreparedDataset) -> dict:
+    """The metrics of the finished run in ``out``, after checking its files and dataset."""
+    try:
+        finished = read_finished(out)
+    except CorruptRun as error:
+        raise ColdbenchError(f"{error}; redo it with --force") from None
+    if finished.get("dataset_hash") != dataset.manifest["content_hash"]:
+        raise ColdbenchError(
+            f"{out}: finished on other data than the prepared {dataset.name!r} now holds "
+            "(it was prepared again); use --force to rerun, or --results-dir to keep both"
+        )
+    return finished
+
+
 def run_seed(
     spec: RunSpec,
     dataset: PreparedDataset,
@@ -175,20 +267,57 @@ def run_seed(
     progress: Progress | None = None,
     force: bool = False,
 ) -> RunResult:
-    """Train one seed (resuming or skipping as the folder says) and evaluate it on test users."""
+    """Train one seed (resuming or skipping as the folder says) and evaluate it on test users.
+
+    With ``force`` and an existing folder, the new run trains in a staging folder and replaces
+    the old one only once it has finished.
+    """
     progress = progress or (lambda kind, info: None)
     out = run_dir(spec, dataset, seed)
-    if force and out.exists():
+    with _file_errors(out), run_lock(out):
+        recover_swap(out)
+        clean_temp(out)
+        if not force and (out / "metrics.json").exists():
+            finished = _reuse(out, dataset)
+            progress("skip", {"seed": seed, "path": out})
+            return RunResult(seed, out, finished, skipped=True)
+        work = staging_path(out) if force and out.exists() else out
+        clean_temp(work)
+        try:
+            metrics = _train_in(work, spec, dataset, data, seed, progress, fresh=force and work == out)
+        except UnreadableState as error:
+            if work == out:
+                raise ColdbenchError(f"{error}; use --force to train this seed again from scratch") from None
+            shutil.rmtree(work)  # a --force rerun's own leftovers: start it again
+            metrics = _train_in(work, spec, dataset, data, seed, progress, fresh=True)
+        if work != out:
+            swap_in(work, out)
+    return RunResult(seed, out, metrics)
+
+
+def _train_in(
+    out: Path,
+    spec: RunSpec,
+    dataset: PreparedDataset,
+    data: EncodedDataset,
+    seed: int,
+    progress: Progress,
+    fresh: bool,
+) -> dict:
+    """Train (or resume) the seed in folder ``out``, evaluate on test users, write the results."""
+    if fresh and out.exists():
         shutil.rmtree(out)
-    if (out / "metrics.json").exists():
-        finished = json.loads((out / "metrics.json").read_text())
-        if finished.get("dataset_hash") != dataset.manifest["content_hash"]:
-            raise ColdbenchError(
-                f"{out}: finished on other data than the prepared {dataset.name!r} now holds "
-                "(it was prepared again); use --force to rerun, or --results-dir to keep both"
-            )
-        return RunResult(seed, out, finished, skipped=True)
     out.mkdir(parents=True, exist_ok=True)
+
+    model, method, optimizer = build(spec, data, seed)
+    log: list[dict] = []
+    best = {"epoch": -1, "value": math.inf}
+    start_epoch = 0
+    resumed = (out / "last.pt").exists()
+    if resumed:  # check everything a resume needs before writing anything
+        log, best, start_epoch = _resume(
+            out, spec, dataset, {"model": model, "method": method, "optimizer": optimizer}
+        )
     config = {
         "method": spec.method,
         "config_id": spec.config_id,
@@ -204,19 +333,8 @@ def run_seed(
         "selection": f"best validation {data.task.selection_metric}",
     }
     write_json(out / "config.json", config)
-
-    model, method, optimizer = build(spec, data, seed)
-    log: list[dict] = []
-    best = {"epoch": -1, "value": math.inf}
-    start_epoch = 0
-    if (out / "last.pt").exists():
-        state = torch.load(out / "last.pt", map_location=spec.device, weights_only=False)
-        if state["config_id"] != spec.config_id or state["dataset_hash"] != dataset.manifest["content_hash"]:
-            raise ColdbenchError(f"{out / 'last.pt'}: left by a different config or dataset; use --force")
-        model.load_state_dict(state["model"])
-        method.load_state_dict(state["method"])
-        optimizer.load_state_dict(state["optimizer"])
-        log, best, start_epoch = state["log"], state["best"], state["epoch"] + 1
+    if resumed:
+        _write_epochs(out, log)  # repairs an epochs.csv cut short by a kill
         progress("resume", {"epoch": start_epoch})
 
     n_epochs = spec.train.epochs if method.meta_trained else 1  # a closed-form fit needs one pass
@@ -263,12 +381,12 @@ def run_seed(
                 "dataset_hash": dataset.manifest["content_hash"],
             },
         )
-        pd.DataFrame(log).to_csv(out / "epochs.csv", index=False)
+        _write_epochs(out, log)
         progress("epoch", {**entry, "selection": selection, "value": value})
 
-    selected = torch.load(out / "best.pt", map_location=spec.device, weights_only=False)
-    model.load_state_dict(selected["model"])
-    method.load_state_dict(selected["method"])
+    selected = _load_state(out / "best.pt", spec.device, ("model", "method"))
+    _restore({"model": model, "method": method}, selected, out / "best.pt")
+    progress("test", {})
     predictions, per_user = evaluate_split(
         model, method, data, "test", spec.train.eval_batch_size, spec.device, seed=seed
     )
@@ -295,10 +413,46 @@ def run_seed(
         metrics["auc_users_skipped"] = int(per_user["auc"].isna().sum())
     with atomic_path(out / "checkpoint.pt") as tmp:
         shutil.copyfile(out / "best.pt", tmp)
+    metrics["files"] = record_files(out)
     write_json(out / "metrics.json", metrics)  # from here on the run counts as finished
     (out / "best.pt").unlink()
     (out / "last.pt").unlink(missing_ok=True)
-    return RunResult(seed, out, metrics)
+    return metrics
+
+
+def check_dataset_name(dataset: PreparedDataset) -> None:
+    """The dataset's name becomes a results folder: one plain path component, nothing else."""
+    if not _FOLDER_NAME.fullmatch(str(dataset.name)):
+        raise ColdbenchError(
+            f"{dataset.path / 'manifest.json'}: dataset name {dataset.name!r} cannot name a results "
+            "folder (use letters, digits, '.', '_' and '-'; prepare it again with --name)"
+        )
+
+
+def train_spec(
+    spec: RunSpec,
+    dataset: PreparedDataset,
+    seeds: list[int],
+    force: bool = False,
+    progress: Progress | None = None,
+) -> list[RunResult]:
+    """Train a checked ``spec`` on ``dataset`` once per seed; finished seeds are skipped unless ``force``."""
+    bad = [seed for seed in seeds if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0]
+    if bad:
+        raise ColdbenchError(f"option --seed {bad[0]}: seeds are whole numbers ≥ 0")
+    check_dataset_name(dataset)
+    data = encode(dataset)
+    missing = [split for split in ("train", "valid", "test") if split not in data.splits]
+    if missing:
+        raise ColdbenchError(
+            f"dataset {dataset.name!r} has no {missing[0]} users; prepare it with other --split"
+        )
+    results = []
+    for index, seed in enumerate(seeds):
+        if progress:
+            progress("seed", {"seed": seed, "index": index, "total": len(seeds)})
+        results.append(run_seed(spec, dataset, data, seed, progress, force))
+    return results
 
 
 def train(
@@ -311,12 +465,6 @@ def train(
     force: bool = False,
     progress: Progress | None = None,
 ) -> list[RunResult]:
-    """Train ``method`` on ``dataset`` once per seed; finished seeds are skipped unless ``force``."""
+    """Train ``method`` on ``dataset`` once per seed; every setting is checked before anything runs."""
     spec = make_spec(method, overrides or {}, device, results_dir)
-    data = encode(dataset)
-    missing = [split for split in ("train", "valid", "test") if split not in data.splits]
-    if missing:
-        raise ColdbenchError(
-            f"dataset {dataset.name!r} has no {missing[0]} users; prepare it with other --split"
-        )
-    return [run_seed(spec, dataset, data, seed, progress, force) for seed in seeds]
+    return train_spec(spec, dataset, seeds, force, progress)

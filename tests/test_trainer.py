@@ -197,3 +197,71 @@ def test_kill_between_checkpoint_and_metrics_still_resumes(dataset, tmp_path, mo
 def test_cli_usage_error_exits_2_with_usage(cli):
     code, out, err = cli("train", "melu", "--no-such-option")
     assert code == 2 and "No such option" in out + err
+
+
+def test_cli_says_what_it_trains_and_what_it_skips(dataset, tmp_path, cli):
+    prepare("synthetic", options=TINY_SYNTHETIC, name="movielens")  # under the test's own data home
+    args = ["train", "melu", "--results-dir", str(tmp_path), "--device", "cpu", "--epochs", "1"]
+    args += ["--seeds", "2", "--set", "hidden=8,4", "--set", "embedding_dim=4"]
+    code, out, err = cli(*args)
+    assert code == 0, err
+    plan = out.splitlines()[0]
+    assert plan.startswith("train melu on movielens (the default --dataset)")
+    for part in (
+        "epochs=1",
+        "embedding_dim=4",
+        "hidden=8,4",
+        "seeds 0, 1",
+        str(tmp_path / "movielens" / "melu"),
+    ):
+        assert part in plan
+    assert "seed 1 (2/2)" in out and "ETA" in out
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert "seed 0 (1/2) already finished — skipped (use --force" in out
+    assert "seed 1 (2/2) already finished" in out and "meta-batches" not in out
+
+
+def test_train_and_reproduce_share_the_default_dataset():
+    import inspect
+
+    from coldbench.cli.train import reproduce_cli, train_cli
+    from coldbench.reproduce import DEFAULT_DATASET, reproduce
+
+    assert DEFAULT_DATASET == "movielens"
+    for command in (train_cli, reproduce_cli):
+        assert inspect.signature(command).parameters["dataset"].default is None  # → DEFAULT_DATASET
+    assert {"epochs", "subset", "seeds"} <= set(inspect.signature(reproduce).parameters)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--set", "outer_lr=-1"], "--set outer_lr=-1"),
+        (["--epochs", "0"], "--epochs 0"),
+        (["--seeds", "0"], "--seeds 0"),
+        (["--subset", "0"], "--subset=0"),
+        (["--set", "hidden=0"], "hidden entries"),
+    ],
+)
+def test_reproduce_checks_everything_before_preparing(cli, tmp_path, args, message):
+    from coldbench.paths import prepared_root
+
+    code, out, err = cli("reproduce", "--dataset", "synthetic", "--results-dir", str(tmp_path / "r"), *args)
+    assert code == 1 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not prepared_root().exists() and not (tmp_path / "r").exists()
+
+
+def test_reproduce_takes_epochs_and_subset(tmp_path, monkeypatch):
+    import coldbench.reproduce as reproduce_module
+
+    calls = []
+    monkeypatch.setattr(
+        reproduce_module,
+        "prepare",
+        lambda *a, **k: calls.append(k) or (_ for _ in ()).throw(KeyboardInterrupt),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        reproduce_module.reproduce("synthetic", tmp_path, epochs=2, subset=50, overrides=SMALL)
+    assert calls[0]["config"].subset == 50

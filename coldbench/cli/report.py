@@ -1,4 +1,4 @@
-"""``coldbench report`` and ``coldbench reproduce``."""
+"""``coldbench report`` (``coldbench reproduce`` lives beside ``train`` in cli/train.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from rich.table import Table
 
 from coldbench.atomic_io import atomic_path
 from coldbench.cli import app
-from coldbench.cli.options import parse_pairs
 from coldbench.errors import ColdbenchError
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import RENDERERS, TABLES, check_options, ordered_variants, to_rich
@@ -107,48 +106,3 @@ def print_inventory(runs) -> None:
                 ", ".join(str(s) for s in sorted(rows["seed"])),
             )
     console.print(table)
-
-
-@app.command("reproduce")
-def reproduce_cli(
-    dataset: Annotated[str, typer.Option(help="Dataset to prepare (if needed) and study.")] = "movielens",
-    seeds: Annotated[int, typer.Option(help="Seeds per method.")] = 3,
-    out: Annotated[Path | None, typer.Option(help="Folder for tables, figures and index.md.")] = None,
-    source: Annotated[Path | None, typer.Option(help="Local raw data instead of downloading.")] = None,
-    extras: Annotated[Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat.")] = None,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Accept a raw file with another checksum.")
-    ] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Setting for every run: key=value.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
-    data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
-) -> None:
-    """Prepare, train every method and the γ ablation, and write every table and figure."""
-    from coldbench.reproduce import plan, reproduce
-
-    overrides = parse_pairs(set_, "--set")
-    out = out or Path("paper") / dataset
-    total = len(plan(overrides))
-
-    def report(kind: str, info: dict) -> None:
-        if kind == "method":
-            extra = f" {info['settings']['gamma']}" if "gamma" in info["settings"] else ""
-            console.print(f"[bold]({info['index'] + 1}/{total})[/] {info['method']}{extra}")
-        elif kind == "epoch":
-            console.print(
-                f"  epoch {info['epoch']}: valid {info['selection']} {info['value']:.4f}", highlight=False
-            )
-
-    index = reproduce(
-        dataset,
-        out,
-        seeds=seeds,
-        overrides=overrides,
-        results_dir=results_dir,
-        data_dir=data_dir,
-        device=device,
-        progress=report,
-        prepare_options={"source": source, "extras": extras, "verify": not no_verify},
-    )
-    console.print(f"[bold green]done[/]: {index}")

@@ -1,25 +1,33 @@
-"""``coldbench train`` and ``coldbench methods``."""
+"""``coldbench train``, ``coldbench reproduce`` and ``coldbench methods``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from coldbench.cli import app
 from coldbench.cli.options import parse_pairs
-from coldbench.config import load_config_file
+from coldbench.config import TrainConfig, as_dict, load_config_file
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.prepared import load_prepared
-from coldbench.trainer import RunResult, train
+from coldbench.progress import TrainView
+from coldbench.reproduce import DEFAULT_DATASET
+from coldbench.trainer import RunResult, RunSpec, check_dataset_name, make_spec, train_spec
 
 console = Console()
+
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(help=f"Prepared dataset name or folder (default: {DEFAULT_DATASET}).", show_default=False),
+]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value.")]
+EpochsOption = Annotated[int | None, typer.Option(help="Training epochs (default 20).")]
 
 
 @app.command("methods")
@@ -33,74 +41,161 @@ def methods_cli() -> None:
     console.print(table)
 
 
+def collect_settings(
+    config: Path | None, pairs: list[str] | None, epochs: int | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Settings from ``--config``, then ``--set``, then ``--epochs``, and where each came from."""
+    overrides: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    if config is not None:
+        overrides = load_config_file(config)
+        origins = dict.fromkeys(overrides, f"--config {config}")
+    for key, value in parse_pairs(pairs, "--set").items():
+        overrides[key], origins[key] = value, "--set"
+    if epochs is not None:
+        overrides["epochs"], origins["epochs"] = epochs, "--epochs"
+    return overrides, origins
+
+
+def seed_list(seeds: int | None, seed: int | None) -> list[int]:
+    """``--seeds N`` → 0..N-1, ``--seed K`` → [K], neither → [0]."""
+    if seeds is not None and seed is not None:
+        raise ColdbenchError("give either --seeds N or --seed K, not both")
+    if seeds is not None and seeds < 1:
+        raise ColdbenchError(f"option --seeds {seeds}: must be at least 1")
+    if seed is not None and seed < 0:
+        raise ColdbenchError(f"option --seed {seed}: must be 0 or more")
+    return [seed] if seed is not None else list(range(seeds or 1))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return (
+        f"{value:g}"
+        if isinstance(value, float)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+
+
+def changed_settings(spec: RunSpec) -> list[str]:
+    """``key=value`` for every setting of ``spec`` that is not its default."""
+    pairs = []
+    for actual, default in ((spec.train, TrainConfig()), (spec.params, type(spec.params)())):
+        defaults = as_dict(default)
+        pairs += [f"{k}={_shown(v)}" for k, v in as_dict(actual).items() if defaults[k] != v]
+    return pairs
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
+def plan_line(spec: RunSpec, dataset: str, defaulted: bool, seeds: list[int]) -> str:
+    """One line saying what ``train`` is about to do."""
+    where = f"{dataset} (the default --dataset)" if defaulted else dataset
+    settings = ", ".join(changed_settings(spec)) or "all defaults"
+    folder = spec.results_dir / dataset / spec.method / spec.config_id
+    return (
+        f"train {spec.method} on {where} · settings: {settings} · {_seeds_text(seeds)} "
+        f"· device {spec.device} · results: {folder}"
+    )
+
+
 @app.command("train")
 def train_cli(
     method: Annotated[str, typer.Argument(help="A registered method (see `coldbench methods`).")],
-    dataset: Annotated[
-        str, typer.Option(help="Prepared dataset name (see `coldbench datasets`).")
-    ] = "synthetic",
+    dataset: DatasetOption = None,
     seeds: Annotated[int | None, typer.Option(help="Run seeds 0..N-1.")] = None,
     seed: Annotated[int | None, typer.Option(help="Run this one seed.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (default 20).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value.")] = None,
+    epochs: EpochsOption = None,
+    set_: SetOption = None,
     config: Annotated[Path | None, typer.Option(help="TOML file of settings (key = value).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     results_dir: Annotated[Path, typer.Option(help="Where results go.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
-    force: Annotated[bool, typer.Option(help="Rerun finished seeds.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun finished seeds (the old run stays until done).", metavar="")
+    ] = False,
 ) -> None:
     """Train a method, select the epoch on validation users, evaluate on test users."""
-    if seeds is not None and seed is not None:
-        raise ColdbenchError("give either --seeds N or --seed K, not both")
-    if seeds is not None and seeds < 1:
-        raise ColdbenchError("option --seeds must be at least 1")
-    seed_list = [seed] if seed is not None else list(range(seeds or 1))
-    overrides = load_config_file(config) if config else {}
-    overrides.update(parse_pairs(set_, "--set"))
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    prepared = load_prepared(dataset, data_dir)
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bars:
-        epoch_bar = bars.add_task(f"{method} epochs", total=None, info="")
-        batch_bar = bars.add_task("meta-batches", total=None, info="")
-
-        def report(kind: str, info: dict) -> None:
-            if kind == "batch":
-                bars.update(
-                    batch_bar, completed=info["batch"], total=info["batches"], info=f"loss {info['loss']:.4f}"
-                )
-            elif kind == "epoch":
-                bars.update(epoch_bar, advance=1, info=f"valid {info['selection']} {info['value']:.4f}")
-            elif kind == "start":
-                bars.update(epoch_bar, total=info["epochs"], completed=info["done"])
-            elif kind == "resume":
-                bars.update(epoch_bar, info=f"resumed after epoch {info['epoch']}")
-
-        results = []
-        for one_seed in seed_list:
-            bars.reset(epoch_bar, total=None, info="")
-            bars.update(epoch_bar, description=f"{method} seed {one_seed}")
-            results.extend(
-                train(
-                    method,
-                    prepared,
-                    [one_seed],
-                    overrides,
-                    device,
-                    results_dir,
-                    force,
-                    progress=lambda kind, info: report(kind, info),
-                )
-            )
+    seeds_to_run = seed_list(seeds, seed)
+    overrides, origins = collect_settings(config, set_, epochs)
+    spec = make_spec(method, overrides, device, results_dir, origins)
+    prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
+    check_dataset_name(prepared)
+    console.print(
+        plan_line(spec, prepared.name, dataset is None, seeds_to_run), highlight=False, soft_wrap=True
+    )
+    view = TrainView(console, method)
+    try:
+        results = train_spec(spec, prepared, seeds_to_run, force, progress=view)
+    finally:
+        view.close()
     print_results(method, prepared.name, results)
+
+
+@app.command("reproduce")
+def reproduce_cli(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Dataset to prepare (if needed) and study (default: {DEFAULT_DATASET}).", show_default=False
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = 3,
+    epochs: EpochsOption = None,
+    subset: Annotated[int | None, typer.Option(help="Prepare a seeded sample of N users.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for tables, figures and index.md.")] = None,
+    source: Annotated[Path | None, typer.Option(help="Local raw data instead of downloading.")] = None,
+    extras: Annotated[Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat.")] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Accept a raw file with another checksum.", metavar="")
+    ] = False,
+    set_: SetOption = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
+) -> None:
+    """Prepare, train every method and the γ ablation, and write every table and figure."""
+    from coldbench.reproduce import plan, reproduce
+
+    name = dataset or DEFAULT_DATASET
+    overrides, origins = collect_settings(None, set_, None)
+    total = len(plan(overrides))
+    view = TrainView(console, "")
+
+    def report(kind: str, info: dict) -> None:
+        if kind == "method":
+            view.close()
+            extra = f" gamma={info['settings']['gamma']}" if "gamma" in info["settings"] else ""
+            console.print(f"[bold]({info['index'] + 1}/{total})[/] {info['method']}{extra}")
+            view.method = info["method"]
+        else:
+            view(kind, info)
+
+    try:
+        index = reproduce(
+            name,
+            out or Path("paper") / name,
+            seeds=seeds,
+            epochs=epochs,
+            subset=subset,
+            overrides=overrides,
+            origins=origins,
+            results_dir=results_dir,
+            data_dir=data_dir,
+            device=device,
+            progress=report,
+            prepare_options={"source": source, "extras": extras, "verify": not no_verify},
+        )
+    finally:
+        view.close()
+    console.print(f"[bold green]done[/]: {index}")
 
 
 COLUMNS = {

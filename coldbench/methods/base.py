@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from coldbench.config import TrainConfig
+from coldbench.config import TrainConfig, setting
 from coldbench.engine import Batch, InnerLoopOutput, LearningRate, run_inner_loop
 from coldbench.features import SplitData
 from coldbench.model import RecModel
@@ -26,7 +26,7 @@ from coldbench.registry import Registry
 class MethodConfig:
     """Hyper-parameters every method has."""
 
-    outer_lr: float = 5e-5  # Adam's learning rate β for the outer (meta) update
+    outer_lr: float = setting(5e-5, above=0)  # Adam's learning rate β for the outer (meta) update
 
 
 class Method(nn.Module):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
 
 from coldbench.config import PERFORMANCE_SETTINGS, TrainConfig
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
+from coldbench.run_files import CorruptRun, read_finished
 
 GROUPS = ("overall", "major", "minor")
 
@@ -82,19 +85,44 @@ class Runs:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def load_runs(results_dir: Path) -> Runs:
-    """Every finished run (a ``metrics.json`` beside its ``config.json``) under ``results_dir``."""
+def _warn(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _read_run(folder: Path) -> tuple[dict, dict]:
+    """A finished run's checked metrics and its config; raises CorruptRun."""
+    metrics = read_finished(folder)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        keys = ("dataset", "dataset_hash", "method", "config_id", "seed", "params")
+        missing = [key for key in keys if key not in config]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptRun(folder, f"config.json is unreadable: {error}") from None
+    if missing:
+        raise CorruptRun(folder, f"config.json has no {missing[0]}")
+    return metrics, config
+
+
+def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
+    """Every finished run (a ``metrics.json`` beside its ``config.json``) under ``results_dir``.
+
+    A run whose files do not match the checksums in its ``metrics.json`` (or that cannot be read)
+    is left out, with a warning naming it. Hidden folders (a ``--force`` rerun in progress) are
+    not runs.
+    """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ColdbenchError(f"--results-dir {results_dir}: no such folder; train something first")
     rows = []
     for metrics_path in sorted(results_dir.rglob("metrics.json")):
         folder = metrics_path.parent
+        if any(part.startswith(".") for part in folder.relative_to(results_dir).parts):
+            continue
         try:
-            metrics = json.loads(metrics_path.read_text())
-            config = json.loads((folder / "config.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ColdbenchError(f"{folder}: unreadable run ({error})") from None
+            metrics, config = _read_run(folder)
+        except CorruptRun as error:
+            warn(f"{error}; left out (redo it with `coldbench train … --force`)")
+            continue
         row = {
             "dataset": config["dataset"],
             "dataset_hash": config["dataset_hash"],

@@ -1,0 +1,242 @@
+"""What a run folder survives: --force swaps, kills, leftovers, damage, a second process."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from coldbench.config import apply_overrides, setting
+from coldbench.errors import ColdbenchError
+from coldbench.prepare import prepare
+from coldbench.prepared import load_prepared
+from coldbench.report.runs import load_runs
+from coldbench.run_files import RESULT_FILES
+from coldbench.run_folder import old_path, recover_swap, staging_path, swap_in
+from coldbench.testing import TINY_SYNTHETIC
+from coldbench.trainer import train
+
+SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("safety-data")
+    prepare("synthetic", options=TINY_SYNTHETIC, data_dir=data_dir)
+    return load_prepared("synthetic", data_dir)
+
+
+def _train(dataset, results, epochs=2, seed=0, **kwargs):
+    overrides = {**SMALL, "epochs": str(epochs)}
+    return train("melu", dataset, [seed], overrides, device="cpu", results_dir=results, **kwargs)[0]
+
+
+class Kill(Exception):
+    pass
+
+
+def _kill_at(event: str, epoch: int | None = None):
+    def progress(kind, info):
+        if kind == event and (epoch is None or info.get("epoch") == epoch):
+            raise Kill
+
+    return progress
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+# ------------------------------------------------------------------ --force
+
+
+@pytest.mark.parametrize("event,epoch", [("batch", 0), ("epoch", 1), ("test", None)])
+def test_force_keeps_the_old_run_until_the_new_one_finishes(dataset, tmp_path, event, epoch):
+    first = _train(dataset, tmp_path)
+    kept = _files(first.path)
+    with pytest.raises(Kill):
+        _train(dataset, tmp_path, force=True, progress=_kill_at(event, epoch))
+    assert _files(first.path) == kept  # killed mid-rerun: the finished run is intact
+    assert _train(dataset, tmp_path).skipped  # and still counts as finished
+    events = []
+    again = _train(dataset, tmp_path, force=True, progress=lambda k, i: events.append(k))
+    assert not again.skipped and again.metrics["test"] == first.metrics["test"]
+    assert ("resume" in events) == (event != "batch")  # the rerun's own progress is kept
+    assert not staging_path(first.path).exists() and not old_path(first.path).exists()
+    assert len(load_runs(tmp_path)) == 1
+
+
+def test_force_repairs_a_corrupt_run(dataset, tmp_path):
+    first = _train(dataset, tmp_path, epochs=1)
+    (first.path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(ColdbenchError, match="corrupt run.*checkpoint.pt.*--force"):
+        _train(dataset, tmp_path, epochs=1)
+    again = _train(dataset, tmp_path, epochs=1, force=True)
+    assert again.metrics["test"] == first.metrics["test"]
+    assert _train(dataset, tmp_path, epochs=1).skipped
+
+
+def test_damaged_force_staging_is_started_again(dataset, tmp_path):
+    first = _train(dataset, tmp_path, epochs=2)
+    with pytest.raises(Kill):
+        _train(dataset, tmp_path, epochs=2, force=True, progress=_kill_at("epoch", 1))
+    (staging_path(first.path) / "last.pt").write_bytes(b"garbage")
+    again = _train(dataset, tmp_path, epochs=2, force=True)
+    assert again.metrics["test"] == first.metrics["test"]
+
+
+@pytest.mark.parametrize("staging_finished", [True, False])
+def test_a_kill_inside_the_swap_is_recovered(tmp_path, staging_finished):
+    out = tmp_path / "seed-0"
+    staging = staging_path(out)
+    for folder, text in ((out, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / "metrics.json").write_text(text)
+    if not staging_finished:
+        (staging / "metrics.json").unlink()
+    os.replace(out, old_path(out))  # the swap's first rename happened, then a kill
+    recover_swap(out)
+    expected = "new" if staging_finished else "old"
+    assert (out / "metrics.json").read_text() == expected and not old_path(out).exists()
+    if staging_finished:
+        assert not staging.exists()
+    else:
+        swap_in(staging, out)
+        assert not (out / "metrics.json").exists() and not old_path(out).exists()
+
+
+# ------------------------------------------------------------------ resume repairs
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "garbage"])
+def test_epochs_csv_is_rebuilt_on_resume(dataset, tmp_path, damage):
+    whole = _train(dataset, tmp_path / "whole", epochs=3)
+    with pytest.raises(Kill):
+        _train(dataset, tmp_path / "cut", epochs=3, progress=_kill_at("epoch", 2))
+    run = next((tmp_path / "cut").rglob("seed-0"))
+    csv = run / "epochs.csv"
+    if damage == "truncate":
+        csv.write_bytes(csv.read_bytes()[:20])
+    elif damage == "delete":
+        csv.unlink()
+    else:
+        csv.write_bytes(b"\x00\x01")
+    _train(dataset, tmp_path / "cut", epochs=3)
+    cut = pd.read_csv(run / "epochs.csv").drop(columns="seconds")
+    full = pd.read_csv(whole.path / "epochs.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(cut, full)
+
+
+def test_temporary_files_left_by_a_kill_are_removed(dataset, tmp_path):
+    with pytest.raises(Kill):
+        _train(dataset, tmp_path, progress=_kill_at("epoch", 1))
+    run = next(tmp_path.rglob("seed-0"))
+    leftovers = [run / ".last.pt.abc123.tmp", run / ".epochs.csv.x.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    (run / ".predictions.parquet.q.tmp").mkdir()
+    _train(dataset, tmp_path)
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_result_files_carry_checksums(dataset, tmp_path):
+    result = _train(dataset, tmp_path, epochs=1)
+    recorded = json.loads((result.path / "metrics.json").read_text())["files"]
+    assert set(recorded) == set(RESULT_FILES)
+    assert all(len(entry["sha256"]) == 64 and entry["bytes"] > 0 for entry in recorded.values())
+
+
+# ------------------------------------------------------------------ reports skip corrupt runs
+
+
+@pytest.mark.parametrize("file", ["per_user.parquet", "metrics.json", "checkpoint.pt", "config.json"])
+def test_report_leaves_out_a_corrupt_run_with_a_warning(dataset, tmp_path, file):
+    good = _train(dataset, tmp_path, epochs=1, seed=0)
+    bad = _train(dataset, tmp_path, epochs=1, seed=1)
+    path = bad.path / file
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    warnings: list[str] = []
+    runs = load_runs(tmp_path, warn=warnings.append)
+    assert list(runs.table["path"]) == [str(good.path)]
+    assert len(warnings) == 1 and str(bad.path) in warnings[0] and "--force" in warnings[0]
+    assert len(runs.per_user()) > 0
+
+
+def test_report_cli_warns_and_still_reports(dataset, tmp_path, cli):
+    _train(dataset, tmp_path, epochs=1, seed=0)
+    bad = _train(dataset, tmp_path, epochs=1, seed=1)
+    (bad.path / "per_user.parquet").write_bytes(b"PAR1")
+    code, out, err = cli("report", "--results-dir", str(tmp_path), "--table", "main", "--format", "csv")
+    assert code == 0, err
+    assert "warning" in err and str(bad.path) in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ two processes
+
+
+def test_second_process_on_the_same_run_stops_at_once(dataset, tmp_path):
+    """A real second process: it fails naming the run and our pid, and leaves our run alone."""
+    import subprocess
+    import sys
+
+    with pytest.raises(Kill):
+        _train(dataset, tmp_path, progress=_kill_at("epoch", 1))
+    run = next(tmp_path.rglob("seed-0"))
+    from coldbench.run_folder import run_lock
+
+    script = (
+        "import sys; from coldbench.cli import main; sys.argv = ['coldbench', 'train', 'melu', "
+        f"'--dataset', {str(dataset.path)!r}, '--results-dir', {str(tmp_path)!r}, '--device', 'cpu', "
+        "'--epochs', '2', '--set', 'hidden=8,4', '--set', 'embedding_dim=4', "
+        "'--set', 'batch_size=64']; main()"
+    )
+    before = _files(run)
+    with run_lock(run):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"pid {os.getpid()}" in done.stderr and str(run) in done.stderr.replace("\n", "")
+    assert _files(run) == before
+    assert _train(dataset, tmp_path).metrics  # the lock is free again
+
+
+# ------------------------------------------------------------------ setting ranges
+
+
+@dataclass
+class _Base:
+    rate: float = setting(0.1, above=0, max=1)
+    mode: str = setting("a", choices=("a", "b"))
+
+
+@dataclass
+class _Child(_Base):
+    rate: float = 0.5  # restates the default only: the base's range still holds
+    plain: int = 3  # declares nothing: only the type is checked
+    sizes: tuple[int, ...] = setting((2,), min=2)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"rate": "0"}, "rate must be > 0"),
+        ({"rate": "1.5"}, "rate must be ≤ 1"),
+        ({"rate": "nan"}, "finite"),
+        ({"rate": True}, "expected a number"),
+        ({"mode": "c"}, "mode must be one of a, b"),
+        ({"mode": 3}, "expected text"),
+        ({"plain": "x"}, "expected an integer"),
+        ({"plain": False}, "expected an integer"),
+        ({"sizes": "2,1"}, "sizes entries must all be ≥ 2"),
+    ],
+)
+def test_declared_ranges_are_checked(overrides, message):
+    with pytest.raises(ColdbenchError, match=message):
+        apply_overrides(_Child(), overrides)
+
+
+def test_undeclared_fields_accept_any_value_of_their_type():
+    config, rest = apply_overrides(_Child(), {"plain": "-7", "rate": 1, "sizes": [2, 3], "other": "x"})
+    assert (config.plain, config.rate, config.sizes, rest) == (-7, 1.0, (2, 3), {"other": "x"})
