@@ -27,10 +27,13 @@ class TrainConfig:
     implicit_step: bool = True  # one-step adaptation without per-user weights (same maths, faster)
     buckets: int = 4  # sort a meta-batch by support size into this many groups to cut padding
     eval_batch_size: int = 128  # users adapted at once during evaluation
+    adapt: str = "decision"  # layers the inner loop adapts: "decision" (the MLP) or "last" (ANIL)
 
 
 # Settings that change speed and memory, not the maths: left out of the config id.
 PERFORMANCE_SETTINGS = ("implicit_step", "buckets", "eval_batch_size")
+# Settings added later: left out of the config id at their default, so earlier runs keep their ids.
+LATER_DEFAULTS = {"adapt": "decision"}
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:
@@ -85,7 +88,11 @@ def as_dict(config: Any) -> dict[str, Any]:
 
 def config_id(method: str, train: TrainConfig, method_config: Any) -> str:
     """A short, stable id of everything that defines a run except its seed and device."""
-    semantic = {k: v for k, v in as_dict(train).items() if k not in PERFORMANCE_SETTINGS}
+    semantic = {
+        k: v
+        for k, v in as_dict(train).items()
+        if k not in PERFORMANCE_SETTINGS and not (k in LATER_DEFAULTS and LATER_DEFAULTS[k] == v)
+    }
     payload = json.dumps(
         {"method": method, "train": semantic, "params": as_dict(method_config)}, sort_keys=True
     )
