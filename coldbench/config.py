@@ -51,10 +51,15 @@ class TrainConfig:
     implicit_step: bool = True  # one-step adaptation without per-user weights (same maths, faster)
     buckets: int = setting(4, min=1)  # sort a meta-batch by support size into groups to cut padding
     eval_batch_size: int = setting(128, min=1)  # users adapted at once during evaluation
+    adapt: str = setting(
+        "decision", choices=("decision", "last")
+    )  # layers the inner loop adapts (ANIL: last)
 
 
 # Settings that change speed and memory, not the maths: left out of the config id.
 PERFORMANCE_SETTINGS = ("implicit_step", "buckets", "eval_batch_size")
+# Settings added later: left out of the config id at their default, so earlier runs keep their ids.
+LATER_DEFAULTS = {"adapt": "decision"}
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
@@ -219,7 +224,11 @@ def as_dict(config: Any) -> dict[str, Any]:
 
 def config_id(method: str, train: TrainConfig, method_config: Any) -> str:
     """A short, stable id of everything that defines a run except its seed and device."""
-    semantic = {k: v for k, v in as_dict(train).items() if k not in PERFORMANCE_SETTINGS}
+    semantic = {
+        k: v
+        for k, v in as_dict(train).items()
+        if k not in PERFORMANCE_SETTINGS and not (k in LATER_DEFAULTS and LATER_DEFAULTS[k] == v)
+    }
     payload = json.dumps(
         {"method": method, "train": semantic, "params": as_dict(method_config)}, sort_keys=True
     )

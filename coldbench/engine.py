@@ -17,11 +17,41 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from coldbench.errors import ColdbenchError
 from coldbench.features import SplitData, UserRows
 from coldbench.model import RecModel, decide
 from coldbench.tasks import RATING
 
 LearningRate = Tensor | list[Tensor]
+InitFn = Callable[[Tensor, Tensor], list[Tensor]]  # (user_vectors, users) → per-user θ_u⁰, leading dim U
+
+ADAPT_CHOICES = ("decision", "last")  # which decision layers the inner loop adapts (``all``: not supported)
+
+
+def first_adapted(n_params: int, adapt: str) -> int:
+    """Index of the first decision parameter the inner loop adapts: 0 (``decision``) or the last layer's."""
+    if adapt == "decision":
+        return 0
+    if adapt == "last":
+        return n_params - 2
+    if adapt == "all":
+        raise ColdbenchError(
+            "--set adapt=all: adapting the embeddings per user is not supported by the batched engine; "
+            "use adapt=decision or adapt=last"
+        )
+    raise ColdbenchError(f"--set adapt={adapt!r}: expected one of {', '.join(ADAPT_CHOICES)}")
+
+
+def frozen_features(params: list[Tensor], x: Tensor) -> Tensor:
+    """The decision layers ``params`` that do not adapt, each with ReLU: the adapted layers' input."""
+    hidden = x
+    for weight, bias in zip(params[0::2], params[1::2]):
+        if weight.dim() == 3:
+            hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight)
+        else:
+            hidden = hidden @ weight + bias
+        hidden = F.relu(hidden)
+    return hidden
 
 
 @dataclass
@@ -154,15 +184,17 @@ def adapt(
     first_order: bool = False,
     with_grad_norm: bool = False,
     loss_fn: LossFn = RATING.masked_loss,
+    per_user: bool = False,
 ) -> Adapted:
     """Take ``steps`` gradient steps per user on the support loss, all users at once.
 
     ``create_graph`` keeps the graph for the meta-gradient (training); ``first_order`` then drops
     the second-order terms (the step uses detached gradients; the rate stays differentiable).
     ``with_grad_norm`` also returns each user's squared support-gradient norm at θ (REG-PAML).
+    ``per_user``: ``params`` already carry the user dimension (a personalised θ_u⁰, e.g. MAMO).
     """
     n_users = inputs.shape[0]
-    fast = [p.unsqueeze(0).expand(n_users, *p.shape) for p in params]
+    fast = list(params) if per_user else [p.unsqueeze(0).expand(n_users, *p.shape) for p in params]
     if not create_graph and steps:
         fast = [w.detach().clone().requires_grad_() for w in fast]
     grad_sq_norm = None
@@ -179,6 +211,9 @@ def adapt(
         if not create_graph:
             fast = [w.detach().requires_grad_() for w in fast]
     return Adapted(fast, grad_sq_norm)
+
+
+_adapt_users = adapt  # ``run_inner_loop`` has a setting named ``adapt``
 
 
 def adapt_one_step_implicit(
@@ -245,6 +280,7 @@ class InnerLoopOutput:
     user_vectors: Tensor  # [U, Du] user embeddings h_i
     lr: LearningRate
     support_grad_sq_norm: Tensor | None
+    fast: list[Tensor] | None = None  # adapted per-user weights [U, ...] when asked for (``keep_fast``)
 
 
 def _groups(batch: Batch, buckets: int) -> list[Tensor | None]:
@@ -266,6 +302,9 @@ def run_inner_loop(
     with_grad_norm: bool = False,
     buckets: int = 1,
     implicit: bool = True,
+    adapt: str = "decision",
+    init_fn: InitFn | None = None,
+    keep_fast: bool = False,
 ) -> InnerLoopOutput:
     """Embed once, get the inner rate from ``lr_fn(user_vectors, users)``, adapt, score the query set.
 
@@ -273,6 +312,9 @@ def run_inner_loop(
     unless ``implicit`` is False; otherwise fast weights are materialised per user (``adapt``).
     ``buckets`` > 1 sorts users by support size and adapts each group separately with its own
     padded widths. The rate is computed for the whole batch first, so methods see it at once.
+    ``adapt`` says which decision layers adapt (``decision``: all; ``last``: the output layer, the
+    layers before it run once as a fixed feature map). ``init_fn`` gives each user its own starting
+    weights θ_u⁰ (materialised path); ``keep_fast`` returns the adapted weights (materialised path).
     """
     loss_fn = model.task.masked_loss
     user_vectors = model.user_embedding(batch.users)
@@ -280,22 +322,29 @@ def run_inner_loop(
     query_items = model.item_embedding(batch.query_items)
     lr = lr_fn(user_vectors, batch.users)
     per_parameter = isinstance(lr, list | tuple)
-    use_implicit = implicit and steps == 1 and not per_parameter
+    params = model.decision_params() if init_fn is None else init_fn(user_vectors, batch.users)
+    start = first_adapted(len(params), adapt)
+    rate_all = lr[start:] if per_parameter else lr
+    use_implicit = implicit and steps == 1 and not per_parameter and init_fn is None and not keep_fast
     groups = _groups(batch, buckets)
 
-    losses, predictions, norms = [], [], []
+    def rows(tensor: Tensor | None, group: Tensor | None) -> Tensor | None:
+        return tensor if group is None or tensor is None else tensor[group]
+
+    losses, predictions, norms, fasts = [], [], [], []
     for group in groups:
         part = batch if group is None else batch.subset(group).trimmed()
-        vectors = user_vectors if group is None else user_vectors[group]
-        rate = lr if group is None or per_parameter or lr.dim() == 0 else lr[group]
+        vectors = rows(user_vectors, group)
+        rate = rate_all if group is None or per_parameter or lr.dim() == 0 else lr[group]
+        own = params if init_fn is None else [rows(p, group) for p in params]
         n_support, n_query = part.support_mask.shape[1], part.query_mask.shape[1]
         support_part = support_items if group is None else support_items[group, :n_support]
         query_part = query_items if group is None else query_items[group, :n_query]
-        support = model.fuse(vectors, support_part)
-        query = model.fuse(vectors, query_part)
+        support = frozen_features(own[:start], model.fuse(vectors, support_part))
+        query = frozen_features(own[:start], model.fuse(vectors, query_part))
         if use_implicit:
             predicted, norm = adapt_one_step_implicit(
-                model.decision_params(),
+                own[start:],
                 support,
                 part.support_targets,
                 part.support_mask,
@@ -307,8 +356,8 @@ def run_inner_loop(
                 loss_fn=loss_fn,
             )
         else:
-            adapted = adapt(
-                model.decision_params(),
+            adapted = _adapt_users(
+                own[start:],
                 support,
                 part.support_targets,
                 part.support_mask,
@@ -318,19 +367,26 @@ def run_inner_loop(
                 first_order=first_order,
                 with_grad_norm=with_grad_norm,
                 loss_fn=loss_fn,
+                per_user=init_fn is not None,
             )
             predicted, norm = decide(adapted.fast, query), adapted.support_grad_sq_norm
+            fasts.append(adapted.fast)
         losses.append(loss_fn(predicted, part.query_targets, part.query_mask))
         predictions.append(_pad_rows(predicted, batch.query_mask.shape[1]))
         norms.append(norm)
 
     if group is None:
-        return InnerLoopOutput(losses[0], predictions[0], user_vectors, lr, norms[0])
+        fast = fasts[0] if keep_fast else None
+        return InnerLoopOutput(losses[0], predictions[0], user_vectors, lr, norms[0], fast)
     inverse = torch.argsort(torch.cat(groups))
+    fast = None
+    if keep_fast:
+        fast = [torch.cat([f[i] for f in fasts])[inverse] for i in range(len(fasts[0]))]
     return InnerLoopOutput(
         query_loss=torch.cat(losses)[inverse],
         query_predictions=torch.cat(predictions)[inverse],
         user_vectors=user_vectors,
         lr=lr,
         support_grad_sq_norm=torch.cat(norms)[inverse] if with_grad_norm else None,
+        fast=fast,
     )

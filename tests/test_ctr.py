@@ -16,7 +16,7 @@ from coldbench.methods import METHODS
 from coldbench.prepare import prepare
 from coldbench.prepared import load_prepared
 from coldbench.protocol import ProtocolConfig, apply_protocol
-from coldbench.reference import reference_inner_loop
+from coldbench.reference import method_reference
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import ctr_table
 from coldbench.tasks import CTR
@@ -76,7 +76,7 @@ def test_ctr_batched_equals_per_user_loop(data, name):
     if type(method).training_loss is not METHODS.get("melu").training_loss:
         pytest.skip(f"{name} does not meta-train")
     output = method.inner_loop(model, batch, training=True)
-    losses, _, _ = reference_inner_loop(model, batch, method.inner_lr, 1)
+    losses, _, _ = method_reference(method, model, batch)
     torch.testing.assert_close(output.query_loss, losses, rtol=0, atol=TOL)
     params = [p for p in [*model.parameters(), *method.parameters()] if p.requires_grad]
     got = torch.autograd.grad(output.query_loss.mean(), params, allow_unused=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import fields
 
 import pytest
 import torch
 
+from coldbench.config import TrainConfig
 from coldbench.methods import METHODS
-from coldbench.reference import reference_inner_loop
+from coldbench.reference import method_reference, reference_inner_loop
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
 
 TOL = 1e-10
@@ -19,9 +21,18 @@ def data(tmp_path_factory):
     return tiny_dataset(tmp_path_factory.mktemp("common"))
 
 
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+
+
 def _warmed(name, data, **params):
-    """A method past any warm-up, after one outer step (so memories hold entries)."""
-    model, method = build_method(name, data, **params)
+    """A method past any warm-up, after one outer step (so memories hold entries).
+
+    Keys of ``params`` that name ``TrainConfig`` fields (e.g. ``adapt``) set the engine's config.
+    """
+    train = {k: v for k, v in params.items() if k in TRAIN_KEYS}
+    params = {k: v for k, v in params.items() if k not in TRAIN_KEYS}
+    config = TrainConfig(hidden=(16, 8), embedding_dim=4, **train)
+    model, method = build_method(name, data, train=config, **params)
     method.start_epoch(5)
     batch = ragged_batch(data, n_users=8)
     loss, output = method.training_loss(model, batch)
@@ -42,6 +53,18 @@ VARIANTS = [(name, {}) for name in METHODS.names()] + [
     ("at-paml", {"memory_entries": "append"}),
     ("at-paml", {"nonnegative": False}),
     ("meta-sgd", {"bounded": True}),
+    # Which layers adapt (TrainConfig.adapt): ANIL-style last layer, on both engine paths.
+    ("melu", {"adapt": "last"}),
+    ("melu", {"adapt": "last", "implicit_step": False}),
+    ("melu", {"adapt": "last", "inner_steps": 2}),
+    ("meta-sgd", {"adapt": "last"}),
+    ("paml", {"adapt": "last"}),
+    ("paml", {"adapt": "last", "first_order": True}),
+    ("reg-paml", {"adapt": "last"}),
+    ("at-paml", {"adapt": "last"}),
+    ("mamo", {"adapt": "last"}),
+    ("mamo", {"inner_steps": 2}),
+    ("tanp", {"modulation": "gating"}),
 ]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in params.items()) for name, params in VARIANTS]
 
@@ -59,8 +82,7 @@ def test_batched_training_equals_per_user_loop(data, name, params):
         pytest.skip(f"{name} does not meta-train")
     batch = ragged_batch(data)
     output = method.inner_loop(model, batch, training=True)
-    steps, first_order = method.train_config.inner_steps, method.train_config.first_order
-    losses, norms, _ = reference_inner_loop(model, batch, method.inner_lr, steps, first_order=first_order)
+    losses, norms, _ = method_reference(method, model, batch)
     torch.testing.assert_close(output.query_loss, losses, rtol=0, atol=TOL)
     params = [p for p in [*model.parameters(), *method.parameters()] if p.requires_grad]
     got = torch.autograd.grad(output.query_loss.mean(), params, allow_unused=True)
@@ -79,8 +101,12 @@ def test_evaluation_equals_per_user_loop(data, name, params):
     method.eval()
     batch = ragged_batch(data)
     output = method.evaluate_batch(model, batch)
-    steps = getattr(method.config, "finetune_steps", method.train_config.inner_steps)
-    _, _, predictions = reference_inner_loop(model, batch, method.inner_lr, steps, create_graph=False)
+    predictions = method.per_user_reference(model, batch)
+    if predictions is None and hasattr(method.config, "finetune_steps"):  # transfer, global
+        steps = method.config.finetune_steps
+        _, _, predictions = reference_inner_loop(model, batch, method.inner_lr, steps, create_graph=False)
+    elif predictions is None:
+        _, _, predictions = method_reference(method, model, batch, create_graph=False)
     for user, want in enumerate(predictions):
         torch.testing.assert_close(
             output.query_predictions[user, : len(want)], want.detach(), rtol=0, atol=TOL

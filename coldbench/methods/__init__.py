@@ -4,7 +4,18 @@ import importlib
 
 from coldbench.methods.base import METHODS, Method, MethodConfig, register_method
 
-for _module in ("melu", "meta_sgd", "transfer", "paml", "reg_paml", "at_paml", "floors"):
+for _module in ("melu", "meta_sgd", "transfer", "paml", "reg_paml", "at_paml", "floors", "mamo", "tanp"):
     importlib.import_module(f"coldbench.methods.{_module}")
 
-__all__ = ["METHODS", "Method", "MethodConfig", "register_method"]
+ENTRY_POINT_GROUP = "coldbench.methods"  # other packages' methods, loaded on first use
+
+
+def _not_a_method(obj: object) -> str | None:
+    if isinstance(obj, type) and issubclass(obj, Method):
+        return None
+    return "is not a subclass of coldbench.methods.Method"
+
+
+METHODS.use_entry_points(ENTRY_POINT_GROUP, check=_not_a_method)
+
+__all__ = ["ENTRY_POINT_GROUP", "METHODS", "Method", "MethodConfig", "register_method"]

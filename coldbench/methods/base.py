@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from coldbench.config import TrainConfig, setting
-from coldbench.engine import Batch, InnerLoopOutput, LearningRate, run_inner_loop
+from coldbench.engine import Batch, InitFn, InnerLoopOutput, LearningRate, first_adapted, run_inner_loop
 from coldbench.features import SplitData
 from coldbench.model import RecModel
 from coldbench.registry import Registry
@@ -37,12 +37,15 @@ class Method(nn.Module):
     Config: ClassVar[type] = MethodConfig
     with_grad_norm: ClassVar[bool] = False  # ask the engine for ‖∇θ L_support‖² per user
     meta_trained: ClassVar[bool] = True  # False: fitted in closed form by ``fit`` (the floors)
+    # Ranges for a tuner: name → ("log", lo, hi) | ("float", lo, hi) | ("int", lo, hi) | ("cat", [choices])
+    search_space: ClassVar[dict[str, tuple]] = {}
 
     def __init__(self, config: MethodConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__()
         self.config = config
         self.train_config = train
         self.epoch = 0
+        first_adapted(len(model.decision_params()), train.adapt)  # an unknown ``adapt`` fails here
 
     def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> LearningRate:
         """The inner learning rate for these users (scalar, per user ``[U]`` or per parameter).
@@ -51,6 +54,24 @@ class Method(nn.Module):
         who the user is, not only on the embedding (AT-PAML leaves a user's own memory out).
         """
         raise NotImplementedError
+
+    def initial_params(self, model: RecModel, user_vectors: Tensor, users: Tensor) -> list[Tensor] | None:
+        """Each user's starting decision weights θ_u⁰ ``[U, ...]``; None: the shared θ (MAML)."""
+        return None
+
+    def init_fn(self, model: RecModel) -> InitFn | None:
+        """``initial_params`` bound to ``model`` for the engine, or None when θ is shared."""
+        if type(self).initial_params is Method.initial_params:
+            return None
+        return lambda user_vectors, users: self.initial_params(model, user_vectors, users)
+
+    def per_user_reference(self, model: RecModel, batch: Batch) -> list[Tensor] | None:
+        """Query outputs computed one user at a time, unpadded, for the batched == loop check.
+
+        None: the engine's MAML reference (``coldbench.reference``) applies. Methods that replace
+        the inner loop (TaNP) return their own per-user computation here.
+        """
+        return None
 
     def inner_loop(self, model: RecModel, batch: Batch, *, training: bool) -> InnerLoopOutput:
         """Adapt every user of ``batch`` on its support set and score its query set."""
@@ -64,6 +85,8 @@ class Method(nn.Module):
             with_grad_norm=self.with_grad_norm and training,
             buckets=self.train_config.buckets,
             implicit=self.train_config.implicit_step,
+            adapt=self.train_config.adapt,
+            init_fn=self.init_fn(model),
         )
 
     def outer_loss(self, output: InnerLoopOutput) -> Tensor:

@@ -1,0 +1,98 @@
+"""Methods from other packages: the ``coldbench.methods`` entry points, loaded by the real code.
+
+Instead of a pip install, each test puts a temporary ``*.dist-info`` folder on ``sys.path`` that
+declares the entry point (what pip would write), so ``importlib.metadata`` finds it as it would
+an installed package; the example package itself is ``tests/plugin_example``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from coldbench.errors import ColdbenchError
+from coldbench.methods import ENTRY_POINT_GROUP, METHODS
+from coldbench.prepare import prepare
+from coldbench.prepared import load_prepared
+from coldbench.protocol import ProtocolConfig
+from coldbench.testing import TINY_SYNTHETIC
+from coldbench.trainer import train
+
+EXAMPLE = Path(__file__).parent / "plugin_example"
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """Declare entry points ``{name: target}`` of a fake installed package; fresh registry state."""
+    monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
+    monkeypatch.setattr(METHODS, "_plugins_loaded", METHODS._plugins_loaded)
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.delitem(sys.modules, "coldbench_example_plugin", raising=False)
+
+    def declare(points: dict[str, str], package: str = "coldbench-example-plugin") -> None:
+        site = tmp_path / f"site-{package}"
+        info = site / f"{package.replace('-', '_')}-0.1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1.0\n")
+        lines = "".join(f"{name} = {target}\n" for name, target in points.items())
+        (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
+        monkeypatch.syspath_prepend(str(site))
+        METHODS.use_entry_points(ENTRY_POINT_GROUP, METHODS._check)
+
+    yield declare
+    sys.modules.pop("coldbench_example_plugin", None)
+
+
+def test_example_plugin_is_listed_and_trains_end_to_end(plugin, tmp_path):
+    plugin({"example-learned-lr": "coldbench_example_plugin:LearnedRate"})
+    assert "example-learned-lr" in METHODS.names()
+    cls = METHODS.get("example-learned-lr")
+    assert cls.__module__ == "coldbench_example_plugin" and cls.search_space["init_lr"][0] == "log"
+    prepare("synthetic", config=ProtocolConfig(), options=TINY_SYNTHETIC, data_dir=tmp_path)
+    dataset = load_prepared("synthetic", tmp_path)
+    settings = {"epochs": "1", "hidden": "16,8", "embedding_dim": "4"}
+    run = train("example-learned-lr", dataset, [0], settings, device="cpu", results_dir=tmp_path / "res")[0]
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert run.path.parts[-3] == "example-learned-lr" and "mse" in metrics["test"]["overall"]
+
+
+def test_plugins_load_lazily_once(plugin):
+    plugin({"example-learned-lr": "coldbench_example_plugin:LearnedRate"})
+    assert "coldbench_example_plugin" not in sys.modules  # declaring imports nothing
+    assert "example-learned-lr" in METHODS
+    assert "coldbench_example_plugin" in sys.modules
+    METHODS.names()  # a second lookup does not register it twice
+
+
+def test_missing_plugin_module_is_one_clear_error(plugin):
+    plugin({"ghost": "coldbench_ghost_plugin:Ghost"}, package="ghost-package")
+    with pytest.raises(ColdbenchError) as error:
+        METHODS.get("melu")
+    message = str(error.value)
+    assert "\n" not in message
+    assert "'ghost'" in message and "ghost-package" in message and "coldbench_ghost_plugin:Ghost" in message
+    assert "ModuleNotFoundError" in message
+
+
+def test_plugin_that_is_not_a_method_is_refused(plugin):
+    plugin({"not-a-method": "coldbench_example_plugin:LearnedRateConfig"})
+    with pytest.raises(ColdbenchError, match="not-a-method.*not a subclass of coldbench.methods.Method"):
+        METHODS.names()
+
+
+def test_plugin_name_clash_names_the_plugin(plugin, tmp_path):
+    plugin({"clash": "coldbench.methods.melu:MeLU"}, package="clash-package")
+    METHODS.names()  # the very class already registered: nothing to do
+    module = tmp_path / "clash_plugin.py"
+    module.write_text("from coldbench.methods.melu import MeLU\n\nclass Other(MeLU):\n    pass\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        plugin({"clash2": "clash_plugin:Other"}, package="clash2-package")
+        with pytest.raises(ColdbenchError, match="clash2-package.*'melu' is registered twice"):
+            METHODS.names()
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("clash_plugin", None)
