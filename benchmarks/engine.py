@@ -6,6 +6,12 @@ Same meta-batches, same process, alternating batched / loop so that drift hits b
 timed step is a full meta-gradient (forward, inner loop, outer loss, backward). Then one training
 epoch is timed with the trainer's own code (after a warm-up epoch for methods that have one) plus
 one validation pass. The last line is one JSON object with the figures.
+
+CPU time (``time.process_time``, all threads of the process) is reported per training user beside
+wall time: on a shared machine it is the steadier figure. ``flops`` counts the matrix-product
+FLOPs of one meta-batch (forward, inner step, second-order backward); ``matmul_floor_ms`` is what
+those products take alone here (same shapes, timed one by one) and ``flop_fraction`` the share of
+a batched meta-batch's wall time they account for: 1.0 would mean nothing but matrix products.
 """
 
 from __future__ import annotations
@@ -13,10 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from flops import record_matmuls, replay_seconds, square_gflops, total_flops  # noqa: E402
 
 from coldbench.cli.options import parse_pairs
 from coldbench.engine import InnerLoopOutput, make_batch
@@ -36,11 +47,12 @@ def reference_loss(method, model, batch) -> torch.Tensor:
     return method.outer_loss(InnerLoopOutput(losses, None, vectors, method.inner_lr(vectors, batch.users), norms))
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """Wall and CPU milliseconds of ``fn()`` and its backward pass."""
+    start, cpu = time.perf_counter(), time.process_time()
     loss = fn()
     loss.backward()
-    return (time.perf_counter() - start) * 1000
+    return (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
 
 
 def main() -> None:
@@ -51,7 +63,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="setting key=value")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-epoch", action="store_true", help="only time meta-batches")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     dataset = load_prepared(args.dataset)
     data = encode(dataset)
@@ -61,17 +76,24 @@ def main() -> None:
     meta = type(method).training_loss is METHODS.get("melu").training_loss
     train_split = data.splits["train"]
     rng = np.random.default_rng(0)
-    batched_ms, loop_ms = [], []
+    batched_ms, loop_ms, batched_cpu, loop_cpu = [], [], [], []
     for index in range(args.batches + 1):  # the first round warms caches and is not counted
         positions = rng.choice(len(train_split.users), spec.train.batch_size, replace=False)
         batch = make_batch(train_split, positions, device=spec.device)
         fast = timed(lambda b=batch: method.training_loss(model, b)[0])
-        slow = timed(lambda b=batch: reference_loss(method, model, b)) if meta else float("nan")
+        slow = timed(lambda b=batch: reference_loss(method, model, b)) if meta else (np.nan, np.nan)
         model.zero_grad(set_to_none=True)
         method.zero_grad(set_to_none=True)
         if index:
-            batched_ms.append(fast)
-            loop_ms.append(slow)
+            batched_ms.append(fast[0])
+            batched_cpu.append(fast[1])
+            loop_ms.append(slow[0])
+            loop_cpu.append(slow[1])
+    shapes = record_matmuls(lambda b=batch: method.training_loss(model, b)[0].backward())
+    model.zero_grad(set_to_none=True)
+    method.zero_grad(set_to_none=True)
+    floor_ms = replay_seconds(shapes) * 1000
+    users = spec.train.batch_size
 
     figures = {
         "dataset": args.dataset,
@@ -82,6 +104,16 @@ def main() -> None:
         "batched_ms": round(float(np.median(batched_ms)), 2),
         "loop_ms": round(float(np.median(loop_ms)), 2) if meta else None,
         "speedup": round(float(np.median(loop_ms) / np.median(batched_ms)), 2) if meta else None,
+        "batched_cpu_ms_per_user": round(float(np.median(batched_cpu)) / users, 3),
+        "loop_cpu_ms_per_user": round(float(np.median(loop_cpu)) / users, 3) if meta else None,
+        "cpu_speedup": round(float(np.median(loop_cpu) / np.median(batched_cpu)), 2) if meta else None,
+        "flops": total_flops(shapes),
+        "matmuls": sum(shapes.values()),
+        "matmul_floor_ms": round(floor_ms, 2),
+        "achieved_gflops": round(total_flops(shapes) / float(np.median(batched_ms)) / 1e6, 2),
+        "square_gflops": round(square_gflops(), 1),
+        "flop_fraction": round(floor_ms / float(np.median(batched_ms)), 3),
+        "flop_fraction_cpu": round(floor_ms / float(np.median(batched_cpu)), 3),
     }
     if not args.skip_epoch:
         model, method, optimizer = build(spec, data, seed=0)

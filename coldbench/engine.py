@@ -216,6 +216,44 @@ def adapt(
 _adapt_users = adapt  # ``run_inner_loop`` has a setting named ``adapt``
 
 
+class Packing:
+    """The real rows of a padded ``[U, N, ...]`` tensor as one ``[R, ...]`` block, and back.
+
+    Shared-weight layers run on the packed rows only, so padding costs no matrix-product FLOPs;
+    per-user products (the Gram terms) unpack to ``[U, N, ...]`` with zero rows where padded.
+    """
+
+    def __init__(self, mask: Tensor) -> None:
+        self.shape = mask.shape
+        self.index = mask.reshape(-1).nonzero().squeeze(1)
+        self.dense = len(self.index) == mask.numel()  # no padding: packing is a reshape
+
+    def pack(self, padded: Tensor) -> Tensor:
+        flat = padded.reshape(-1, padded.shape[-1])
+        return flat if self.dense else flat.index_select(0, self.index)
+
+    def owners(self) -> Tensor:
+        """The user (position in the batch) of every packed row."""
+        return torch.div(self.index, self.shape[1], rounding_mode="floor")
+
+    def first_layer(self, padded: Tensor, weight: Tensor, bias: Tensor, users: Tensor | None) -> Tensor:
+        """``x W + b`` on the packed rows; ``users``: the last columns of ``x`` are each row's user
+        vector, whose product is then taken once per user instead of once per row."""
+        if users is None:
+            return torch.addmm(bias, self.pack(padded), weight)
+        split = padded.shape[-1] - users.shape[-1]
+        per_user = torch.addmm(bias, users, weight[split:])  # [U, out]
+        return torch.addmm(
+            per_user.index_select(0, self.owners()), self.pack(padded[..., :split]), weight[:split]
+        )
+
+    def unpack(self, packed: Tensor) -> Tensor:
+        if not self.dense:
+            full = packed.new_zeros(self.shape.numel(), packed.shape[-1])
+            packed = full.index_copy(0, self.index, packed)
+        return packed.reshape(*self.shape, packed.shape[-1])
+
+
 def adapt_one_step_implicit(
     params: list[Tensor],
     support: Tensor,
@@ -228,6 +266,8 @@ def adapt_one_step_implicit(
     first_order: bool = False,
     with_grad_norm: bool = False,
     loss_fn: LossFn = RATING.masked_loss,
+    query_mask: Tensor | None = None,
+    user_vectors: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """One SGD step per user without materialising per-user weights; returns query predictions.
 
@@ -237,19 +277,30 @@ def adapt_one_step_implicit(
     weights (one matrix product per layer) and the per-user work shrinks to small query×support
     Gram products. ``‖∇θ L_u‖² = Σ_l Σ (A_u A_uᵀ) ⊙ (Δ_u Δ_uᵀ) + ‖ΣΔ_u‖²``. Padded rows have
     Δ = 0 (the loss is masked), so they drop out of every product. Exact for a scalar or per-user rate.
+    The shared-weight products run on the real rows only (``Packing``); with ``query_mask`` the
+    query rows are packed too, and padded query rows then score the per-user correction alone.
+    ``user_vectors`` ``[U, Du]``: the inputs' last ``Du`` columns are the user's vector on every
+    row (the fusing layer), so the first layer multiplies it once per user, not once per row.
     """
     weights, biases = params[0::2], params[1::2]
     last = len(weights) - 1
+    rows = Packing(support_mask)
     with torch.enable_grad():
         inputs, outputs = [], []
         hidden = support
         for layer, (weight, bias) in enumerate(zip(weights, biases)):
-            inputs.append(hidden)
-            outputs.append(hidden @ weight + bias)
+            if layer == 0:
+                outputs.append(rows.first_layer(support, weight, bias, user_vectors))
+                inputs.append(support)
+            else:
+                inputs.append(hidden)
+                outputs.append(torch.addmm(bias, hidden, weight))
             hidden = F.relu(outputs[-1]) if layer < last else outputs[-1]
-        loss = loss_fn(_squeeze(hidden), support_targets, support_mask).sum()
+        loss = loss_fn(_squeeze(rows.unpack(hidden)), support_targets, support_mask).sum()
         keep_graph = create_graph and (not first_order or with_grad_norm)
         deltas = list(torch.autograd.grad(loss, outputs, create_graph=keep_graph))
+    inputs = [inputs[0], *(rows.unpack(a) for a in inputs[1:])]
+    deltas = [rows.unpack(d) for d in deltas]
 
     grad_sq_norm = None
     if with_grad_norm:
@@ -262,11 +313,16 @@ def adapt_one_step_implicit(
         deltas = [d.detach() for d in deltas]
 
     rate = lr if lr.dim() == 0 else lr.reshape(-1, 1, 1)
+    queries = Packing(query_mask) if query_mask is not None else Packing(query.new_ones(query.shape[:2]))
     hidden = query
     for layer, (weight, bias) in enumerate(zip(weights, biases)):
         a, d = inputs[layer], deltas[layer]
         correction = (hidden @ a.transpose(1, 2)) @ d + d.sum(1, keepdim=True)
-        out = hidden @ weight + bias - rate * correction
+        if layer == 0:
+            shared = queries.unpack(queries.first_layer(hidden, weight, bias, user_vectors))
+        else:
+            shared = queries.unpack(torch.addmm(bias, queries.pack(hidden), weight))
+        out = shared - rate * correction
         hidden = F.relu(out) if layer < last else out
     return _squeeze(hidden), grad_sq_norm
 
@@ -327,6 +383,7 @@ def run_inner_loop(
     rate_all = lr[start:] if per_parameter else lr
     use_implicit = implicit and steps == 1 and not per_parameter and init_fn is None and not keep_fast
     groups = _groups(batch, buckets)
+    fused_last = type(model).fuse is RecModel.fuse  # the user's vector is the inputs' last columns
 
     def rows(tensor: Tensor | None, group: Tensor | None) -> Tensor | None:
         return tensor if group is None or tensor is None else tensor[group]
@@ -354,6 +411,8 @@ def run_inner_loop(
                 first_order=first_order,
                 with_grad_norm=with_grad_norm,
                 loss_fn=loss_fn,
+                query_mask=part.query_mask,
+                user_vectors=vectors if start == 0 and fused_last else None,
             )
         else:
             adapted = _adapt_users(
