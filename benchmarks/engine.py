@@ -44,7 +44,9 @@ def reference_loss(method, model, batch) -> torch.Tensor:
     steps, first_order = method.train_config.inner_steps, method.train_config.first_order
     losses, norms, _ = reference_inner_loop(model, batch, method.inner_lr, steps, first_order=first_order)
     vectors = model.user_embedding(batch.users)
-    return method.outer_loss(InnerLoopOutput(losses, None, vectors, method.inner_lr(vectors, batch.users), norms))
+    return method.outer_loss(
+        InnerLoopOutput(losses, None, vectors, method.inner_lr(vectors, batch.users), norms)
+    )
 
 
 def timed(fn) -> tuple[float, float]:

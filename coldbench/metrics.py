@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import rankdata
 
 from coldbench.errors import ColdbenchError
 
@@ -150,6 +149,8 @@ def auc(clicks: ArrayLike, p: ArrayLike) -> float:
     n_neg = y_arr.size - n_pos
     if n_pos == 0 or n_neg == 0 or np.isnan(p_arr).any():
         return float("nan")
+    from scipy.stats import rankdata  # here, not at the top: training computes AUC per group without it
+
     ranks = rankdata(p_arr, method="average")
     rank_sum = float(ranks[y_arr == 1.0].sum())
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

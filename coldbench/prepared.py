@@ -17,6 +17,8 @@ from coldbench.atomic_io import atomic_dir
 from coldbench.datasets.base import RawDataset
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
+from coldbench.manifests import MANIFEST_KEYS, list_prepared, read_manifest  # noqa: F401  (re-exported)
+from coldbench.manifests import rebuild_hint as _rebuild
 from coldbench.paths import NAME_PATTERN, prepared_dir, prepared_root
 from coldbench.protocol import PreparedTables, ProtocolConfig
 
@@ -134,36 +136,11 @@ class PreparedDataset:
         return self.manifest["name"]
 
 
-MANIFEST_KEYS = ("name", "content_hash", "features", "stats")
 REQUIRED_COLUMNS = {
     "interactions": ("user_id", "item_id", "rating", "split", "role"),
     "users": ("user_id", "split", "major"),
     "items": ("item_id",),
 }
-
-
-def read_manifest(path: Path) -> dict:
-    """The manifest of a prepared dataset folder (a JSON object with the keys every reader needs)."""
-    manifest_path = Path(path) / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except FileNotFoundError:
-        raise ColdbenchError(f"{manifest_path}: not a prepared dataset (no manifest.json)") from None
-    except json.JSONDecodeError as error:
-        raise ColdbenchError(f"{manifest_path} line {error.lineno}: invalid JSON ({error.msg})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ColdbenchError(f"{manifest_path}: cannot be read ({error})") from None
-    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
-    if missing:
-        raise ColdbenchError(f"{manifest_path}: not a coldbench manifest (no {missing[0]!r}){_rebuild(path)}")
-    return manifest
-
-
-def _rebuild(path: Path, manifest: dict | None = None) -> str:
-    """The advice that ends a tampered/corrupt-data error: how to prepare the dataset again."""
-    name = Path(path).name
-    source = (manifest or {}).get("source_name") or "SOURCE"
-    return f"; re-run `coldbench prepare {source} --name {name} --force` (with its options) to rebuild it"
 
 
 def unknown_dataset(name: str, data_dir: Path | None = None) -> ColdbenchError:
@@ -259,15 +236,3 @@ def load_prepared(name: str, data_dir: Path | None = None, verify: bool = True) 
         if feature["multi"]:
             frames["items"][feature["name"]] = frames["items"][feature["name"]].map(list)
     return PreparedDataset(path=path, manifest=manifest, **frames)
-
-
-def list_prepared(data_dir: Path | None = None) -> list[str]:
-    """Names of the prepared datasets under the data home."""
-    root = prepared_root(data_dir)
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if not p.name.startswith(".") and p.is_dir() and (p / "manifest.json").exists()
-    )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from coldbench.atomic_io import atomic_path
+from coldbench.choices import DEFAULT_DATASET  # noqa: F401  (re-exported for callers)
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.prepare import prepare
@@ -15,8 +16,6 @@ from coldbench.protocol import ProtocolConfig
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
 from coldbench.trainer import make_spec, train_spec
-
-DEFAULT_DATASET = "movielens"  # the default --dataset of both `train` and `reproduce`
 
 GAMMAS = (1e-5, 1e-4, 1e-2)  # the default 1e-3 is the plain reg-paml run
 PAPER_TABLES = ("main", "ablation", "minor-major")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-TESTS = ("paired", "seeds", "wilcoxon")  # report --test
-CORRECTIONS = ("holm", "none")  # report --correction
+from coldbench.choices import CORRECTIONS, TESTS  # noqa: F401  (TESTS re-exported)
+
 TEST_NAMES = {
     "paired": "two-tailed paired t-test over test users",
     "seeds": "two-tailed Student's t-test over per-seed means",

@@ -14,9 +14,6 @@ from coldbench.cli.options import parse_pairs, parse_ratio
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
 from coldbench.paths import prepared_root
-from coldbench.prepare import prepare, source_spec
-from coldbench.prepared import list_prepared, read_manifest
-from coldbench.protocol import SPLITS, ProtocolConfig
 
 console = Console()
 FLAG_WORDS = ("true", "false", "yes", "no", "1", "0")
@@ -74,6 +71,9 @@ def prepare_cli(
     data_dir: DataDir = None,
 ) -> None:
     """Download (or read), verify and prepare a dataset under the paper's cold-start protocol."""
+    from coldbench.prepare import prepare, source_spec
+    from coldbench.protocol import ProtocolConfig
+
     if path is not None and source is not None:
         raise ColdbenchError("give the source either as PATH or as --source, not both")
     if path is not None and not path.exists() and str(path).lower() in FLAG_WORDS:
@@ -119,6 +119,8 @@ def dropped_line(dropped: dict[str, int]) -> str:
 
 def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     """A rich summary of a prepared dataset's manifest."""
+    from coldbench.protocol import SPLITS
+
     stats = manifest["stats"]
     state = "reused" if reused else "prepared"
     console.print(f"[bold green]{state}[/] [bold]{manifest['name']}[/] → {path}")
@@ -169,6 +171,8 @@ def verified_label(manifest: dict) -> str:
 @app.command("datasets")
 def datasets_cli(data_dir: DataDir = None) -> None:
     """List prepared datasets."""
+    from coldbench.manifests import list_prepared, read_manifest
+
     names = list_prepared(data_dir)
     if not names:
         console.print(f"no prepared datasets in {prepared_root(data_dir)}; try `coldbench prepare synthetic`")

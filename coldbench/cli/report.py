@@ -10,11 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from coldbench.atomic_io import atomic_path
+from coldbench.choices import CORRECTIONS, TESTS
+from coldbench.choices import TABLE_NAMES as TABLES
 from coldbench.cli import app
 from coldbench.errors import ColdbenchError
-from coldbench.report.runs import load_runs
-from coldbench.report.tables import RENDERERS, TABLES, check_options, ordered_variants, to_rich
-from coldbench.stats import CORRECTIONS, TESTS
 
 console = Console()
 
@@ -44,6 +43,9 @@ def report_cli(
     data_dir: Annotated[Path | None, typer.Option(help="Data home (t-SNE needs the prepared data).")] = None,
 ) -> None:
     """Tables, t-tests and figures from finished runs on disk."""
+    from coldbench.report.runs import load_runs
+    from coldbench.report.tables import RENDERERS, TABLES, check_options, to_rich
+
     runs = load_runs(results_dir)
     if len(runs) == 0:
         raise ColdbenchError(f"no finished runs under {results_dir}; run `coldbench train` first")
@@ -91,6 +93,8 @@ def report_cli(
 
 def print_inventory(runs) -> None:
     """What runs exist: dataset, method variant, seeds."""
+    from coldbench.report.tables import ordered_variants
+
     table = Table(title="finished runs (use --table or --figure)")
     for column in ("dataset", "method", "config", "seeds"):
         table.add_column(column)

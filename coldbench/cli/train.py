@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
 from coldbench.cli.options import parse_pairs
 from coldbench.config import TrainConfig, as_dict, load_config_file
 from coldbench.errors import ColdbenchError
-from coldbench.methods import METHODS
-from coldbench.prepared import load_prepared
 from coldbench.progress import TrainView
-from coldbench.reproduce import DEFAULT_DATASET
-from coldbench.trainer import RunResult, RunSpec, check_dataset_name, make_spec, train_spec
+
+if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
+    from coldbench.trainer import RunResult, RunSpec
 
 console = Console()
 
@@ -36,6 +35,8 @@ def methods_cli() -> None:
     table = Table(title="methods")
     table.add_column("name")
     table.add_column("summary")
+    from coldbench.methods import METHODS  # the classes hold their summaries: this imports torch
+
     for name, cls in METHODS:
         table.add_row(name, cls.summary)
     console.print(table)
@@ -123,6 +124,9 @@ def train_cli(
     ] = False,
 ) -> None:
     """Train a method, select the epoch on validation users, evaluate on test users."""
+    from coldbench.prepared import load_prepared
+    from coldbench.trainer import check_dataset_name, make_spec, train_spec
+
     seeds_to_run = seed_list(seeds, seed)
     overrides, origins = collect_settings(config, set_, epochs)
     spec = make_spec(method, overrides, device, results_dir, origins)
@@ -220,6 +224,8 @@ COLUMNS = {
 
 def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
     """A table of test metrics per seed and their mean ± std over seeds."""
+    import numpy as np
+
     table = Table(title=f"{method} on {dataset}: test users, epoch selected on validation")
     table.add_column("seed")
     table.add_column("epoch", justify="right")

@@ -1,0 +1,12 @@
+"""Names the command line shows in its help, kept free of heavy imports (no pandas, scipy, torch).
+
+The modules that act on them re-export these (``coldbench.stats.TESTS``, ``coldbench.reproduce.
+DEFAULT_DATASET``); ``coldbench.report.tables.TABLES`` has exactly ``TABLE_NAMES`` as keys.
+"""
+
+from __future__ import annotations
+
+DEFAULT_DATASET = "movielens"  # the default --dataset of both `train` and `reproduce`
+TABLE_NAMES = ("main", "ablation", "minor-major", "ctr")  # report --table
+TESTS = ("paired", "seeds", "wilcoxon")  # report --test
+CORRECTIONS = ("holm", "none")  # report --correction

@@ -1,0 +1,75 @@
+"""Light commands import no heavy library: checked on ``sys.modules`` in a fresh interpreter.
+
+Each command runs through ``coldbench.cli.main`` in a subprocess that then writes the sorted
+module names to a file; nothing here times anything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coldbench.choices import CORRECTIONS, DEFAULT_DATASET, TABLE_NAMES, TESTS
+
+ROOT = Path(__file__).resolve().parents[1]
+# `methods` and `report --table` import torch on purpose: a method's summary and default settings
+# live on its class, in its one file (the method contract), and the class is a torch module.
+LIGHT = [["--help"], ["datasets"], ["train", "--help"], ["report", "--help"], ["prepare", "--help"]]
+NEVER = ("torch", "matplotlib", "seaborn", "scipy", "pandas", "pyarrow")
+CHILD = """
+import json, sys
+sys.argv = ["coldbench", *{args!r}]
+from coldbench.cli import main
+code = 0
+try:
+    main()
+except SystemExit as stop:
+    code = stop.code
+with open({out!r}, "w") as handle:
+    json.dump({{"code": code, "modules": sorted(sys.modules)}}, handle)
+"""
+
+
+def modules_after(args: list[str], tmp_path: Path) -> tuple[int, set[str]]:
+    """Exit code and top-level modules loaded by ``coldbench *args`` in a fresh interpreter."""
+    out = tmp_path / "modules.json"
+    code = CHILD.format(args=args, out=str(out))
+    env = {"COLDBENCH_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, check=False)
+    result = json.loads(out.read_text())
+    return result["code"], {name.split(".")[0] for name in result["modules"]}
+
+
+@pytest.mark.parametrize("args", LIGHT)
+def test_light_commands_import_no_heavy_library(args, tmp_path):
+    code, modules = modules_after(args, tmp_path)
+    assert code in (0, None)
+    assert not modules & set(NEVER), sorted(modules & set(NEVER))
+
+
+def test_report_table_imports_no_plotting_library(tmp_path):
+    code, modules = modules_after(["report", "--table", "main", "--results-dir", str(tmp_path)], tmp_path)
+    assert code == 1  # no runs: a one-line error, after the table code was imported
+    assert "scipy" in modules  # the table code was really imported
+    assert not modules & {"matplotlib", "seaborn"}
+
+
+def test_light_names_match_the_code_that_uses_them():
+    from coldbench.report.tables import TABLES
+    from coldbench.reproduce import DEFAULT_DATASET as reproduce_default
+    from coldbench.stats import CORRECTIONS as stats_corrections
+    from coldbench.stats import TESTS as stats_tests
+
+    assert tuple(TABLES) == TABLE_NAMES
+    assert (stats_tests, stats_corrections, reproduce_default) == (TESTS, CORRECTIONS, DEFAULT_DATASET)
+
+
+def test_training_code_imports_no_scipy(tmp_path):
+    code = "import sys, coldbench.trainer, coldbench.evaluate; print('scipy' in sys.modules)"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
