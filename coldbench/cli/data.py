@@ -53,17 +53,17 @@ def prepare_cli(
     subset: Annotated[int | None, typer.Option(help="Keep a seeded sample of N users first.")] = None,
     cold_fraction: Annotated[
         float | None,
-        typer.Option(help="Share of users (fewest interactions) kept. [default: 0.8; paml only]"),
+        typer.Option(help="Share of users (fewest interactions) kept. (default 0.8; paml only)"),
     ] = None,
     split: Annotated[
-        str | None, typer.Option(help="train:valid:test user ratio. [default: 7:1:2; melu: 8:1:1]")
+        str | None, typer.Option(help="train:valid:test user ratio. (default 7:1:2; melu: 8:1:1)")
     ] = None,
     min_interactions: Annotated[
-        int | None, typer.Option(help="Drop users with fewer interactions. [default: 2; paml only]")
+        int | None, typer.Option(help="Drop users with fewer interactions. (default 2; paml only)")
     ] = None,
     support_fraction: Annotated[
         float | None,
-        typer.Option(help="Share of a user's interactions in support. [default: 0.8; paml only]"),
+        typer.Option(help="Share of a user's interactions in support. (default 0.8; paml only)"),
     ] = None,
     major_fraction: Annotated[
         float, typer.Option(help="Top share of a feature's values that are major.")
