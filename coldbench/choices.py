@@ -10,3 +10,4 @@ DEFAULT_DATASET = "movielens"  # the default --dataset of both `train` and `repr
 TABLE_NAMES = ("main", "ablation", "minor-major", "ctr")  # report --table
 TESTS = ("paired", "seeds", "wilcoxon")  # report --test
 CORRECTIONS = ("holm", "none")  # report --correction
+DEFAULT_PROTOCOL = "paml"  # prepare --protocol (coldbench.protocol re-exports it)

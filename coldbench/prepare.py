@@ -14,7 +14,13 @@ from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
 from coldbench.paths import prepared_dir, raw_dir
 from coldbench.prepared import build_manifest, read_manifest, write_prepared
-from coldbench.protocol import ProtocolConfig, apply_protocol
+from coldbench.protocol import (
+    DEFAULT_PROTOCOL,
+    PROTOCOL_VERSION,
+    ProtocolConfig,
+    apply_protocol,
+    recorded_config,
+)
 
 
 @dataclass
@@ -25,8 +31,14 @@ class PrepareResult:
 
 
 def default_name(dataset: str, config: ProtocolConfig, options: dict[str, str]) -> str:
-    """Name of the prepared folder: the source plus whatever differs from the defaults."""
+    """Name of the prepared folder: the source plus whatever differs from the defaults.
+
+    A non-default preset comes first (``movielens-melu``, ``ml-100k-melu-seed1``), so that it never
+    overwrites the paper-protocol dataset of the same source.
+    """
     parts = [options.get("name", dataset) if dataset == "atomic" else dataset]
+    if config.name != DEFAULT_PROTOCOL:
+        parts.append(config.name)
     if config.task != "rating":
         parts.append(config.task)
     if config.subset is not None:
@@ -53,11 +65,10 @@ def _same_recipe(
     Source options are compared by value (``rate_feature=no`` is the default ``false``), and the
     source's version must match (a source raises it when the same options give other tables).
     """
-    recorded = {**ProtocolConfig().to_dict(), **manifest.get("protocol", {})}
-    version = recorded.pop("version")
     spec = SOURCES.get(dataset)
     try:  # through ProtocolConfig, so that an older 7:1:2 reads as 0.7:0.1:0.2
-        recorded_config = ProtocolConfig(**{**recorded, "split": tuple(recorded["split"])})
+        version = manifest.get("protocol", {}).get("version", PROTOCOL_VERSION)
+        recorded = recorded_config(manifest.get("protocol", {}))
         recorded_options = spec.values(manifest.get("source_options") or {})
     except (TypeError, ValueError, AttributeError, ColdbenchError):
         return False
@@ -65,7 +76,7 @@ def _same_recipe(
         manifest.get("source_name") == dataset
         and manifest.get("source_version", 1) == spec.version
         and version == config.to_dict()["version"]
-        and recorded_config == config
+        and recorded == config
         and recorded_options == spec.values(options)
         and manifest.get("request", request) == request
     )

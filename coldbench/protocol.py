@@ -1,10 +1,16 @@
-"""The paper's cold-start protocol (§5.1, App. D.1), in the paper's order.
+"""The cold-start protocols: the PAML paper's (§5.1, App. D.1, the default) and MeLU's preset.
+
+``paml``, in the paper's order:
 
 1. keep the ``cold_fraction`` of users with the fewest interactions (stable tie-break by id);
 2. split those users train/validation/test with a seeded permutation;
 3. drop users with a missing (blank or invalid) feature or too few interactions;
 4. split each user's interactions support/query at random, each side non-empty;
 5. label users major/minor by how many of their features take a frequent value.
+
+``melu`` (MeLU's code, as also run by MAMO, TaNP and RecBole-MetaRec; see docs/protocol.md):
+keep every user with 13 to 100 interactions and a complete profile, split those users 8:1:1, and
+give each user exactly 10 random query interactions, the rest support; step 5 as above.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from coldbench.choices import DEFAULT_PROTOCOL
 from coldbench.datasets.base import RawDataset
 from coldbench.datasets.limits import is_int_id
 from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
 from coldbench.optspec import Spec
 
 SPLITS = ("train", "valid", "test")
@@ -26,28 +34,108 @@ PROTOCOL_VERSION = 1
 
 
 MAX_SEED = 2**63 - 1
+
 # ProtocolConfig field -> (CLI option, allowed values); checked whenever a config is made
 FIELD_SPECS: dict[str, tuple[str, Spec]] = {
     "seed": ("--seed", Spec(int, 0, 0, MAX_SEED)),
     "cold_fraction": ("--cold-fraction", Spec(float, 0.8, 0, 1, open_low=True)),
     "min_interactions": ("--min-interactions", Spec(int, 2, 2, 1_000_000)),
     "support_fraction": ("--support-fraction", Spec(float, 0.8, 0, 1, open_low=True, open_high=True)),
+    "max_interactions": ("max_interactions", Spec(int, None, 2, 1_000_000)),
+    "query_size": ("query_size", Spec(int, None, 1, 1_000_000)),
     "major_value_fraction": ("--major-fraction", Spec(float, 0.3, 0, 1, open_low=True)),
     "major_min_features": ("--major-min-features", Spec(int, 3, 1, 1_000)),
     "subset": ("--subset", Spec(int, None, 1, 10**9)),
     "click_threshold": ("--click-threshold", Spec(float, None, -1e6, 1e6)),
 }
+OPTIONAL_FIELDS = ("subset", "click_threshold", "max_interactions", "query_size", "support_fraction")
+
+# What each preset fixes: naming one of these options together with the preset is an error.
+# melu: MeLU's code (hoyeoplee/MeLU data_generation.py) keeps users with 13..100 ratings, puts 10
+# random ones in the query and the rest in the support, and has no cold-start cut; the users are
+# split at random as RecBole-MetaRec does (its MeLU/MAMO/TaNP runs, 8:1:1); see docs/protocol.md.
+PRESETS: dict[str, dict[str, object]] = {
+    "paml": {"max_interactions": None, "query_size": None, "filter_before_split": False},
+    "melu": {
+        "cold_fraction": 1.0,
+        "min_interactions": 13,
+        "max_interactions": 100,
+        "filter_before_split": True,
+        "support_fraction": None,
+        "query_size": 10,
+    },
+}
+# What each preset changes from the dataclass defaults but lets an option override.
+PRESET_DEFAULTS: dict[str, dict[str, object]] = {"paml": {}, "melu": {"split": (8.0, 1.0, 1.0)}}
+
+
+def _option(field_name: str) -> str:
+    return FIELD_SPECS[field_name][0] if field_name in FIELD_SPECS else field_name
+
+
+def check_preset(config: ProtocolConfig) -> None:
+    """A ColdbenchError unless ``config`` holds every value its preset (``name``) fixes."""
+    if config.name not in PRESETS:
+        raise ColdbenchError(f"option --protocol {config.name!r}: expected one of {', '.join(PRESETS)}")
+    for field_name, fixed in PRESETS[config.name].items():
+        value = getattr(config, field_name)
+        if value != fixed:
+            shown = "unset" if fixed is None else f"{fixed:g}" if isinstance(fixed, float) else str(fixed)
+            raise ColdbenchError(
+                f"option {_option(field_name)}={value} conflicts with --protocol {config.name}, which fixes "
+                f"it to {shown}; leave it out (or pick another --protocol)"
+            )
+    if (config.query_size is None) == (config.support_fraction is None):
+        raise ColdbenchError("give either a support fraction or a query size, not both")
+    if config.query_size is not None and config.min_interactions <= config.query_size:
+        raise ColdbenchError(
+            f"--min-interactions {config.min_interactions} leaves no support beside "
+            f"{config.query_size} query items: it must exceed the query size"
+        )
+    if config.max_interactions is not None and config.max_interactions < config.min_interactions:
+        raise ColdbenchError(
+            f"max_interactions {config.max_interactions} is below "
+            f"--min-interactions {config.min_interactions}"
+        )
+
+
+def protocol_config(name: str = DEFAULT_PROTOCOL, **given: object) -> ProtocolConfig:
+    """The preset ``name`` with the ``given`` options (``None``: not given) on top.
+
+    An option the preset fixes (for melu: --cold-fraction, --min-interactions, --support-fraction)
+    is refused with a one-line error rather than silently overridden or ignored.
+    """
+    if name not in PRESETS:
+        raise ColdbenchError(f"option --protocol {excerpt(str(name))}: expected one of {', '.join(PRESETS)}")
+    given = {key: value for key, value in given.items() if value is not None}
+    for field_name in given:
+        if field_name in PRESETS[name] and name != DEFAULT_PROTOCOL:
+            raise ColdbenchError(
+                f"option {_option(field_name)} conflicts with --protocol {name}, which fixes "
+                f"{_fixed_text(name)}; leave {_option(field_name)} out or use --protocol {DEFAULT_PROTOCOL}"
+            )
+    return ProtocolConfig(name=name, **{**PRESETS[name], **PRESET_DEFAULTS[name], **given})
+
+
+def _fixed_text(name: str) -> str:
+    fixed = PRESETS[name]
+    bounds = f"{fixed['min_interactions']}–{fixed['max_interactions']} ratings a user"
+    return f"{bounds}, {fixed['query_size']} query items each and the rest support, no cold-start cut"
 
 
 @dataclass(frozen=True)
 class ProtocolConfig:
     """Every parameter of the protocol; recorded in the manifest."""
 
+    name: str = DEFAULT_PROTOCOL  # the preset: "paml" (the paper's) or "melu"; see PRESETS
     seed: int = 0  # drives the user split, the support/query split and --subset
     cold_fraction: float = 0.8  # share of users, fewest interactions first, kept as cold-start users
     split: tuple[float, float, float] = (0.7, 0.1, 0.2)  # train : valid : test
     min_interactions: int = 2  # users with fewer are dropped (after the split, as in the paper)
-    support_fraction: float = 0.8  # support : query = 80 : 20
+    max_interactions: int | None = None  # users with more are dropped; None: no upper bound
+    filter_before_split: bool = False  # drop users before the user split (melu) or after it (paml)
+    support_fraction: float | None = 0.8  # support : query = 80 : 20; None when query_size is set
+    query_size: int | None = None  # exactly this many query interactions a user, the rest support
     major_value_fraction: float = 0.3  # top ceil(30%) of a feature's values are its major values
     major_min_features: int = 3  # major user: more than two features take a major value
     major_basis: str = "prepared"  # count feature values over the "prepared" users or all "source" users
@@ -58,7 +146,7 @@ class ProtocolConfig:
     def __post_init__(self) -> None:
         for field_name, (option, spec) in FIELD_SPECS.items():
             value = getattr(self, field_name)
-            if value is not None or field_name not in ("subset", "click_threshold"):
+            if value is not None or field_name not in OPTIONAL_FIELDS:
                 spec.check(option, value)
         split_ok = len(self.split) == 3 and all(
             isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s) and s >= 0
@@ -70,8 +158,10 @@ class ProtocolConfig:
                 f"option --split={shown}: expected three finite non-negative numbers with a positive sum, "
                 "such as 7:1:2"
             )
+        check_preset(self)
         checks = [
             (self.major_basis in ("prepared", "source"), "--major-basis must be 'prepared' or 'source'"),
+            (isinstance(self.filter_before_split, bool), "filter_before_split must be true or false"),
             (self.task in ("rating", "ctr"), "--task must be 'rating' or 'ctr'"),
         ]
         for ok, message in checks:
@@ -80,11 +170,45 @@ class ProtocolConfig:
         shares = _exact_shares(self.split)  # 7:1:2 and 0.7:0.1:0.2 are the same protocol
         object.__setattr__(self, "split", tuple(float(share) for share in shares))
 
+    def describe(self) -> str:
+        """One line for captions: the preset and the parameters that define it."""
+        split = ":".join(f"{share:g}" for share in self.split)
+        if self.query_size is not None:
+            bounds = (
+                f"{self.min_interactions}–{self.max_interactions}"
+                if self.max_interactions
+                else (f"≥ {self.min_interactions}")
+            )
+            sizes = f"users with {bounds} ratings, {self.query_size} query items each, the rest support"
+        else:
+            upper = f"–{self.max_interactions}" if self.max_interactions else "+"
+            sizes = (
+                f"{self.cold_fraction:g} of users with fewest ratings, "
+                f"{self.min_interactions}{upper} ratings, "
+                f"support {self.support_fraction:g} of each user's ratings"
+            )
+        return f"protocol {self.name}: {sizes}, users split {split}, seed {self.seed}"
+
     def to_dict(self) -> dict:
         values = asdict(self)
         values["split"] = list(self.split)
         values["version"] = PROTOCOL_VERSION
         return values
+
+
+def recorded_config(recorded: dict) -> ProtocolConfig:
+    """The config a manifest's ``protocol`` records; fields an older manifest lacks are paml's defaults."""
+    values = {**ProtocolConfig().to_dict(), **recorded}
+    values.pop("version", None)
+    return ProtocolConfig(**{**values, "split": tuple(values["split"])})
+
+
+def describe_recorded(recorded: dict) -> str:
+    """``ProtocolConfig.describe`` of a manifest's ``protocol``; a line saying so when it is unreadable."""
+    try:
+        return recorded_config(recorded).describe()
+    except (TypeError, ValueError, KeyError, ColdbenchError):
+        return f"protocol {excerpt(str(recorded.get('name', '?')))} (unreadable parameters)"
 
 
 @dataclass
@@ -154,10 +278,14 @@ def split_users(users: pd.Index, ratios: tuple[float, float, float], seed: int) 
     return pd.Series(labels, index=users, name="split")
 
 
-def support_query_roles(user_codes: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+def support_query_roles(
+    user_codes: np.ndarray, fraction: float | None, seed: int, query_size: int | None = None
+) -> np.ndarray:
     """Per interaction 'support' or 'query': each user's rows split at random, both sides non-empty.
 
-    ``user_codes`` gives each row's user as an integer; every user needs at least two rows.
+    ``user_codes`` gives each row's user as an integer; every user needs at least two rows. With
+    ``query_size``, exactly that many of a user's rows are query (the user needs more rows than
+    that) and ``fraction`` is not used.
     """
     n = len(user_codes)
     keys = _rng(seed, 2).random(n)
@@ -165,7 +293,12 @@ def support_query_roles(user_codes: np.ndarray, fraction: float, seed: int) -> n
     sorted_users = user_codes[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
     sizes = np.diff(np.r_[starts, n])
-    n_support = np.clip(np.rint(sizes * fraction).astype(int), 1, sizes - 1)
+    if query_size is not None:
+        n_support = sizes - query_size
+        if (n_support < 1).any():
+            raise ColdbenchError(f"every user needs more than {query_size} interactions for its query")
+    else:
+        n_support = np.clip(np.rint(sizes * fraction).astype(int), 1, sizes - 1)
     rank = np.arange(n) - np.repeat(starts, sizes)
     is_support = np.empty(n, dtype=bool)
     is_support[order] = rank < np.repeat(n_support, sizes)
@@ -240,6 +373,33 @@ def click_threshold(config: ProtocolConfig, rating_scale: tuple[float, float]) -
     return defaults[top]
 
 
+def _usable_users(
+    users: pd.Index,
+    interactions: pd.DataFrame,
+    profiles: pd.DataFrame,
+    features: list[str],
+    config: ProtocolConfig,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which of ``users`` have a complete profile and an allowed number of interactions.
+
+    Counted are ratings (rating task), clicks (CTR under ``paml``) or, with a query size (melu),
+    all interactions, as MeLU's code counts them. Returns the mask and the dropped counts by reason.
+    """
+    by_clicks = config.task == "ctr" and config.query_size is None
+    counted = interactions[interactions["click"] > 0] if by_clicks else interactions
+    counts = counted.groupby("user_id").size().reindex(users).fillna(0).to_numpy()
+    valid_profile = users.isin(profiles.index)
+    if features:
+        valid_profile &= profiles.reindex(users)[features].notna().all(axis=1).to_numpy()
+    enough = counts >= config.min_interactions
+    not_too_many = counts <= (config.max_interactions or np.inf)
+    too_few = "too_few_clicks" if by_clicks else "too_few_interactions"
+    dropped = {"invalid_features": int((~valid_profile).sum()), too_few: int((valid_profile & ~enough).sum())}
+    if config.max_interactions is not None:
+        dropped["too_many_interactions"] = int((valid_profile & enough & ~not_too_many).sum())
+    return valid_profile & enough & not_too_many, dropped
+
+
 def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
     """Run the five protocol steps on a raw dataset."""
     user_features = [f.name for f in raw.user_features]
@@ -256,30 +416,27 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
     n_users_raw = interactions["user_id"].nunique()
 
     cold = cold_start_users(interactions, config.cold_fraction)
-    split = split_users(cold, config.split, config.seed)
-
     profiles = raw.users.drop_duplicates("user_id").set_index("user_id")
-    counted = interactions if config.task == "rating" else interactions[interactions["click"] > 0]
-    counts = counted.groupby("user_id").size()
-    valid_profile = split.index.isin(profiles.index)
-    if user_features:
-        complete = profiles.reindex(split.index)[user_features].notna().all(axis=1).to_numpy()
-        valid_profile &= complete
-    enough = counts.reindex(split.index).fillna(0).to_numpy() >= config.min_interactions
-    kept = split[valid_profile & enough]
-    too_few = "too_few_interactions" if config.task == "rating" else "too_few_clicks"
-    dropped = {"invalid_features": int((~valid_profile).sum()), too_few: int((valid_profile & ~enough).sum())}
+    if config.filter_before_split:  # melu: filter the users, then split the ones kept
+        keep, dropped = _usable_users(cold, interactions, profiles, user_features, config)
+        kept = split_users(cold[keep], config.split, config.seed)
+    else:  # paml: split the cold-start users, then drop (the paper's order)
+        split = split_users(cold, config.split, config.seed)
+        keep, dropped = _usable_users(split.index, interactions, profiles, user_features, config)
+        kept = split[keep]
     for name, ratio in zip(SPLITS, config.split):
         if ratio > 0 and not (kept == name).any():
             raise ColdbenchError(
-                f"the {name} split is empty after filtering ({len(kept)} users kept of {len(split)}): "
+                f"the {name} split is empty after filtering ({len(kept)} users kept of {len(cold)}): "
                 "use more users (--subset) or other --split ratios"
             )
 
     rows = interactions[interactions["user_id"].isin(kept.index)].copy()
     rows["split"] = rows["user_id"].map(kept).astype(str)
     codes = pd.Categorical(rows["user_id"], categories=kept.index).codes
-    rows["role"] = support_query_roles(np.asarray(codes), config.support_fraction, config.seed)
+    rows["role"] = support_query_roles(
+        np.asarray(codes), config.support_fraction, config.seed, query_size=config.query_size
+    )
 
     users = profiles.reindex(kept.index)[user_features].reset_index()
     users.insert(1, "split", kept.to_numpy())

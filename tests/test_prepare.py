@@ -19,7 +19,7 @@ from coldbench.errors import ColdbenchError
 from coldbench.paths import prepared_root
 from coldbench.prepare import prepare
 from coldbench.prepared import content_hash, list_prepared, load_prepared
-from coldbench.protocol import ProtocolConfig
+from coldbench.protocol import ProtocolConfig, protocol_config
 
 SMALL = {"users": "300", "items": "60"}
 FILES = ["interactions.parquet", "items.parquet", "manifest.json", "users.parquet"]
@@ -413,3 +413,18 @@ def test_manifest_from_an_older_version_is_reused(tmp_path: Path) -> None:
     assert again.reused
     with pytest.raises(ColdbenchError, match="--force"):
         prepare("synthetic", options=SMALL, data_dir=tmp_path, config=ProtocolConfig(major_basis="source"))
+
+
+def test_manifest_from_before_the_presets_is_reused_as_paml(tmp_path: Path) -> None:
+    """A manifest without ``name``, ``max_interactions``, ``query_size``, ``filter_before_split`` is paml."""
+    first = prepare("synthetic", options=SMALL, data_dir=tmp_path)
+    manifest_path = first.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for key in ("name", "max_interactions", "query_size", "filter_before_split"):
+        del manifest["protocol"][key]
+    manifest_path.write_text(json.dumps(manifest))
+    assert prepare("synthetic", options=SMALL, data_dir=tmp_path).reused
+    # the MeLU preset gets its own folder and never meets the paml one
+    melu = prepare("synthetic", options=SMALL, data_dir=tmp_path, config=protocol_config("melu"))
+    assert melu.path.name == "synthetic-melu" and not melu.reused
+    assert prepare("synthetic", options=SMALL, data_dir=tmp_path).reused

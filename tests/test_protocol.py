@@ -463,3 +463,23 @@ def test_id_order_numeric_wherever_ids_are_numbers() -> None:
     plain = pd.Index([str(i) for i in range(1, 48)])
     with_odd = plain.append(pd.Index(["\u00b2"]))
     assert list(with_odd[_id_order(with_odd)])[:47] == list(plain)
+
+
+def test_paml_is_the_default_preset_and_describes_itself() -> None:
+    config = ProtocolConfig()
+    recorded = config.to_dict()
+    assert recorded["name"] == "paml"
+    assert (recorded["query_size"], recorded["max_interactions"], recorded["filter_before_split"]) == (
+        None,
+        None,
+        False,
+    )
+    assert config.describe() == (
+        "protocol paml: 0.8 of users with fewest ratings, 2+ ratings, support 0.8 of each user's "
+        "ratings, users split 0.7:0.1:0.2, seed 0"
+    )
+
+
+def test_paml_refuses_a_query_size() -> None:
+    with pytest.raises(ColdbenchError, match="query_size=10 conflicts with --protocol paml"):
+        ProtocolConfig(query_size=10, support_fraction=None, min_interactions=13)

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coldbench.choices import DEFAULT_PROTOCOL
 from coldbench.cli import app
 from coldbench.cli.options import parse_pairs, parse_ratio
 from coldbench.errors import ColdbenchError
@@ -39,12 +40,29 @@ def prepare_cli(
         bool,
         typer.Option("--no-verify", metavar="", help="Accept files whose checksum differs (recorded)."),
     ] = False,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="paml (the paper's, default) or melu (MeLU's code: users with 13–100 ratings, "
+            "10 query items each, the rest support, users split 8:1:1)."
+        ),
+    ] = DEFAULT_PROTOCOL,
     seed: Annotated[int, typer.Option(help="Seed of the user split and support/query split.")] = 0,
     subset: Annotated[int | None, typer.Option(help="Keep a seeded sample of N users first.")] = None,
-    cold_fraction: Annotated[float, typer.Option(help="Share of users (fewest interactions) kept.")] = 0.8,
-    split: Annotated[str, typer.Option(help="train:valid:test user ratio.")] = "7:1:2",
-    min_interactions: Annotated[int, typer.Option(help="Drop users with fewer interactions.")] = 2,
-    support_fraction: Annotated[float, typer.Option(help="Share of a user's interactions in support.")] = 0.8,
+    cold_fraction: Annotated[
+        float | None,
+        typer.Option(help="Share of users (fewest interactions) kept. (default 0.8; paml only)"),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="train:valid:test user ratio. (default 7:1:2; melu: 8:1:1)")
+    ] = None,
+    min_interactions: Annotated[
+        int | None, typer.Option(help="Drop users with fewer interactions. (default 2; paml only)")
+    ] = None,
+    support_fraction: Annotated[
+        float | None,
+        typer.Option(help="Share of a user's interactions in support. (default 0.8; paml only)"),
+    ] = None,
     major_fraction: Annotated[
         float, typer.Option(help="Top share of a feature's values that are major.")
     ] = 0.3,
@@ -70,9 +88,9 @@ def prepare_cli(
     ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Download (or read), verify and prepare a dataset under the paper's cold-start protocol."""
+    """Download (or read), verify and prepare a dataset under a cold-start protocol (default: the paper's)."""
     from coldbench.prepare import prepare, source_spec
-    from coldbench.protocol import ProtocolConfig
+    from coldbench.protocol import protocol_config
 
     if path is not None and source is not None:
         raise ColdbenchError("give the source either as PATH or as --source, not both")
@@ -82,11 +100,12 @@ def prepare_cli(
             "and take no value)"
         )
     spec = source_spec(dataset)
-    config = ProtocolConfig(
+    config = protocol_config(
+        protocol,
         seed=seed,
         subset=subset,
         cold_fraction=cold_fraction,
-        split=parse_ratio(split, "--split"),
+        split=None if split is None else parse_ratio(split, "--split"),
         min_interactions=min_interactions,
         support_fraction=support_fraction,
         major_value_fraction=major_fraction,
@@ -119,13 +138,14 @@ def dropped_line(dropped: dict[str, int]) -> str:
 
 def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     """A rich summary of a prepared dataset's manifest."""
-    from coldbench.protocol import SPLITS
+    from coldbench.protocol import SPLITS, describe_recorded
 
     stats = manifest["stats"]
     state = "reused" if reused else "prepared"
     console.print(f"[bold green]{state}[/] [bold]{manifest['name']}[/] → {path}")
     if manifest.get("verified") is False:
         console.print("[yellow]source checksum NOT verified (--no-verify)[/]")
+    console.print(describe_recorded(manifest.get("protocol") or {}), highlight=False)
     console.print(
         f"users in source {stats['users_in_source']:,} → cold-start users {stats['cold_start_users']:,} "
         f"→ kept {stats['users']:,} ({dropped_line(stats['dropped_users'])}); "

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from rich.table import Table
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.metrics import METRICS
+from coldbench.protocol import describe_recorded
 from coldbench.report.runs import Runs
 from coldbench.stats import (
     CORRECTIONS,
@@ -162,6 +164,16 @@ def _plainest(variants) -> list[str]:
     return ordered_variants(chosen.values())
 
 
+def _recorded_protocol(table: pd.DataFrame) -> dict | None:
+    """The prepared data's protocol as the first run records it (``None`` for runs that predate it)."""
+    try:
+        config = json.loads((Path(table["path"].iloc[0]) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    protocol = config.get("dataset_protocol")
+    return protocol if isinstance(protocol, dict) else None
+
+
 def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
     """The runs of ``dataset`` on its most-used prepared data (one manifest hash), and notes."""
     table = runs.table[runs.table["dataset"] == dataset]
@@ -170,6 +182,9 @@ def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
     counts = table["dataset_hash"].value_counts()
     chosen = counts.index[0]
     notes = [f"{dataset}: prepared data {chosen[:12]} ({counts.iloc[0]} runs)"]
+    protocol = _recorded_protocol(table[table["dataset_hash"] == chosen])
+    if protocol is not None:
+        notes.append(f"{dataset}: {describe_recorded(protocol)}")
     if len(counts) > 1:
         others = ", ".join(f"{h[:12]} ({n} runs)" for h, n in counts.iloc[1:].items())
         notes.append(f"runs on other preparations of {dataset} are left out: {others}")
