@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-DEMO_EPOCHS ?= 4
+DEMO_EPOCHS ?= 3
 DEMO_SEEDS ?= 2
 DEMO_ARGS ?=
 

@@ -17,7 +17,7 @@ def test_demo_trains_every_method_reports_and_explains(tmp_path, cli):
     assert code == 0, err
     for method in demo_methods():
         assert f") {method} " in out  # one progress line per method
-    assert "Main results — synthetic" in out and "Major vs minor users — synthetic" in out
+    assert "Main results — synthetic-demo" in out and "Major vs minor users — synthetic-demo" in out
     assert "What you just saw" in out and "Next steps" in out
     assert "prepare movielens --source ml-1m.zip --extras movies_extrainfos.dat" in out
     assert (tmp_path / "fig" / "boxplot.png").is_file()

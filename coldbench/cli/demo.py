@@ -45,7 +45,7 @@ def demo_cli(
     threads: Annotated[
         int, typer.Option(help="Torch CPU threads (1: no thread contention on a busy machine).")
     ] = 1,
-    out: Annotated[Path, typer.Option(help="Folder for the figure.")] = Path("figures/synthetic"),
+    out: Annotated[Path, typer.Option(help="Folder for the figure.")] = Path("figures/demo"),
     figure: Annotated[
         bool, typer.Option(" /--no-figure", help="Skip the figure.", metavar="", show_default=False)
     ] = True,
