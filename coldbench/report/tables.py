@@ -798,26 +798,29 @@ def _rich_text(text: str) -> str:
 
 
 def _rich_label(text: str) -> str:
-    """A row label: the method on its line, its settings (``(epochs=2, …)``) dimmed below it."""
+    """A row label: the method on its line, each of its settings dimmed on a line below it."""
     method, sep, rest = text.partition(" (")
     if not sep:
         return escape(text)
-    return f"{escape(method)}\n[dim]({escape(rest)}[/dim]"
+    settings = _SETTING.split("(" + rest)
+    lines = [
+        f"[dim]{escape(part)}{',' if i < len(settings) - 1 else ''}[/dim]" for i, part in enumerate(settings)
+    ]
+    return "\n".join([escape(method), *lines])
 
 
 def to_rich(report: ReportTable) -> Table:
-    """A rich table that never cuts a cell: labels keep their width, long cells wrap or fold."""
+    """A rich table that never cuts a cell: the label column keeps its width, other cells wrap.
+
+    Labels never wrap (``no_wrap``): a variant's settings stand one per line below its method, so
+    the column stays narrow. Other cells wrap at spaces and fold rather than end in an ellipsis.
+    """
     caption = "\n".join(_rich_text(line) for line in report.caption)
     table = Table(title=_rich_text(report.title), caption=caption, caption_justify="left")
-    labels = [row[0].text for row in report.rows] + [report.columns[0]] if report.columns else []
-    words = [word for label in labels for word in label.replace("(", " ").split()]
-    widest = min(max((len(word) for word in words), default=1), 30)
     for index, column in enumerate(report.columns):
+        first = index == 0
         table.add_column(
-            _rich_text(column),
-            justify="left" if index == 0 else "right",
-            min_width=widest if index == 0 else None,
-            overflow="fold",
+            _rich_text(column), justify="left" if first else "right", no_wrap=first, overflow="fold"
         )
     starts = _group_starts(report)
     for i, row in enumerate(report.rows):
