@@ -85,7 +85,8 @@ def run_demo(
         mse = sum(r.metrics["test"]["overall"]["mse"] for r in results) / len(results)
         reused = " (earlier runs reused)" if all(r.skipped for r in results) else ""
         say(f"({index + 1}/{len(methods)}) {method:<9} test MSE {mse:.3f}  {seconds[method]:5.1f} s{reused}")
-    runs = load_runs(results_dir).select(dataset.name)
+    runs = load_runs(results_dir).select(dataset.name)  # this demo's runs only, not earlier budgets
+    runs = Runs(runs.table[runs.table["config_id"].isin({spec.config_id for spec in specs})])
     tables = [main_table(runs, dataset.name), minor_major_table(runs, dataset.name)]
     return DemoResult(dataset.name, runs, tables, seconds)
 
