@@ -1,13 +1,15 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   — create .venv, prepare the embedded synthetic dataset, train methods on it
+#   make demo   — create .venv, then `coldbench demo`: prepare the embedded synthetic dataset, train
+#                 every method briefly in one process, show the tables, the figure and next steps
 #   make test   — create .venv, run the test suite
 # make bad-inputs runs only the corpus of bad input to `train` and the run-folder safety tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-DEMO_EPOCHS ?= 10
-DEMO_SET ?= outer_lr=1e-3
+DEMO_EPOCHS ?= 3
+DEMO_SEEDS ?= 2
+DEMO_ARGS ?=
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/coldbench prepare synthetic
-	for method in global melu meta-sgd transfer paml reg-paml at-paml; do \
-	  $(BIN)/coldbench train $$method --dataset synthetic --epochs $(DEMO_EPOCHS) --seeds 2 --set $(DEMO_SET) || exit 1; \
-	done
-	$(BIN)/coldbench report --table main --dataset synthetic
-	$(BIN)/coldbench report --table minor-major --dataset synthetic
-	$(BIN)/coldbench report --figure boxplot --dataset synthetic --out figures/synthetic
+	$(BIN)/coldbench demo --epochs $(DEMO_EPOCHS) --seeds $(DEMO_SEEDS) $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -449,3 +449,84 @@ def test_a_floor_run_with_settings_is_still_the_floor_reference(tmp_path):
     report = main_table(load_runs(tmp_path), "d")
     assert [r[0].text for r in report.rows] == ["paml", "bias (item_shrinkage=5)"]
     assert "every method beats the bias floor significantly in every tested column" in report.caption
+
+
+def _with_train(folder, **train) -> None:
+    """Record engine settings (``epochs=2``...) in a fake run's config, as ``train`` writes them."""
+    config = json.loads((folder / "config.json").read_text())
+    config["train"] = train
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.fixture
+def short_runs(tmp_path):
+    """at-paml and reg-paml (γ = 0.01) trained for 2 epochs, and global, on 'movielens'."""
+    for method, level, params in (
+        ("at-paml", 1.2, {}),
+        ("reg-paml", 1.1, {"gamma": 0.01}),
+        ("global", 1.4, {}),
+    ):
+        for seed in range(2):
+            folder = _write(
+                tmp_path, method, seed, _users(_noisy(level, seed)), dataset="movielens", params=params
+            )
+            _with_train(folder, epochs=2)
+    return load_runs(tmp_path)
+
+
+def test_paper_numbers_match_by_method_and_mark_other_settings(short_runs):
+    report = main_table(short_runs, "movielens", with_paper=True)
+    index = report.columns.index("MSE") + 1
+    assert _cell(report, "at-paml (epochs=2)", "MSE") is not None
+    row = next(r for r in report.rows if r[0].text == "at-paml (epochs=2)")
+    assert row[index].text == "1.322 ± 0.007 †"  # Table 2's AT-PAML, marked: the settings differ
+    assert row[index + 1].text.startswith(("+", "-"))
+    caption = " ".join(report.caption)
+    assert "at-paml (epochs=2) (paper: at-paml; differs in epochs=2)" in caption
+    assert "the paper reports no number for global" in caption
+    ablation = ablation_table(short_runs, "movielens", with_paper=True)
+    row = next(r for r in ablation.rows if r[0].text == "reg-paml (gamma=0.01, epochs=2)")
+    assert row[ablation.columns.index("MSE") + 1].text == "1.191 ± 0.021 †"  # Table 3, γ = 1e-2
+    minor_major = minor_major_table(short_runs, "movielens", with_paper=True)
+    row = next(r for r in minor_major.rows if r[0].text == "at-paml (epochs=2)")
+    assert row[minor_major.columns.index("paper major")].text.endswith(" †")
+
+
+def test_paper_match_prefers_the_most_specific_entry():
+    from coldbench.report.tables import paper_match
+
+    paper = {"reg-paml": {}, "reg-paml (gamma=0.01)": {}, "melu": {}}
+    assert paper_match(paper, "reg-paml (gamma=0.01)").differ == ()
+    match = paper_match(paper, "reg-paml (epochs=2, gamma=0.01)")
+    assert (match.key, match.differ) == ("reg-paml (gamma=0.01)", ("epochs=2",))
+    assert paper_match(paper, "reg-paml (gamma=0.5)").key == "reg-paml"
+    assert paper_match(paper, "melu (hidden=[64, 32])").differ == ("hidden=[64, 32]",)
+    assert paper_match(paper, "global") is None and paper_match({}, "melu") is None
+
+
+def _rendered(report, width: int = 80) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(to_rich(report))
+    return console.export_text()
+
+
+def test_rich_at_80_columns_keeps_labels_and_prints_no_markdown(short_runs):
+    report = main_table(short_runs, "movielens", with_paper=True)
+    report.caption.append("a **bold** note with [brackets]")
+    text = _rendered(report)
+    assert "…" not in text and "**" not in text
+    assert "at-paml" in text and "(epochs=2)" in text and "reg-paml" in text
+    assert "(gamma=0.01," in text and "epochs=2)" in text  # the settings may wrap, never cut
+    assert "a bold note with [brackets]" in " ".join(text.split())
+    assert max(len(line) for line in text.splitlines()) <= 80
+    narrow = _rendered(minor_major_table(short_runs, "movielens"))
+    assert "…" not in narrow and "at-paml" in narrow
+
+
+def test_cli_report_help_shows_no_bool_for_flags(cli):
+    code, text, _ = cli("report", "--help")
+    assert code == 0
+    lines = [line for line in text.splitlines() if "--paper" in line or "--welch" in line]
+    assert lines and not any("<bool>" in line or "--no-" in line for line in lines)

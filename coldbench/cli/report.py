@@ -27,7 +27,9 @@ def report_cli(
     out: Annotated[
         Path | None, typer.Option(help="Table: a file. Figure: a folder (default: figures).")
     ] = None,
-    paper: Annotated[bool, typer.Option(help="Show the paper's reported numbers beside ours.")] = False,
+    paper: Annotated[
+        bool, typer.Option("--paper", metavar="", help="Show the paper's reported numbers beside ours.")
+    ] = False,
     test: Annotated[
         str, typer.Option(help=f"Significance test: {', '.join(TESTS)} (over users, seeds, users).")
     ] = "paired",
@@ -38,7 +40,9 @@ def report_cli(
         str | None,
         typer.Option(help="Columns, e.g. mse,ndcg@3,ndcg_lin@3 (default mse,ndcg@3,ndcg@5; ctr auc,nel)."),
     ] = None,
-    welch: Annotated[bool, typer.Option(help="Welch's t-test instead of Student's (minor-major).")] = False,
+    welch: Annotated[
+        bool, typer.Option("--welch", metavar="", help="Welch's t-test instead of Student's (minor-major).")
+    ] = False,
     results_dir: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home (t-SNE needs the prepared data).")] = None,
 ) -> None:

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 
 from coldbench.errors import ColdbenchError
@@ -417,14 +419,89 @@ def _values_note(test: str, extra: str = "") -> str:
 # ------------------------------------------------------------------ the paper's numbers
 
 
+_SETTING = re.compile(r", (?=[A-Za-z_][\w@.]*=)")  # splits "a=1, b=[2, 3]" at ", b="
+
+
+def _settings(variant: str) -> dict[str, str]:
+    """``{"gamma": "0.01", "epochs": "2"}`` from ``reg-paml (epochs=2, gamma=0.01)``."""
+    _, _, inner = variant.partition(" (")
+    pairs = (part.partition("=") for part in _SETTING.split(inner.rstrip(")")) if part)
+    return {key: value for key, _, value in pairs}
+
+
+@dataclass(frozen=True)
+class PaperMatch:
+    """The paper's entry for a row: its key, and the row's settings that differ from the paper's."""
+
+    key: str
+    differ: tuple[str, ...] = ()
+
+    def mark(self) -> str:
+        return " †" if self.differ else ""
+
+
+def paper_match(paper: dict | None, variant: str) -> PaperMatch | None:
+    """The paper entry of ``variant``'s method whose named settings the variant shares most.
+
+    An exact label wins; otherwise the entry of the same method whose settings all appear in the
+    variant (``reg-paml (epochs=2, gamma=0.01)`` → ``reg-paml (gamma=0.01)``), else the method's
+    plain entry. ``differ`` lists the variant's settings the paper's entry does not name.
+    """
+    if not paper:
+        return None
+    if variant in paper:
+        return PaperMatch(variant)
+    mine = _settings(variant)
+    candidates = []
+    for key in paper:
+        if _method(key) != _method(variant):
+            continue
+        theirs = _settings(key)
+        if all(mine.get(k) == v for k, v in theirs.items()):
+            candidates.append((len(theirs), key))
+    if not candidates:
+        plain = _method(variant)
+        if plain not in paper:
+            return None
+        candidates = [(0, plain)]
+    key = max(candidates)[1]
+    named = _settings(key)
+    return PaperMatch(key, tuple(f"{k}={v}" for k, v in mine.items() if k not in named))
+
+
 def _paper_cells(paper: dict | None, variant: str, metric: str, mean: float) -> list[Cell]:
-    entry = (paper or {}).get(variant, {}).get(metric)
+    """The paper's ``mean ± std`` (``†`` when this row's settings differ) and Δ = ours − paper."""
+    match = paper_match(paper, variant)
+    entry = paper[match.key].get(metric) if match else None
     if entry is None:
         return [Cell("–"), Cell("–")]
     value = entry[0] if isinstance(entry, list) else entry
     std = entry[1] if isinstance(entry, list) else math.nan
     diff = "–" if math.isnan(mean) else f"{mean - value:+.3f}"
-    return [Cell(_fmt(value, std)), Cell(diff)]
+    return [Cell(_fmt(value, std) + match.mark()), Cell(diff)]
+
+
+def _paper_notes(paper: dict | None, variants: Sequence[str], what: str) -> list[str]:
+    """Caption lines: where the numbers come from, what a dash and what a † mean."""
+    if not paper:
+        return ["paper: no reported numbers for this dataset"]
+    notes = [f"paper: {what}, reported by Yu et al. (AAAI 2021), not measured here; Δ = ours − paper"]
+    matches = {v: paper_match(paper, v) for v in variants}
+    absent = [v for v, m in matches.items() if m is None]
+    if absent:
+        notes.append(f"paper –: the paper reports no number for {', '.join(absent)} in this table")
+    differ = [
+        f"{v} (paper: {m.key}; differs in {', '.join(m.differ)})"
+        for v, m in matches.items()
+        if m and m.differ
+    ]
+    if differ:
+        notes.append(
+            "paper †: the paper's number for the method at the paper's own settings (coldbench's defaults, "
+            "from its Table 7); this row's settings differ, so Δ compares different settings: "
+            + "; ".join(differ)
+        )
+    return notes
 
 
 def _paper_for(dataset: str, table_name: str) -> dict | None:
@@ -492,12 +569,6 @@ def metric_table(
     return report, comparisons, notes
 
 
-def _paper_note(paper: dict | None) -> str:
-    if paper:
-        return "paper: numbers reported by Yu et al. (AAAI 2021), not measured here; Δ = ours − paper"
-    return "paper: no reported numbers for this dataset"
-
-
 def main_table(
     runs: Runs,
     dataset: str,
@@ -534,7 +605,7 @@ def main_table(
         _floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons),
     ]
     if with_paper:
-        report.caption.append(_paper_note(paper))
+        report.caption += _paper_notes(paper, [v for _, rows in blocks for v in rows], "Table 2")
     return report
 
 
@@ -586,7 +657,7 @@ def ablation_table(
         + "; floors are shown for reference, untested",
     ]
     if with_paper:
-        report.caption.append(_paper_note(paper))
+        report.caption += _paper_notes(paper, [v for _, rows in blocks for v in rows], "Table 3")
     return report
 
 
@@ -645,9 +716,14 @@ def minor_major_table(
             row.insert(5, Cell(_fmt_p(adjusted)))
     if with_paper:
         for row, variant in zip(report.rows, variants):
-            entry = (paper or {}).get(variant)
+            match = paper_match(paper, variant)
+            entry = paper[match.key] if match else None
             row += (
-                [Cell(_fmt(*entry["major_mse"])), Cell(_fmt(*entry["minor_mse"])), Cell(f"{entry['p']:.3g}")]
+                [
+                    Cell(_fmt(*entry["major_mse"]) + match.mark()),
+                    Cell(_fmt(*entry["minor_mse"]) + match.mark()),
+                    Cell(f"{entry['p']:.3g}"),
+                ]
                 if entry
                 else [Cell("–")] * 3
             )
@@ -663,7 +739,7 @@ def minor_major_table(
     if len(blocks) > 1:
         report.caption.append("below the rule: floors (no meta-training)")
     if with_paper:
-        report.caption.append("paper: Tables 4/5 of Yu et al. (AAAI 2021), reported there, not measured here")
+        report.caption += _paper_notes(paper, variants, "Tables 4/5")
     return report
 
 
@@ -728,19 +804,46 @@ def _group_starts(report: ReportTable) -> set[int]:
     return {i for i in range(1, len(groups)) if groups[i] != groups[i - 1]}
 
 
+_MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def _rich_text(text: str) -> str:
+    """Plain text as rich markup: brackets escaped, Markdown ``**bold**`` turned into bold."""
+    return _MARKDOWN_BOLD.sub(r"[bold]\1[/bold]", escape(text))
+
+
+def _rich_label(text: str) -> str:
+    """A row label: the method on its line, each of its settings dimmed on a line below it."""
+    method, sep, rest = text.partition(" (")
+    if not sep:
+        return escape(text)
+    settings = _SETTING.split("(" + rest)
+    lines = [
+        f"[dim]{escape(part)}{',' if i < len(settings) - 1 else ''}[/dim]" for i, part in enumerate(settings)
+    ]
+    return "\n".join([escape(method), *lines])
+
+
 def to_rich(report: ReportTable) -> Table:
-    table = Table(title=report.title, caption="\n".join(report.caption), caption_justify="left")
+    """A rich table that never cuts a cell: the label column keeps its width, other cells wrap.
+
+    Labels never wrap (``no_wrap``): a variant's settings stand one per line below its method, so
+    the column stays narrow. Other cells wrap at spaces and fold rather than end in an ellipsis.
+    """
+    caption = "\n".join(_rich_text(line) for line in report.caption)
+    table = Table(title=_rich_text(report.title), caption=caption, caption_justify="left")
     for index, column in enumerate(report.columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        first = index == 0
+        table.add_column(
+            _rich_text(column), justify="left" if first else "right", no_wrap=first, overflow="fold"
+        )
     starts = _group_starts(report)
     for i, row in enumerate(report.rows):
-        table.add_row(
-            *(
-                f"[bold]{c.text}[/]" if c.bold else f"[italic]{c.text}[/]" if c.italic else c.text
-                for c in row
-            ),
-            end_section=i + 1 in starts,
-        )
+        cells = []
+        for index, c in enumerate(row):
+            text = _rich_label(c.text) if index == 0 else escape(c.text)
+            cells.append(f"[bold]{text}[/]" if c.bold else f"[italic]{text}[/]" if c.italic else text)
+        table.add_row(*cells, end_section=i + 1 in starts)
     return table
 
 
