@@ -11,3 +11,5 @@ TABLE_NAMES = ("main", "ablation", "minor-major", "ctr")  # report --table
 TESTS = ("paired", "seeds", "wilcoxon")  # report --test
 CORRECTIONS = ("holm", "none")  # report --correction
 DEFAULT_PROTOCOL = "paml"  # prepare --protocol (coldbench.protocol re-exports it)
+DEMO_EPOCHS = 3  # coldbench demo: epochs per method (a first look, not a ranking)
+DEMO_SEEDS = 2  # coldbench demo: seeds per method

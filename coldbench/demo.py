@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from coldbench.choices import DEMO_EPOCHS, DEMO_SEEDS
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.prepare import prepare
@@ -24,8 +25,6 @@ from coldbench.trainer import make_spec, train_spec
 
 DEMO_NAME = "synthetic-demo"  # its own prepared folder: `prepare synthetic` keeps the full default
 DEMO_OPTIONS = {"users": "800"}  # 640 cold-start users: 448 train, 64 validation, 128 test
-DEMO_EPOCHS = 3
-DEMO_SEEDS = 2
 DEMO_SETTINGS = {"outer_lr": "1e-3"}  # the paper's 5e-5/5e-6 learns little in a few epochs
 ADAPTING = ("transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml", "mamo", "tanp")
 SUPPORT_FLOORS = ("user-mean", "bias")  # no training; read only the user's support set

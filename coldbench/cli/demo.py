@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from coldbench.choices import DEMO_EPOCHS, DEMO_SEEDS
 from coldbench.cli import app
 from coldbench.cli.options import parse_pairs
-from coldbench.demo import DEMO_EPOCHS, DEMO_SEEDS, run_demo, summary
 from coldbench.errors import ColdbenchError
-from coldbench.methods import METHODS
-from coldbench.report.tables import to_rich
 
 console = Console()
 
@@ -22,6 +20,8 @@ def _methods(text: str | None) -> list[str] | None:
     """``"global,paml"`` → ``["global", "paml"]``; an unknown name is a one-line error."""
     if text is None:
         return None
+    from coldbench.methods import METHODS
+
     names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names or [""]:
         try:
@@ -57,6 +57,9 @@ def demo_cli(
 ) -> None:
     """Prepare the synthetic data, train every method briefly, show the tables and what they mean."""
     import torch
+
+    from coldbench.demo import run_demo, summary
+    from coldbench.report.tables import to_rich
 
     if threads < 1:
         raise ColdbenchError(f"option --threads {threads}: must be at least 1")
