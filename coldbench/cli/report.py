@@ -45,6 +45,10 @@ def report_cli(
     ] = False,
     results_dir: Annotated[Path, typer.Option(help="Where the runs are.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home (t-SNE needs the prepared data).")] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Write the study for committing: tables, PNG figures, each run's small files."),
+    ] = None,
 ) -> None:
     """Tables, t-tests and figures from finished runs on disk."""
     from coldbench.report.runs import load_runs
@@ -54,6 +58,17 @@ def report_cli(
     if len(runs) == 0:
         raise ColdbenchError(f"no finished runs under {results_dir}; run `coldbench train` first")
     datasets = [dataset] if dataset else runs.datasets()
+    if export is not None:
+        from coldbench.report.export import check_exported, export_study
+
+        for name in datasets:
+            folder = export / name if len(datasets) > 1 or dataset is None else export
+            written = export_study(runs, name, folder)
+            cells = check_exported(folder)
+            console.print(
+                f"wrote {len(written)} files to {folder} ({cells} table means checked against runs)"
+            )
+        return
     if table is None and figure is None:
         print_inventory(runs)
         return
