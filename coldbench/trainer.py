@@ -289,6 +289,16 @@ def _reuse(out: Path, dataset: PreparedDataset) -> dict:
     return finished
 
 
+def finished_run(spec: RunSpec, dataset: PreparedDataset, seed: int) -> dict | None:
+    """The metrics of the seed's finished run, checked as ``train`` checks a run it skips; else None."""
+    out = run_dir(spec, dataset, seed)
+    if not (out / "metrics.json").exists():
+        return None
+    with _file_errors(out), run_lock(out):
+        recover_swap(out)
+        return _reuse(out, dataset) if (out / "metrics.json").exists() else None
+
+
 def run_seed(
     spec: RunSpec,
     dataset: PreparedDataset,

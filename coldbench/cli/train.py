@@ -214,24 +214,18 @@ def reproduce_cli(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
+    preset: PresetOption = None,
+    executor: Annotated[str, typer.Option(help="local or ray (see `coldbench sweep`).")] = "local",
+    workers: Annotated[int, typer.Option(help="Runs at once.")] = 1,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
 ) -> None:
     """Prepare, train every method and the γ ablation, and write every table and figure."""
-    from coldbench.reproduce import plan, reproduce
+    from coldbench.cli.sweep import sweep_progress
+    from coldbench.reproduce import reproduce
 
     name = dataset or DEFAULT_DATASET
     overrides, origins = collect_settings(None, set_, None)
-    total = len(plan(overrides))
-    view = TrainView(console, "")
-
-    def report(kind: str, info: dict) -> None:
-        if kind == "method":
-            view.close()
-            extra = f" gamma={info['settings']['gamma']}" if "gamma" in info["settings"] else ""
-            console.print(f"[bold]({info['index'] + 1}/{total})[/] {info['method']}{extra}")
-            view.method = info["method"]
-        else:
-            view(kind, info)
-
+    view, report = sweep_progress()
     try:
         index = reproduce(
             name,
@@ -246,6 +240,10 @@ def reproduce_cli(
             device=device,
             progress=report,
             prepare_options={"source": source, "extras": extras, "verify": not no_verify},
+            preset=preset,
+            executor=executor,
+            workers=workers,
+            address=address,
         )
     finally:
         view.close()
