@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ def _digests(results) -> dict[tuple[str, int], str]:
     out = {}
     for result in results:
         assert result.error is None, result.error
-        data = (result.path and open(f"{result.path}/predictions.parquet", "rb").read()) or b""
+        data = (Path(result.path) / "predictions.parquet").read_bytes()
         out[(result.job.method, result.job.seed)] = hashlib.sha256(data).hexdigest()
     return out
 

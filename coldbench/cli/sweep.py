@@ -136,8 +136,9 @@ def sweep_cli(
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
 ) -> None:
     """Train every (method, dataset, seed); finished runs are skipped; a summary table ends it."""
-    from coldbench.sweep import plan_sweep, run_sweep
+    from coldbench.sweep import check_executor, plan_sweep, run_sweep
 
+    check_executor(executor, workers, address)
     overrides, origins = collect_settings(None, set_, epochs)
     jobs = plan_sweep(
         _names(methods),
