@@ -23,6 +23,7 @@ from coldbench.cli.train import (
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
 from coldbench.reproduce import DEFAULT_DATASET
+from coldbench.stopping import still_improving
 
 console = Console()
 
@@ -47,7 +48,11 @@ def job_line(info: dict) -> str:
     best = metrics.get("best_epoch", metrics.get("selected_epoch"))
     stop = f"best epoch {best} of {metrics.get('epochs_run', '?')}"
     status = "skipped (finished before)" if result.skipped else "trained"
-    return f"{head}: {status} · {metric.upper()} {value:.4f} · {stop} ({metrics.get('stopped', 'maximum')})"
+    stopped = metrics.get("stopped", "maximum")
+    line = f"{head}: {status} · {metric.upper()} {value:.4f} · {stop} ({stopped})"
+    if best is not None and still_improving(best, metrics.get("epochs_run") or 0, stopped):
+        line += " · warning: still improving at the maximum (raise --epochs)"
+    return line
 
 
 def print_summary(results: list) -> None:
