@@ -14,7 +14,7 @@ DEMO_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.1,<3"
-	$(BIN)/pip install -q -e ".[dev,flann]"
+	$(BIN)/pip install -q -e ".[dev,flann,ray]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 .PHONY: install demo test bad-inputs lint

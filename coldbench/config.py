@@ -42,7 +42,7 @@ def setting(
 class TrainConfig:
     """Settings shared by every method (paper Table 7 defaults)."""
 
-    epochs: int = setting(20, min=1)  # passes over the training users
+    epochs: int = setting(100, min=1)  # most passes over the training users (early stopping ends sooner)
     batch_size: int = setting(32, min=1)  # users per meta-batch
     inner_steps: int = setting(1, min=0)  # local-update steps on the support set
     first_order: bool = False  # drop second-order terms of the meta-gradient
@@ -54,12 +54,31 @@ class TrainConfig:
     adapt: str = setting(
         "decision", choices=("decision", "last")
     )  # layers the inner loop adapts (ANIL: last)
+    patience: int = setting(5, min=0)  # stop after this many epochs without improvement (0: never early)
+    min_delta: float = setting(0.0, min=0)  # an improvement beats the best validation value by more
 
 
 # Settings that change speed and memory, not the maths: left out of the config id.
 PERFORMANCE_SETTINGS = ("implicit_step", "buckets", "eval_batch_size")
 # Settings added later: left out of the config id at their default, so earlier runs keep their ids.
-LATER_DEFAULTS = {"adapt": "decision"}
+# (patience 0 and min_delta 0 are how runs trained before early stopping existed: no early stopping.)
+LATER_DEFAULTS = {"adapt": "decision", "patience": 0, "min_delta": 0.0}
+
+# Presets: a declared mapping of settings applied before --config/--set, so the config id and the
+# report label (``reg-paml [paper]``) follow from the settings themselves. ``paper``: the paper's
+# protocol (App. D.1, Table 7): 20 epochs, no early stopping; method settings keep their defaults,
+# which are the paper's rates.
+PRESETS: dict[str, dict[str, Any]] = {"paper": {"epochs": 20, "patience": 0, "min_delta": 0.0}}
+
+
+def preset_settings(name: str | None) -> dict[str, Any]:
+    """The settings of preset ``name`` (None: no preset); an unknown name is a one-line error."""
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise ColdbenchError(f"option --preset {name!r}: expected one of {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
@@ -222,14 +241,19 @@ def as_dict(config: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-def config_id(method: str, train: TrainConfig, method_config: Any) -> str:
-    """A short, stable id of everything that defines a run except its seed and device."""
+def config_id(method: str, train: TrainConfig, method_config: Any, tuned: dict | None = None) -> str:
+    """A short, stable id of everything that defines a run except its seed and device.
+
+    ``tuned`` (study and trial of ``train --tuned``) joins the id, so a tuned run never shares a
+    folder, or a report label, with a run given the same settings by hand.
+    """
     semantic = {
         k: v
         for k, v in as_dict(train).items()
         if k not in PERFORMANCE_SETTINGS and not (k in LATER_DEFAULTS and LATER_DEFAULTS[k] == v)
     }
-    payload = json.dumps(
-        {"method": method, "train": semantic, "params": as_dict(method_config)}, sort_keys=True
-    )
+    content: dict[str, Any] = {"method": method, "train": semantic, "params": as_dict(method_config)}
+    if tuned:
+        content["tuned"] = {"study": tuned["study"], "trial": tuned["trial"]}
+    payload = json.dumps(content, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:10]

@@ -15,7 +15,7 @@ from coldbench.prepared import load_prepared
 from coldbench.protocol import ProtocolConfig
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
-from coldbench.trainer import make_spec, train_spec
+from coldbench.trainer import make_spec
 
 GAMMAS = (1e-5, 1e-4, 1e-2)  # the default 1e-3 is the plain reg-paml run
 PAPER_TABLES = ("main", "ablation", "minor-major")
@@ -48,13 +48,20 @@ def reproduce(
     data_dir: Path | None = None,
     device: str = "auto",
     progress: Callable[[str, dict], None] | None = None,
+    preset: str | None = None,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
 ) -> Path:
     """Run the whole rating study on ``dataset``; finished runs are reused. Returns the index path.
 
-    ``epochs`` and ``subset`` are shorthands for ``--set epochs=N`` and ``prepare --subset N``.
-    Every run's settings are checked before anything is prepared or trained.
+    ``epochs`` and ``subset`` are shorthands for ``--set epochs=N`` and ``prepare --subset N``;
+    ``preset="paper"`` keeps the paper's protocol (20 epochs, no early stopping). The runs go
+    through :func:`coldbench.sweep.run_sweep` (``executor``, ``workers``, ``address``). Every run's
+    settings are checked before anything is prepared or trained.
     """
     from coldbench.report.figures import FIGURES
+    from coldbench.sweep import check_executor, make_jobs, run_sweep
 
     progress = progress or (lambda kind, info: None)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -64,12 +71,32 @@ def reproduce(
         overrides["epochs"], origins["epochs"] = epochs, "--epochs"
     protocol = ProtocolConfig(subset=subset)
     steps = plan(overrides)
-    specs = [make_spec(method, settings, device, results_dir, origins) for method, settings in steps]
+    for method, settings in steps:
+        make_spec(method, settings, device, results_dir, origins, preset=preset)
+    check_executor(executor, workers, address)
     prepared_result = prepare(dataset, config=protocol, data_dir=data_dir, **(prepare_options or {}))
     prepared = load_prepared(prepared_result.path.name, data_dir)
-    for index, ((method, settings), spec) in enumerate(zip(steps, specs)):
-        progress("method", {"index": index, "total": len(steps), "method": method, "settings": settings})
-        train_spec(spec, prepared, list(range(seeds)), progress=progress)
+    jobs = [
+        job
+        for method, settings in steps
+        for job in make_jobs(
+            method,
+            prepared,
+            list(range(seeds)),
+            settings,
+            origins,
+            preset=preset,
+            results_dir=results_dir,
+            device=device,
+        )
+    ]
+    failed = [r for r in run_sweep(jobs, executor, workers, address, progress=progress) if r.error]
+    if failed:
+        job = failed[0].job
+        raise ColdbenchError(
+            f"{len(failed)} of {len(jobs)} runs failed (finished runs are kept); first: {job.label}, "
+            f"seed {job.seed}: {failed[0].error}"
+        )
 
     runs = load_runs(results_dir).select(prepared.name)
     out = Path(out)

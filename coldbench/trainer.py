@@ -1,9 +1,11 @@
 """Train a registered method on a prepared dataset, select on validation, test once.
 
 Results for one run live in ``results/<dataset>/<method>/<config-id>/seed-<k>/``. A run writes
-``last.pt`` after every epoch (resumable after a kill), keeps the best-validation weights, and
-finishes by evaluating test users once with them; ``metrics.json`` is written last, records the
-checksums of the other files and marks a finished run. One process at a time trains a seed (a
+``last.pt`` after every epoch (resumable after a kill), keeps the best-validation weights, stops
+early when validation stops improving (``patience``), at ``epochs``, or when training diverges
+after a good epoch, and finishes by evaluating test users once with the best weights;
+``metrics.json`` is written last, records the checksums of the other files and marks a finished
+run. One process at a time trains a seed (a
 lock beside its folder); ``--force`` trains beside the old run and swaps it in at the end.
 """
 
@@ -26,7 +28,15 @@ import torch
 
 import coldbench
 from coldbench.atomic_io import atomic_path, write_json
-from coldbench.config import PERFORMANCE_SETTINGS, TrainConfig, apply_overrides, as_dict, config_id
+from coldbench.config import (
+    PERFORMANCE_SETTINGS,
+    PRESETS,
+    TrainConfig,
+    apply_overrides,
+    as_dict,
+    config_id,
+    preset_settings,
+)
 from coldbench.engine import make_batch
 from coldbench.errors import ColdbenchError
 from coldbench.evaluate import evaluate_split
@@ -37,6 +47,7 @@ from coldbench.model import RecModel
 from coldbench.prepared import PreparedDataset
 from coldbench.run_files import CorruptRun, read_finished, record_files
 from coldbench.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
+from coldbench.stopping import EarlyStopping
 
 _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 LAST_KEYS = ("model", "method", "optimizer", "log", "best", "epoch", "config_id", "dataset_hash")
@@ -51,10 +62,11 @@ class RunSpec:
     params: Any  # the method's Config instance
     device: torch.device
     results_dir: Path = Path("results")
+    tuned: dict | None = None  # study, storage, trial… of ``train --tuned`` (joins the config id)
 
     @property
     def config_id(self) -> str:
-        return config_id(self.method, self.train, self.params)
+        return config_id(self.method, self.train, self.params, self.tuned)
 
 
 @dataclass
@@ -82,13 +94,19 @@ def make_spec(
     device: str = "auto",
     results_dir: Path = Path("results"),
     origins: dict[str, str] | None = None,
+    preset: str | None = None,
+    tuned: dict | None = None,
 ) -> RunSpec:
     """Resolve and check the engine and method configs from ``key=value`` overrides.
 
     Unknown keys, values of the wrong type and values outside a setting's declared range are
     errors naming the key and where it came from (``origins``: key → ``--set``, ``--config F``…).
+    A ``preset`` (see ``config.PRESETS``) supplies settings that the overrides may still change.
     """
     cls = METHODS.get(method)
+    preset_values = preset_settings(preset)
+    origins = {**dict.fromkeys(preset_values, f"--preset {preset}"), **(origins or {})}
+    overrides = {**preset_values, **overrides}
     train, rest = apply_overrides(TrainConfig(), overrides, origins)
     params, unknown = apply_overrides(cls.Config(), rest, origins)
     if unknown:
@@ -97,8 +115,10 @@ def make_spec(
             f"--set {sorted(unknown)[0]}: unknown setting for {method} (known: {', '.join(known)})"
         )
     if not cls.meta_trained:  # a closed-form fit ignores the training settings: one run, one config id
-        train = TrainConfig(**{k: getattr(train, k) for k in PERFORMANCE_SETTINGS})
-    return RunSpec(method, train, params, resolve_device(device), Path(results_dir))
+        # (the paper's engine settings, so floors keep the ids they had before early stopping)
+        kept = {k: getattr(train, k) for k in PERFORMANCE_SETTINGS}
+        train = TrainConfig(**kept, **PRESETS["paper"])
+    return RunSpec(method, train, params, resolve_device(device), Path(results_dir), tuned)
 
 
 def run_dir(spec: RunSpec, dataset: PreparedDataset, seed: int) -> Path:
@@ -166,7 +186,7 @@ def train_epoch(
         batch = make_batch(part, chunk, device=spec.device)
         loss, output = method.training_loss(model, batch)
         if not torch.isfinite(loss):
-            raise ColdbenchError(
+            raise Diverged(
                 f"training diverged at epoch {epoch + 1}, meta-batch {index + 1}: loss is {loss.item()}; "
                 f"try a smaller outer learning rate (--set outer_lr={spec.params.outer_lr / 10:g}); "
                 "earlier epochs' results are kept"
@@ -178,6 +198,10 @@ def train_epoch(
         losses.append(loss.item())
         progress("batch", {"epoch": epoch, "batch": index + 1, "batches": n_batches, "loss": losses[-1]})
     return float(np.mean(losses))
+
+
+class Diverged(ColdbenchError):
+    """A non-finite training loss or validation value."""
 
 
 class UnreadableState(ColdbenchError):
@@ -207,9 +231,9 @@ def _restore(target: dict[str, Any], state: dict, path: Path) -> None:
 
 
 def _resume(
-    out: Path, spec: RunSpec, dataset: PreparedDataset, modules: dict[str, Any]
-) -> tuple[list[dict], dict, int]:
-    """Restore ``modules`` from ``out/last.pt``; return the epoch log, the best epoch, the next epoch."""
+    out: Path, spec: RunSpec, dataset: PreparedDataset, modules: dict[str, Any], selection: str
+) -> tuple[list[dict], EarlyStopping, int]:
+    """Restore ``modules`` from ``out/last.pt``; return the epoch log, the stopping state, the next epoch."""
     path = out / "last.pt"
     state = _load_state(path, spec.device, LAST_KEYS)
     if state["config_id"] != spec.config_id or state["dataset_hash"] != dataset.manifest["content_hash"]:
@@ -219,9 +243,15 @@ def _resume(
         isinstance(log, list) and isinstance(best, dict) and isinstance(epoch, int) and len(log) == epoch + 1
     ):
         raise UnreadableState(f"{path}: its epoch log is damaged")
+    stopper = EarlyStopping(spec.train.patience, spec.train.min_delta)
+    if isinstance(state.get("stopping"), dict):
+        stopper.load_state_dict(state["stopping"])
+    else:  # written before early stopping existed: replay the log
+        values = [entry.get(f"valid_{selection}", math.inf) for entry in log]
+        stopper = EarlyStopping.replay(spec.train.patience, spec.train.min_delta, values)
     _restore(modules, state, path)
     _load_state(out / "best.pt", spec.device, ("model", "method"))  # needed at the end; check it now
-    return log, best, epoch + 1
+    return log, stopper, epoch + 1
 
 
 def _write_epochs(folder: Path, log: list[dict]) -> None:
@@ -257,6 +287,16 @@ def _reuse(out: Path, dataset: PreparedDataset) -> dict:
             "(it was prepared again); use --force to rerun, or --results-dir to keep both"
         )
     return finished
+
+
+def finished_run(spec: RunSpec, dataset: PreparedDataset, seed: int) -> dict | None:
+    """The metrics of the seed's finished run, checked as ``train`` checks a run it skips; else None."""
+    out = run_dir(spec, dataset, seed)
+    if not (out / "metrics.json").exists():
+        return None
+    with _file_errors(out), run_lock(out):
+        recover_swap(out)
+        return _reuse(out, dataset) if (out / "metrics.json").exists() else None
 
 
 def run_seed(
@@ -295,6 +335,116 @@ def run_seed(
     return RunResult(seed, out, metrics)
 
 
+@dataclass
+class Fitted:
+    """A model trained on the training users, its best epoch chosen on validation users."""
+
+    model: RecModel
+    method: Method
+    log: list[dict]
+    stopper: EarlyStopping
+    stopped: str  # "patience", "maximum" or "divergence"
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based."""
+        return self.stopper.best_epoch + 1
+
+
+def _validate(model: RecModel, method: Method, data: EncodedDataset, spec: RunSpec, seed: int) -> dict:
+    """Overall validation metrics of the current weights."""
+    _, valid_users = evaluate_split(
+        model, method, data, "valid", spec.train.eval_batch_size, spec.device, seed=seed
+    )
+    indexed = valid_users.set_index("user_id")
+    return aggregate(indexed[metric_names(data.task.name)], indexed["major"])["overall"]
+
+
+def fit(
+    out: Path,
+    spec: RunSpec,
+    dataset: PreparedDataset,
+    data: EncodedDataset,
+    seed: int,
+    progress: Progress,
+    config: dict | None = None,
+) -> Fitted:
+    """Train (or resume) in folder ``out`` until early stopping, the maximum, or divergence.
+
+    Reads training and validation users only. Writes ``config`` (when given) as ``config.json``,
+    ``last.pt`` and ``epochs.csv`` after every epoch and ``best.pt`` at every improvement.
+    """
+    model, method, optimizer = build(spec, data, seed)
+    selection = data.task.selection_metric
+    stopper = EarlyStopping(spec.train.patience, spec.train.min_delta)
+    log: list[dict] = []
+    start_epoch = 0
+    resumed = (out / "last.pt").exists()
+    if resumed:  # check everything a resume needs before writing anything
+        modules = {"model": model, "method": method, "optimizer": optimizer}
+        log, stopper, start_epoch = _resume(out, spec, dataset, modules, selection)
+    if config is not None:
+        write_json(out / "config.json", config)
+    if resumed:
+        _write_epochs(out, log)  # repairs an epochs.csv cut short by a kill
+        progress("resume", {"epoch": start_epoch})
+
+    n_epochs = spec.train.epochs if method.meta_trained else 1  # a closed-form fit needs one pass
+    progress("start", {"epochs": n_epochs, "done": start_epoch})
+    stopped = "maximum"
+    for epoch in range(start_epoch, n_epochs):
+        if stopper.should_stop:  # a resumed run that had already stopped
+            break
+        started = time.perf_counter()
+        try:
+            train_loss = train_epoch(model, method, optimizer, data, spec, seed, epoch, progress)
+            valid = _validate(model, method, data, spec, seed)
+            value = valid[selection]
+            if not math.isfinite(value):
+                raise Diverged(
+                    f"validation {selection} is {value} at epoch {epoch + 1}: the run "
+                    f"diverged; try a smaller outer learning rate (--set outer_lr=...)"
+                )
+        except Diverged as error:
+            if stopper.best_epoch < 0:
+                raise
+            progress("diverged", {"epoch": epoch + 1, "message": str(error)})
+            stopped = "divergence"
+            break
+        entry = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "seconds": time.perf_counter() - started,
+            **{f"valid_{k}": v for k, v in valid.items()},
+        }
+        log.append(entry)
+        if stopper.step(epoch, value):
+            _save(
+                out / "best.pt", {"model": model.state_dict(), "method": method.state_dict(), "epoch": epoch}
+            )
+        _save(
+            out / "last.pt",
+            {
+                "model": model.state_dict(),
+                "method": method.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "log": log,
+                "best": {"epoch": stopper.best_epoch, "value": stopper.best_value},
+                "stopping": stopper.state_dict(),
+                "epoch": epoch,
+                "config_id": spec.config_id,
+                "dataset_hash": dataset.manifest["content_hash"],
+            },
+        )
+        _write_epochs(out, log)
+        progress(
+            "epoch", {**entry, "selection": selection, "value": value, "best_epoch": stopper.best_epoch + 1}
+        )
+    if stopped != "divergence" and stopper.should_stop:
+        stopped = "patience"
+    return Fitted(model, method, log, stopper, stopped)
+
+
 def _train_in(
     out: Path,
     spec: RunSpec,
@@ -308,16 +458,6 @@ def _train_in(
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-
-    model, method, optimizer = build(spec, data, seed)
-    log: list[dict] = []
-    best = {"epoch": -1, "value": math.inf}
-    start_epoch = 0
-    resumed = (out / "last.pt").exists()
-    if resumed:  # check everything a resume needs before writing anything
-        log, best, start_epoch = _resume(
-            out, spec, dataset, {"model": model, "method": method, "optimizer": optimizer}
-        )
     config = {
         "method": spec.method,
         "config_id": spec.config_id,
@@ -332,57 +472,10 @@ def _train_in(
         "task": data.task.name,
         "selection": f"best validation {data.task.selection_metric}",
     }
-    write_json(out / "config.json", config)
-    if resumed:
-        _write_epochs(out, log)  # repairs an epochs.csv cut short by a kill
-        progress("resume", {"epoch": start_epoch})
-
-    n_epochs = spec.train.epochs if method.meta_trained else 1  # a closed-form fit needs one pass
-    progress("start", {"epochs": n_epochs, "done": start_epoch})
-    for epoch in range(start_epoch, n_epochs):
-        started = time.perf_counter()
-        train_loss = train_epoch(model, method, optimizer, data, spec, seed, epoch, progress)
-        _, valid_users = evaluate_split(
-            model, method, data, "valid", spec.train.eval_batch_size, spec.device, seed=seed
-        )
-        valid = aggregate(
-            valid_users.set_index("user_id")[metric_names(data.task.name)],
-            valid_users.set_index("user_id")["major"],
-        )
-        selection = data.task.selection_metric
-        value = valid["overall"][selection]
-        if not math.isfinite(value):
-            raise ColdbenchError(
-                f"validation {selection} is {value} at epoch {epoch + 1}: the run "
-                f"diverged; try a smaller outer learning rate (--set outer_lr=...)"
-            )
-        entry = {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "seconds": time.perf_counter() - started,
-            **{f"valid_{k}": v for k, v in valid["overall"].items()},
-        }
-        log.append(entry)
-        if value < best["value"]:
-            best = {"epoch": epoch, "value": value}
-            _save(
-                out / "best.pt", {"model": model.state_dict(), "method": method.state_dict(), "epoch": epoch}
-            )
-        _save(
-            out / "last.pt",
-            {
-                "model": model.state_dict(),
-                "method": method.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "log": log,
-                "best": best,
-                "epoch": epoch,
-                "config_id": spec.config_id,
-                "dataset_hash": dataset.manifest["content_hash"],
-            },
-        )
-        _write_epochs(out, log)
-        progress("epoch", {**entry, "selection": selection, "value": value})
+    if spec.tuned:
+        config["tuned"] = spec.tuned
+    fitted = fit(out, spec, dataset, data, seed, progress, config)
+    model, method, log = fitted.model, fitted.method, fitted.log
 
     selected = _load_state(out / "best.pt", spec.device, ("model", "method"))
     _restore({"model": model, "method": method}, selected, out / "best.pt")
@@ -398,8 +491,11 @@ def _train_in(
     metrics = {
         "task": data.task.name,
         "test": aggregate(indexed[metric_names(data.task.name)], indexed["major"]),
-        "selected_epoch": best["epoch"] + 1,
-        "valid_" + data.task.selection_metric: best["value"],
+        "selected_epoch": fitted.best_epoch,
+        "best_epoch": fitted.best_epoch,
+        "epochs_run": len(log),
+        "stopped": fitted.stopped,
+        "valid_" + data.task.selection_metric: fitted.stopper.best_value,
         "train_seconds": float(sum(e["seconds"] for e in log)),
         "config_id": spec.config_id,
         "seed": seed,
@@ -464,7 +560,8 @@ def train(
     results_dir: Path = Path("results"),
     force: bool = False,
     progress: Progress | None = None,
+    preset: str | None = None,
 ) -> list[RunResult]:
     """Train ``method`` on ``dataset`` once per seed; every setting is checked before anything runs."""
-    spec = make_spec(method, overrides or {}, device, results_dir)
+    spec = make_spec(method, overrides or {}, device, results_dir, preset=preset)
     return train_spec(spec, dataset, seeds, force, progress)

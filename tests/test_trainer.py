@@ -100,19 +100,34 @@ def test_interrupted_run_resumes_to_the_same_numbers(dataset, tmp_path, method):
     )
 
 
-def test_divergence_stops_with_a_clear_message_and_keeps_earlier_epochs(dataset, tmp_path, monkeypatch):
+def _poison_epoch(monkeypatch, bad_epoch):
     cls = METHODS.get("melu")
     original = cls.training_loss
 
     def poisoned(self, model, batch):
         loss, output = original(self, model, batch)
-        return (loss * float("nan") if self.epoch == 1 else loss), output
+        return (loss * float("nan") if self.epoch == bad_epoch else loss), output
 
     monkeypatch.setattr(cls, "training_loss", poisoned)
-    with pytest.raises(ColdbenchError, match=r"diverged at epoch 2.*outer_lr"):
+
+
+def test_divergence_in_the_first_epoch_stops_with_a_clear_message(dataset, tmp_path, monkeypatch):
+    _poison_epoch(monkeypatch, 0)
+    with pytest.raises(ColdbenchError, match=r"diverged at epoch 1.*outer_lr"):
         _train(dataset, tmp_path)
     run = next(tmp_path.rglob("seed-0"))
-    assert len(pd.read_csv(run / "epochs.csv")) == 1 and (run / "last.pt").exists()
+    assert not (run / "metrics.json").exists() and not (run / "last.pt").exists()
+
+
+def test_divergence_after_a_good_epoch_finishes_on_the_best_epoch(dataset, tmp_path, monkeypatch):
+    _poison_epoch(monkeypatch, 1)
+    events = []
+    result = _train(dataset, tmp_path, epochs=3, progress=lambda kind, info: events.append((kind, info)))
+    diverged = [info for kind, info in events if kind == "diverged"]
+    assert len(diverged) == 1 and diverged[0]["epoch"] == 2 and "outer_lr" in diverged[0]["message"]
+    metrics = result.metrics
+    assert (metrics["stopped"], metrics["epochs_run"], metrics["best_epoch"]) == ("divergence", 1, 1)
+    assert len(pd.read_csv(result.path / "epochs.csv")) == 1 and (result.path / "metrics.json").exists()
 
 
 def test_unknown_setting_is_an_error_naming_it(dataset, tmp_path):

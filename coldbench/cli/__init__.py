@@ -21,7 +21,7 @@ err_console = Console(stderr=True)
 
 
 def _register_commands() -> None:
-    from coldbench.cli import data, demo, report, train  # noqa: F401  (each module adds its commands to ``app``)
+    from coldbench.cli import data, demo, report, sweep, train, tune  # noqa: F401  (each adds its commands)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from coldbench.cli.options import parse_pairs
 from coldbench.config import TrainConfig, as_dict, load_config_file
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
+from coldbench.stopping import still_improving
 
 if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
     from coldbench.trainer import RunResult, RunSpec
@@ -26,7 +27,19 @@ DatasetOption = Annotated[
     typer.Option(help=f"Prepared dataset name or folder (default: {DEFAULT_DATASET}).", show_default=False),
 ]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value.")]
-EpochsOption = Annotated[int | None, typer.Option(help="Training epochs (default 20).")]
+EpochsOption = Annotated[
+    int | None, typer.Option(help="Most training epochs (default 100; early stopping usually ends sooner).")
+]
+PresetOption = Annotated[
+    str | None, typer.Option(help="Named settings: paper (20 epochs, no early stopping, the paper's rates).")
+]
+TunedOption = Annotated[
+    bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")
+]
+StorageOption = Annotated[
+    str | None,
+    typer.Option(help="Optuna storage URL of the study (default: results/<dataset>/<method>/tune/study.db)."),
+]
 
 
 @app.command("methods")
@@ -96,10 +109,38 @@ def _seeds_text(seeds: list[int]) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
+def resolve_spec(
+    method: str,
+    prepared: Any,
+    overrides: dict[str, Any],
+    origins: dict[str, str],
+    *,
+    device: str,
+    results_dir: Path,
+    preset: str | None,
+    tuned: bool,
+    storage: str | None,
+) -> RunSpec:
+    """The run spec of ``train``/``sweep``: plain, from a ``--preset`` or from a study (``--tuned``)."""
+    from coldbench.trainer import make_spec
+
+    if tuned and preset is not None:
+        raise ColdbenchError("give either --tuned or --preset, not both")
+    if not tuned:
+        return make_spec(method, overrides, device, results_dir, origins, preset=preset)
+    from coldbench.tune import tuned_settings
+
+    settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
+    origins = {**dict.fromkeys(settings, "--tuned"), **origins}
+    return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
+
+
 def plan_line(spec: RunSpec, dataset: str, defaulted: bool, seeds: list[int]) -> str:
     """One line saying what ``train`` is about to do."""
     where = f"{dataset} (the default --dataset)" if defaulted else dataset
     settings = ", ".join(changed_settings(spec)) or "all defaults"
+    if spec.tuned:
+        settings = f"best trial {spec.tuned['trial']} of study {spec.tuned['study']!r}: {settings}"
     folder = spec.results_dir / dataset / spec.method / spec.config_id
     return (
         f"train {spec.method} on {where} · settings: {settings} · {_seeds_text(seeds)} "
@@ -122,6 +163,9 @@ def train_cli(
     force: Annotated[
         bool, typer.Option("--force", help="Rerun finished seeds (the old run stays until done).", metavar="")
     ] = False,
+    preset: PresetOption = None,
+    tuned: TunedOption = False,
+    storage: StorageOption = None,
 ) -> None:
     """Train a method, select the epoch on validation users, evaluate on test users."""
     from coldbench.prepared import load_prepared
@@ -129,9 +173,21 @@ def train_cli(
 
     seeds_to_run = seed_list(seeds, seed)
     overrides, origins = collect_settings(config, set_, epochs)
-    spec = make_spec(method, overrides, device, results_dir, origins)
+    if not tuned:
+        make_spec(method, overrides, device, results_dir, origins, preset=preset)  # check before loading
     prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
     check_dataset_name(prepared)
+    spec = resolve_spec(
+        method,
+        prepared,
+        overrides,
+        origins,
+        device=device,
+        results_dir=results_dir,
+        preset=preset,
+        tuned=tuned,
+        storage=storage,
+    )
     console.print(
         plan_line(spec, prepared.name, dataset is None, seeds_to_run), highlight=False, soft_wrap=True
     )
@@ -164,24 +220,18 @@ def reproduce_cli(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
+    preset: PresetOption = None,
+    executor: Annotated[str, typer.Option(help="local or ray (see `coldbench sweep`).")] = "local",
+    workers: Annotated[int, typer.Option(help="Runs at once.")] = 1,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
 ) -> None:
     """Prepare, train every method and the γ ablation, and write every table and figure."""
-    from coldbench.reproduce import plan, reproduce
+    from coldbench.cli.sweep import sweep_progress
+    from coldbench.reproduce import reproduce
 
     name = dataset or DEFAULT_DATASET
     overrides, origins = collect_settings(None, set_, None)
-    total = len(plan(overrides))
-    view = TrainView(console, "")
-
-    def report(kind: str, info: dict) -> None:
-        if kind == "method":
-            view.close()
-            extra = f" gamma={info['settings']['gamma']}" if "gamma" in info["settings"] else ""
-            console.print(f"[bold]({info['index'] + 1}/{total})[/] {info['method']}{extra}")
-            view.method = info["method"]
-        else:
-            view(kind, info)
-
+    view, report = sweep_progress()
     try:
         index = reproduce(
             name,
@@ -196,6 +246,10 @@ def reproduce_cli(
             device=device,
             progress=report,
             prepare_options={"source": source, "extras": extras, "verify": not no_verify},
+            preset=preset,
+            executor=executor,
+            workers=workers,
+            address=address,
         )
     finally:
         view.close()
@@ -229,6 +283,7 @@ def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
     table = Table(title=f"{method} on {dataset}: test users, epoch selected on validation")
     table.add_column("seed")
     table.add_column("epoch", justify="right")
+    table.add_column("stopped", justify="right")
     columns = COLUMNS[results[0].metrics.get("task", "rating")]
     for header, _, _ in columns:
         table.add_column(header, justify="right")
@@ -237,10 +292,34 @@ def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
         values = [result.metrics["test"][group][metric] for _, group, metric in columns]
         rows.append(values)
         seed = f"{result.seed} (earlier run)" if result.skipped else str(result.seed)
-        table.add_row(seed, str(result.metrics["selected_epoch"]), *(f"{v:.4f}" for v in values))
+        stopped = result.metrics.get("stopped", "maximum")
+        stop_text = f"{stopped} ({result.metrics.get('epochs_run', '?')})"
+        table.add_row(seed, str(result.metrics["selected_epoch"]), stop_text, *(f"{v:.4f}" for v in values))
     if len(rows) > 1:
         array = np.array(rows)
         means, stds = array.mean(0), array.std(0, ddof=1)
-        table.add_row("mean ± std", "", *(f"{m:.3f} ± {s:.3f}" for m, s in zip(means, stds)))
+        table.add_row("mean ± std", "", "", *(f"{m:.3f} ± {s:.3f}" for m, s in zip(means, stds)))
     console.print(table)
+    for line in convergence_warnings(results):
+        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     console.print(f"results: {results[0].path.parent}")
+
+
+def convergence_warnings(results: list[RunResult]) -> list[str]:
+    """A line for each seed still improving at the maximum, or stopped by divergence."""
+    lines = []
+    for result in results:
+        metrics = result.metrics
+        best, run = metrics.get("best_epoch"), metrics.get("epochs_run")
+        stopped = metrics.get("stopped", "maximum")
+        if best is not None and run is not None and still_improving(best, run, stopped):
+            lines.append(
+                f"seed {result.seed}: its best validation epoch was the last one ({best} of {run}): "
+                "the run was still improving; raise --epochs"
+            )
+        elif stopped == "divergence":
+            lines.append(
+                f"seed {result.seed}: training diverged after epoch {run}; its best epoch {best} is "
+                "reported (try a smaller outer_lr)"
+            )
+    return lines

@@ -78,6 +78,14 @@ class ATPAML(PAML):
     name = "at-paml"
     summary = "PAML whose rate adds a kernel-weighted memory of similar users' rates (AT-PAML, §4.2)"
     Config = ATPAMLConfig
+    search_space = {  # for `coldbench tune`
+        "outer_lr": ("log", 1e-6, 1e-2),
+        "max_lr": ("log", 1e-5, 1e-1),
+        "delta": ("log", 1e-2, 1e2),
+        "neighbours": ("int", 1, 50),
+        "kernel": ("cat", ["gaussian", "inverse"]),
+        "memory_size": ("int", 500, 20_000),
+    }
 
     def __init__(self, config: ATPAMLConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__(config, model, train)

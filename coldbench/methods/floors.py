@@ -108,6 +108,7 @@ class BiasFloor(Floor):
     name = "bias"
     summary = "Floor: global mean + item bias (training users) + user bias (support set), L2-shrunk"
     Config = BiasConfig
+    search_space = {"item_shrinkage": ("log", 0.1, 1000.0), "user_shrinkage": ("log", 0.1, 1000.0)}
 
     def __init__(self, config: BiasConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__(config, model, train)

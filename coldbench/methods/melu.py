@@ -21,6 +21,7 @@ class MeLU(Method):
     name = "melu"
     summary = "MAML with one fixed inner learning rate for every user (MeLU, Lee et al. 2019)"
     Config = MeLUConfig
+    search_space = {"outer_lr": ("log", 1e-6, 1e-2), "inner_lr": ("log", 1e-7, 1e-2)}  # for `coldbench tune`
 
     def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
         return torch.tensor(self.config.inner_lr, dtype=user_vectors.dtype, device=user_vectors.device)

@@ -32,6 +32,11 @@ class MetaSGD(Method):
     name = "meta-sgd"
     summary = "MAML with a learned inner learning rate per parameter, not per user (Li et al. 2017)"
     Config = MetaSGDConfig
+    search_space = {  # for `coldbench tune`; init_lr stays below max_lr (1e-3) for the bounded form
+        "outer_lr": ("log", 1e-6, 1e-2),
+        "init_lr": ("log", 1e-7, 5e-4),
+        "bounded": ("cat", [False, True]),
+    }
 
     def __init__(self, config: MetaSGDConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__(config, model, train)

@@ -27,6 +27,7 @@ class PAML(Method):
     name = "paml"
     summary = "Personalised adaptive inner learning rate α(h) from the user embedding (PAML, §4.1)"
     Config = PAMLConfig
+    search_space = {"outer_lr": ("log", 1e-6, 1e-2), "max_lr": ("log", 1e-5, 1e-1)}  # for `coldbench tune`
 
     def __init__(self, config: PAMLConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__(config, model, train)

@@ -27,6 +27,11 @@ class RegPAML(PAML):
     name = "reg-paml"
     summary = "PAML with the regulariser γ‖∇L‖²‖α(h)‖ that keeps seen users remembered (REG-PAML, §4.3)"
     Config = RegPAMLConfig
+    search_space = {  # for `coldbench tune`
+        "outer_lr": ("log", 1e-6, 1e-2),
+        "max_lr": ("log", 1e-5, 1e-1),
+        "gamma": ("log", 1e-6, 1e-1),
+    }
     with_grad_norm = True
 
     def regulariser(self, output: InnerLoopOutput) -> Tensor:

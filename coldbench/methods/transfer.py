@@ -30,6 +30,11 @@ class Transfer(Method):
     name = "transfer"
     summary = "Global model on all training interactions, fine-tuned on each test user's support set"
     Config = TransferConfig
+    search_space = {  # for `coldbench tune`
+        "outer_lr": ("log", 1e-6, 1e-2),
+        "finetune_lr": ("log", 1e-5, 1e-1),
+        "finetune_steps": ("int", 1, 5),
+    }
 
     def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
         return torch.tensor(self.config.finetune_lr, dtype=user_vectors.dtype, device=user_vectors.device)
@@ -74,3 +79,4 @@ class GlobalModel(Transfer):
     name = "global"
     summary = "Global model on all training interactions, no per-user adaptation (sanity floor)"
     Config = GlobalConfig
+    search_space = {"outer_lr": ("log", 1e-6, 1e-2)}  # for `coldbench tune` (no fine-tuning to tune)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from coldbench.config import PERFORMANCE_SETTINGS, TrainConfig
+from coldbench.config import LATER_DEFAULTS, PERFORMANCE_SETTINGS, PRESETS, TrainConfig
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.run_files import CorruptRun, read_finished
@@ -28,18 +28,58 @@ def _changed(values: dict, defaults: dict) -> list[str]:
     return changed
 
 
-def variant_label(method: str, params: dict, train: dict | None = None) -> str:
-    """``reg-paml`` or ``reg-paml (gamma=0.01)``: the method plus every setting that is not its default.
+def _preset_of(train: dict) -> str | None:
+    """The preset whose every setting the run has (a setting it does not record: as before it existed)."""
+    recorded = {**LATER_DEFAULTS, **train}
+    for name, settings in PRESETS.items():
+        if all(key in recorded and recorded[key] == value for key, value in settings.items()):
+            return name
+    return None
 
-    Engine settings count too (``melu (epochs=10)``), except those that only change speed.
+
+def variant_label(method: str, params: dict, train: dict | None = None, tuned: dict | None = None) -> str:
+    """``reg-paml``, ``reg-paml (gamma=0.01)``, ``reg-paml [paper]`` or ``reg-paml [tuned]``.
+
+    The method plus every setting that is not its default. Engine settings count too
+    (``melu (epochs=10)``), except those that only change speed. A run with every setting of a
+    preset is labelled ``[<preset>]`` and lists only what differs from that preset; a run of
+    ``train --tuned`` is labelled ``[tuned]`` and lists only what differs from the study's best
+    settings. Floors ignore training settings, so only their own settings label them.
     """
     try:
-        defaults = METHODS.get(method).Config().__dict__
+        cls = METHODS.get(method)
+        defaults, floor = cls.Config().__dict__, not cls.meta_trained
     except ColdbenchError:
-        defaults = {}
+        defaults, floor = {}, False
     engine = {k: v for k, v in TrainConfig().__dict__.items() if k not in PERFORMANCE_SETTINGS}
-    changed = _changed(params, defaults) + _changed(train or {}, engine)
-    return f"{method} ({', '.join(changed)})" if changed else method
+    train = {} if floor else dict(train or {})
+    tag = None
+    if tuned:
+        tag = "tuned"
+        chosen = tuned.get("settings", {})
+        defaults = {**defaults, **{k: v for k, v in chosen.items() if k in defaults}}
+        engine = {**engine, **{k: v for k, v in chosen.items() if k in engine}}
+    else:
+        tag = _preset_of(train)
+        if tag is not None:
+            engine = {**engine, **PRESETS[tag]}
+    changed = _changed(params, defaults) + _changed(train, engine)
+    label = f"{method} [{tag}]" if tag else method
+    return f"{label} ({', '.join(changed)})" if changed else label
+
+
+def _unique_labels(rows: list[dict]) -> None:
+    """Where runs of different config ids share a label on one preparation, add the config id to it.
+
+    (Two ``[tuned]`` runs from different studies, say: a table must never pool their seeds.)
+    """
+    ids: dict[tuple[str, str, str], set[str]] = {}
+    key = ("dataset", "dataset_hash", "variant")
+    for row in rows:
+        ids.setdefault(tuple(row[k] for k in key), set()).add(row["config_id"])
+    for row in rows:
+        if len(ids[tuple(row[k] for k in key)]) > 1:
+            row["variant"] = f"{row['variant']} #{row['config_id']}"
 
 
 @dataclass
@@ -128,15 +168,23 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
             "dataset_hash": config["dataset_hash"],
             "method": config["method"],
             "config_id": config["config_id"],
-            "variant": variant_label(config["method"], config["params"], config.get("train")),
+            "variant": variant_label(
+                config["method"], config["params"], config.get("train"), config.get("tuned")
+            ),
             "seed": config["seed"],
             "path": str(folder),
             "task": metrics.get("task", "rating"),
             "selected_epoch": metrics.get("selected_epoch"),
             "train_seconds": metrics.get("train_seconds"),
+            # runs from before early stopping trained every epoch: epochs_run is the maximum
+            "epochs_run": metrics.get("epochs_run", (config.get("train") or {}).get("epochs")),
+            "stopped": metrics.get("stopped", "maximum"),
+            "tuned_trials": (config.get("tuned") or {}).get("trials"),
+            "tuned_pruner": (config.get("tuned") or {}).get("pruner"),
         }
         for group in GROUPS:
             for metric, value in metrics["test"].get(group, {}).items():
                 row[f"{group}_{metric}"] = value
         rows.append(row)
+    _unique_labels(rows)
     return Runs(pd.DataFrame(rows))

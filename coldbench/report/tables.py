@@ -40,6 +40,7 @@ from coldbench.stats import (
     ttest_p,
     wilcoxon_p,
 )
+from coldbench.stopping import still_improving
 
 FLOORS = ("constant", "user-mean", "bias")  # no meta-training: what any method has to beat
 METHOD_ORDER = ("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml", *FLOORS)
@@ -190,7 +191,34 @@ def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
     if len(counts) > 1:
         others = ", ".join(f"{h[:12]} ({n} runs)" for h, n in counts.iloc[1:].items())
         notes.append(f"runs on other preparations of {dataset} are left out: {others}")
-    return table[table["dataset_hash"] == chosen], notes
+    table = table[table["dataset_hash"] == chosen]
+    return table, notes + _convergence_notes(table)
+
+
+def _convergence_notes(table: pd.DataFrame) -> list[str]:
+    """Warn about runs still improving at their last epoch; state the tuning budget of tuned runs."""
+    notes = []
+    improving = [
+        row.variant
+        for row in table.itertuples()
+        if pd.notna(getattr(row, "epochs_run", None))
+        and pd.notna(row.selected_epoch)
+        and still_improving(int(row.selected_epoch), int(row.epochs_run), getattr(row, "stopped", "maximum"))
+    ]
+    if improving:
+        names = ", ".join(ordered_variants(improving))
+        notes.append(
+            f"WARNING: still improving when stopped (best validation epoch = last epoch, at the maximum) "
+            f"in some seeds of: {names}; their numbers may change with more epochs"
+        )
+    if "tuned_trials" in table and table["tuned_trials"].notna().any():
+        tuned = table[table["tuned_trials"].notna()].drop_duplicates("variant")
+        budgets = ", ".join(
+            f"{row.variant}: {int(row.tuned_trials)} trials, {row.tuned_pruner} pruner"
+            for row in tuned.itertuples()
+        )
+        notes.append(f"[tuned]: settings chosen by Optuna TPE on validation users ({budgets})")
+    return notes
 
 
 # ------------------------------------------------------------------ values, intervals, tests

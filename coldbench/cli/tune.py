@@ -1,0 +1,75 @@
+"""``coldbench tune``: an Optuna study of a method's settings on validation users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from coldbench.choices import DEFAULT_DATASET
+from coldbench.cli import app
+from coldbench.cli.train import DatasetOption, EpochsOption, SetOption, StorageOption, collect_settings
+from coldbench.errors import ColdbenchError
+
+console = Console()
+
+
+@app.command("tune")
+def tune_cli(
+    method: Annotated[str, typer.Argument(help="A registered method with a search space.")],
+    dataset: DatasetOption = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Finished trials the study should hold (earlier ones count).")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S seconds.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel worker processes on the shared study.")] = 1,
+    storage: StorageOption = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the best trial and parameter importances.", metavar="")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the sampler and of every trial's training.")] = 0,
+    pruner: Annotated[str, typer.Option(help="median or hyperband.")] = "median",
+    epochs: EpochsOption = None,
+    set_: SetOption = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    results_dir: Annotated[Path, typer.Option(help="Where results (and the default study) go.")] = Path(
+        "results"
+    ),
+    data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
+) -> None:
+    """Tune a method's settings (Optuna TPE, pruned per epoch); test users are never read."""
+    from coldbench.tune import load_tuned_study, summary, trial_line, tune
+
+    if trials is None and not show:
+        raise ColdbenchError("give --trials N to tune (or --show to print a study)")
+    overrides, origins = collect_settings(None, set_, epochs)
+    from coldbench.prepared import load_prepared
+
+    prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
+    if trials is not None:
+        console.print(
+            f"tune {method} on {prepared.name}: {trials} trials, {workers} worker(s), pruner {pruner}",
+            highlight=False,
+        )
+        study = tune(
+            method,
+            prepared,
+            trials=trials,
+            timeout=timeout,
+            workers=workers,
+            storage=storage,
+            seed=seed,
+            overrides=overrides,
+            origins=origins,
+            pruner=pruner,
+            device=device,
+            results_dir=results_dir,
+            progress=lambda kind, info: console.print(trial_line(info), highlight=False),
+        )
+    else:
+        study, _ = load_tuned_study(method, prepared, storage, results_dir)
+    if show or trials is not None:
+        for line in summary(study):
+            console.print(line, highlight=False, soft_wrap=True)

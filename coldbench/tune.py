@@ -1,0 +1,412 @@
+"""Tune a method's settings with Optuna on validation users; test users are never read.
+
+A study samples the method's declared ``search_space`` with a seeded TPE sampler. Each trial
+trains with early stopping in a scratch folder under ``results/<dataset>/<method>/tune/trials``
+(deleted afterwards) on a copy of the data without its test split, reports the best validation
+value so far after every epoch to the pruner (median or Hyperband, the same for every method),
+and returns the selected epoch's validation metric (MSE for ratings, NEL for clicks). The study
+lives in Optuna's RDB storage: by default ``results/<dataset>/<method>/tune/study.db`` (SQLite);
+finished and pruned trials count toward ``--trials``, so an interrupted ``tune`` resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from coldbench.errors import ColdbenchError
+from coldbench.features import EncodedDataset, encode
+from coldbench.methods import METHODS
+from coldbench.prepared import PreparedDataset, load_prepared
+from coldbench.trainer import Diverged, check_dataset_name, fit, make_spec
+
+PRUNERS = ("median", "hyperband")
+SAMPLER = "TPE"
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+HEARTBEAT_S = 60  # a trial whose process died is marked failed after two missed heartbeats
+
+Progress = Callable[[str, dict], None]
+
+
+def study_name(dataset: str, method: str) -> str:
+    return f"{dataset}/{method}"
+
+
+def tune_dir(results_dir: Path, dataset: str, method: str) -> Path:
+    return Path(results_dir) / dataset / method / "tune"
+
+
+def default_storage(results_dir: Path, dataset: str, method: str) -> str:
+    return f"sqlite:///{(tune_dir(results_dir, dataset, method) / 'study.db').resolve()}"
+
+
+def shown_storage(url: str) -> str:
+    """The URL with any password hidden, for config.json and messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats (SQLite waits for a busy database rather than failing)."""
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=2 * HEARTBEAT_S
+        )
+    except Exception as error:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+        raise ColdbenchError(
+            f"--storage {shown_storage(url)}: cannot open ({type(error).__name__}: {error})"
+        ) from None
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=2)
+    raise ColdbenchError(f"option --pruner {name!r}: expected one of {', '.join(PRUNERS)}")
+
+
+def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict[str, Any]:
+    """One value per entry of a method's ``search_space``."""
+    values: dict[str, Any] = {}
+    for name, spec in space.items():
+        kind = spec[0]
+        if kind in ("log", "float"):
+            values[name] = trial.suggest_float(name, spec[1], spec[2], log=kind == "log")
+        elif kind == "int":
+            values[name] = trial.suggest_int(name, spec[1], spec[2])
+        elif kind == "cat":
+            values[name] = trial.suggest_categorical(name, list(spec[1]))
+        else:
+            raise ColdbenchError(f"search space entry {name}: unknown kind {kind!r} (log, float, int, cat)")
+    return values
+
+
+def without_test(data: EncodedDataset) -> EncodedDataset:
+    """The encoded data with its test users removed: a trial cannot read them."""
+    return dataclasses.replace(data, splits={k: v for k, v in data.splits.items() if k != "test"})
+
+
+def _jsonable(overrides: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(overrides, default=str))
+
+
+@dataclasses.dataclass
+class StudyPlan:
+    """Everything a tuning process needs; picklable, so worker processes can take it."""
+
+    method: str
+    dataset_path: str
+    storage: str
+    name: str
+    fixed: dict[str, Any]
+    seed: int
+    pruner: str
+    trials: int
+    timeout: float | None
+    device: str
+    trials_dir: str
+
+
+def check_fixed(method: str, overrides: dict[str, Any], origins: dict[str, str] | None) -> dict[str, tuple]:
+    """The method's search space, after checking the fixed settings (none of them searched)."""
+    cls = METHODS.get(method)
+    space = dict(cls.search_space)
+    if not space:
+        raise ColdbenchError(f"{method} declares no search space (search_space); nothing to tune")
+    searched = sorted(set(overrides) & set(space))
+    if searched:
+        raise ColdbenchError(
+            f"--set {searched[0]}: the study searches it; leave it out of the fixed settings"
+        )
+    make_spec(method, overrides, "cpu", origins=origins)  # unknown keys and bad values stop here
+    return space
+
+
+def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study:
+    """Create or load the study and check it was made for this dataset and these settings."""
+    storage = _storage(plan.storage)
+    attrs = {
+        "method": plan.method,
+        "dataset_hash": dataset_hash,
+        "fixed": plan.fixed,
+        "seed": plan.seed,
+        "pruner": plan.pruner,
+        "sampler": SAMPLER,
+    }
+    sampler = optuna.samplers.TPESampler(seed=plan.seed)
+    pruner = make_pruner(plan.pruner)
+    if create:
+        study = optuna.create_study(
+            study_name=plan.name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction="minimize",
+            load_if_exists=True,
+        )
+        if not study.user_attrs:
+            for key, value in attrs.items():
+                study.set_user_attr(key, value)
+    else:
+        study = optuna.load_study(study_name=plan.name, storage=storage, sampler=sampler, pruner=pruner)
+    recorded = {key: study.user_attrs.get(key) for key in attrs}
+    if recorded != attrs:
+        differs = next(key for key in attrs if recorded[key] != attrs[key])
+        raise ColdbenchError(
+            f"study {plan.name!r} in {shown_storage(plan.storage)} was made with {differs}="
+            f"{json.dumps(recorded[differs])}, not {json.dumps(attrs[differs])}; use the same settings "
+            "or another --storage"
+        )
+    return study
+
+
+def counted(study: optuna.Study) -> int:
+    """Finished trials (complete or pruned): what ``--trials`` counts."""
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
+
+
+def _objective(
+    plan: StudyPlan, prepared: PreparedDataset, data: EncodedDataset, space: dict[str, tuple]
+) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, space)
+        spec = make_spec(plan.method, {**plan.fixed, **params}, plan.device)
+        best = math.inf
+
+        def report(kind: str, info: dict) -> None:
+            nonlocal best
+            if kind == "epoch":
+                best = min(best, info["value"])
+                trial.report(best, info["epoch"])
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {info['epoch']}")
+
+        Path(plan.trials_dir).mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=plan.trials_dir))
+        try:
+            fitted = fit(folder, spec, prepared, data, plan.seed, report)
+        except Diverged:
+            trial.set_user_attr("diverged", True)
+            raise optuna.TrialPruned("diverged in its first epoch") from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        for key, value in (("best_epoch", fitted.best_epoch), ("epochs_run", len(fitted.log))):
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("stopped", fitted.stopped)
+        return fitted.stopper.best_value
+
+    return objective
+
+
+def run_study(plan: StudyPlan, worker: int = 0, progress: Progress | None = None) -> int:
+    """Optimise until the study has ``plan.trials`` finished trials (or the timeout); returns that count."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    prepared = load_prepared(plan.dataset_path)
+    data = without_test(encode(prepared))
+    study = open_study(plan, prepared.manifest["content_hash"], create=False)
+    # A resumed study (or a parallel worker) draws a fresh stream of proposals, not trial 0's again.
+    offset = len(study.get_trials(deepcopy=False)) + 100_003 * worker
+    study.sampler = optuna.samplers.TPESampler(seed=plan.seed + offset)
+    remaining = plan.trials - counted(study)
+    if remaining <= 0:
+        return counted(study)
+    space = dict(METHODS.get(plan.method).search_space)
+
+    def done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if progress:
+            progress("trial", {"trial": trial, "finished": counted(study), "total": plan.trials})
+
+    study.optimize(
+        _objective(plan, prepared, data, space),
+        n_trials=remaining,
+        timeout=plan.timeout,
+        catch=(ColdbenchError,),
+        callbacks=[optuna.study.MaxTrialsCallback(plan.trials, states=COUNTED), done],
+    )
+    return counted(study)
+
+
+def _worker(plan: StudyPlan, index: int, threads: int) -> int:
+    torch.set_num_threads(threads)
+    return run_study(plan, worker=index, progress=echo_trial)
+
+
+def echo_trial(kind: str, info: dict) -> None:
+    """Plain progress line of a finished trial (worker processes print their own)."""
+    print(trial_line(info), flush=True)
+
+
+def trial_line(info: dict) -> str:
+    trial = info["trial"]
+    state = trial.state.name.lower()
+    value = f" value {trial.value:.5g}" if trial.value is not None else ""
+    epochs = trial.user_attrs.get("epochs_run") or (trial.last_step if trial.last_step is not None else "?")
+    return f"trial {trial.number}: {state}{value} after {epochs} epochs ({info['finished']}/{info['total']})"
+
+
+def tune(
+    method: str,
+    prepared: PreparedDataset,
+    *,
+    trials: int,
+    timeout: float | None = None,
+    workers: int = 1,
+    storage: str | None = None,
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+    origins: dict[str, str] | None = None,
+    pruner: str = "median",
+    device: str = "cpu",
+    results_dir: Path = Path("results"),
+    progress: Progress | None = None,
+) -> optuna.Study:
+    """Run (or resume) the study of ``method`` on ``prepared`` until it has ``trials`` finished trials.
+
+    Every option is checked before a trial starts. ``workers`` > 1 runs that many processes against
+    the shared storage (each with cores/workers threads and its own sampler seed).
+    """
+    for option, value, low in (("--trials", trials, 1), ("--workers", workers, 1), ("--seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ColdbenchError(f"option {option} {value}: must be a whole number ≥ {low}")
+    if timeout is not None and not timeout > 0:
+        raise ColdbenchError(f"option --timeout {timeout}: must be > 0 seconds")
+    make_pruner(pruner)
+    overrides = dict(overrides or {})
+    check_fixed(method, overrides, origins)
+    check_dataset_name(prepared)
+    missing = [split for split in ("train", "valid") if split not in set(prepared.users["split"])]
+    if missing:
+        raise ColdbenchError(
+            f"dataset {prepared.name!r} has no {missing[0]} users; prepare it with other --split"
+        )
+    folder = tune_dir(results_dir, prepared.name, method)
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = StudyPlan(
+        method=method,
+        dataset_path=str(Path(prepared.path).resolve()),
+        storage=storage or default_storage(results_dir, prepared.name, method),
+        name=study_name(prepared.name, method),
+        fixed=_jsonable(overrides),
+        seed=seed,
+        pruner=pruner,
+        trials=trials,
+        timeout=timeout,
+        device=device,
+        trials_dir=str((folder / "trials").resolve()),
+    )
+    open_study(plan, prepared.manifest["content_hash"], create=True)
+    if workers == 1:
+        run_study(plan, progress=progress)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_worker, plan, index, threads) for index in range(workers)]
+            for future in futures:
+                future.result()
+    return optuna.load_study(study_name=plan.name, storage=_storage(plan.storage))
+
+
+def load_tuned_study(
+    method: str, prepared: PreparedDataset, storage: str | None, results_dir: Path
+) -> tuple[optuna.Study, str]:
+    """The study of ``method`` on ``prepared``, checked against the data; and its storage URL."""
+    url = storage or default_storage(results_dir, prepared.name, method)
+    name = study_name(prepared.name, method)
+    if storage is None and not (tune_dir(results_dir, prepared.name, method) / "study.db").is_file():
+        raise ColdbenchError(
+            f"no study of {method} on {prepared.name} in {tune_dir(results_dir, prepared.name, method)}; "
+            f"run `coldbench tune {method} --dataset {prepared.name} --trials N` first (or give --storage)"
+        )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=_storage(url))
+    except KeyError:
+        raise ColdbenchError(f"--storage {shown_storage(url)}: holds no study {name!r}") from None
+    if study.user_attrs.get("dataset_hash") != prepared.manifest["content_hash"]:
+        raise ColdbenchError(
+            f"study {name!r} was tuned on other data than the prepared {prepared.name!r} now holds; "
+            "tune again"
+        )
+    return study, url
+
+
+def tuned_settings(
+    method: str,
+    prepared: PreparedDataset,
+    overrides: dict[str, Any],
+    storage: str | None,
+    results_dir: Path,
+) -> tuple[dict[str, Any], dict]:
+    """Settings of ``train --tuned``: the study's fixed settings, its best trial's, then ``overrides``.
+
+    Returns the settings and the provenance recorded in ``config.json`` (study, storage, trial,
+    the tuning budget).
+    """
+    study, url = load_tuned_study(method, prepared, storage, results_dir)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise ColdbenchError(f"study {study.study_name!r} has no finished trial yet; tune longer") from None
+    clash = sorted(set(overrides) & set(best.params))
+    if clash:
+        raise ColdbenchError(
+            f"--set {clash[0]}: chosen by the study (trial {best.number}); leave it out or train "
+            "without --tuned"
+        )
+    fixed = dict(study.user_attrs.get("fixed", {}))
+    provenance = {
+        "study": study.study_name,
+        "storage": shown_storage(url),
+        "trial": best.number,
+        "valid_value": best.value,
+        "trials": counted(study),
+        "sampler": study.user_attrs.get("sampler", SAMPLER),
+        "pruner": study.user_attrs.get("pruner", "median"),
+        "settings": dict(best.params),
+    }
+    return {**fixed, **best.params, **overrides}, provenance
+
+
+def summary(study: optuna.Study) -> list[str]:
+    """Lines for ``tune --show``: counts, the best trial, and parameter importances when computable."""
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    lines = [
+        f"study {study.study_name!r}: "
+        + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials")
+        + f" · sampler {study.user_attrs.get('sampler', SAMPLER)}, pruner {study.user_attrs.get('pruner')}"
+    ]
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        return lines + ["no finished trial yet"]
+    best = study.best_trial
+    settings = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
+    )
+    epoch = best.user_attrs.get("best_epoch", "?")
+    lines.append(f"best trial {best.number}: validation {best.value:.5g} (epoch {epoch}) · {settings}")
+    if len(complete) < 2:
+        return lines + ["importances: need at least 2 finished trials"]
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError, ZeroDivisionError) as error:
+        return lines + [f"importances: not computable yet ({error})"]
+    lines.append("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+    return lines

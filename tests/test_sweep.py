@@ -1,0 +1,151 @@
+"""`coldbench sweep`: the same bytes one job at a time, in a local pool or on Ray; skips; resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from coldbench.errors import ColdbenchError
+from coldbench.prepare import prepare
+from coldbench.prepared import load_prepared
+from coldbench.sweep import plan_sweep, run_sweep, summary
+from coldbench.testing import TINY_SYNTHETIC
+from coldbench.trainer import train
+
+SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64", "epochs": "2"}
+METHODS = ["melu", "reg-paml"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("sweep-data")
+    prepare("synthetic", options=TINY_SYNTHETIC, data_dir=data_dir)
+    return load_prepared("synthetic", data_dir)
+
+
+def _jobs(dataset, results, methods=METHODS, seeds=2, **kwargs):
+    return plan_sweep(
+        methods, [str(dataset.path)], seeds, overrides=SMALL, results_dir=results, device="cpu", **kwargs
+    )
+
+
+def _digests(results) -> dict[tuple[str, int], str]:
+    """Per (method, seed): the sha256 of the run's predictions.parquet."""
+    out = {}
+    for result in results:
+        assert result.error is None, result.error
+        data = (Path(result.path) / "predictions.parquet").read_bytes()
+        out[(result.job.method, result.job.seed)] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def sequential(dataset, tmp_path_factory):
+    """The reference: each job trained alone with `train`, one at a time."""
+    results = tmp_path_factory.mktemp("sequential")
+    digests = {}
+    for method in METHODS:
+        for run in train(method, dataset, [0, 1], SMALL, device="cpu", results_dir=results):
+            digests[(method, run.seed)] = hashlib.sha256(
+                (run.path / "predictions.parquet").read_bytes()
+            ).hexdigest()
+    return digests
+
+
+def test_sweep_matches_one_job_at_a_time_and_skips_finished_jobs(dataset, tmp_path, sequential):
+    jobs = _jobs(dataset, tmp_path)
+    assert [(j.method, j.seed) for j in jobs] == [("melu", 0), ("melu", 1), ("reg-paml", 0), ("reg-paml", 1)]
+    results = run_sweep(jobs, "local", workers=1, threads=1)
+    assert _digests(results) == sequential and not any(r.skipped for r in results)
+    again = run_sweep(_jobs(dataset, tmp_path), "local", workers=2)
+    assert all(r.skipped for r in again) and _digests(again) == sequential
+    table = summary(again)
+    assert list(table["variant"]) == [jobs[0].label, jobs[2].label]
+    assert list(table["skipped"]) == [2, 2] and table["mean"].notna().all()
+
+
+def test_local_pool_gives_the_same_bytes(dataset, tmp_path, sequential):
+    results = run_sweep(_jobs(dataset, tmp_path), "local", workers=2, threads=1)
+    assert _digests(results) == sequential
+
+
+def test_ray_gives_the_same_bytes(dataset, tmp_path, sequential):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = run_sweep(_jobs(dataset, tmp_path), "ray", workers=2, threads=1)
+    finally:
+        ray.shutdown()
+    assert _digests(results) == sequential
+
+
+def test_missing_ray_is_one_line_naming_the_extra(dataset, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
+    with pytest.raises(ColdbenchError, match=r"coldbench\[ray\]"):
+        run_sweep(_jobs(dataset, tmp_path, methods=["melu"], seeds=1), "ray")
+
+
+def test_worker_that_dies_mid_job_leaves_a_run_that_resumes(dataset, tmp_path, sequential):
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        import coldbench.trainer as trainer
+        from coldbench.sweep import plan_sweep, run_sweep
+        real = trainer.train_epoch
+        def dying(*args, **kwargs):
+            if args[6] == 1:  # the second epoch of the first job: die as a killed worker would
+                os._exit(9)
+            return real(*args, **kwargs)
+        trainer.train_epoch = dying
+        jobs = plan_sweep(["melu"], [{str(dataset.path)!r}], 1, overrides={SMALL!r},
+                          results_dir={str(tmp_path)!r}, device="cpu")
+        run_sweep(jobs, "local", workers=1, threads=1)
+        """
+    )
+    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert died.returncode == 9, died.stderr
+    assert list(tmp_path.rglob("last.pt")) and not list(tmp_path.rglob("metrics.json"))
+    events = []
+    results = run_sweep(
+        _jobs(dataset, tmp_path, methods=["melu"], seeds=1),
+        "local",
+        threads=1,
+        progress=lambda kind, info: events.append(kind),
+    )
+    assert "resume" in events and events.count("epoch") == 1
+    assert _digests(results) == {("melu", 0): sequential[("melu", 0)]}
+
+
+def test_sweep_cli_prints_a_summary_and_checks_its_options(dataset, tmp_path, cli):
+    settings = [x for key, value in SMALL.items() for x in ("--set", f"{key}={value}")]
+    common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu", *settings]
+    code, out, err = cli("sweep", "--methods", "melu,bias", "--seeds", "1", *common)
+    assert code == 0, err
+    assert "sweep: 2 jobs" in out and "sweep summary" in out and "[2/2]" in out
+    code, out, err = cli("sweep", "--methods", "melu,bias", "--seeds", "1", *common)
+    assert code == 0 and out.count("skipped (finished before)") == 2
+    for args, message in (
+        (["--methods", "nosuch"], "Unknown method 'nosuch'"),
+        (["--methods", "melu", "--executor", "nosuch"], "--executor 'nosuch'"),
+        (["--methods", "melu", "--tuned", "--preset", "paper"], "either --tuned or --preset"),
+        (["--methods", "melu", "--tuned"], "no study of melu"),
+        (["--methods", "melu", "--address", "x:1"], "--address: only with --executor ray"),
+    ):
+        code, out, err = cli("sweep", *args, *common)
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sweep_with_preset_and_tuned_labels(dataset, tmp_path):
+    from coldbench.tune import tune
+
+    paper = _jobs(dataset, tmp_path, methods=["melu"], seeds=1, preset="paper")
+    assert paper[0].label.startswith("melu (") and "patience=0" in paper[0].label  # SMALL sets epochs=2
+    tune("melu", dataset, trials=1, overrides=SMALL, device="cpu", results_dir=tmp_path)
+    jobs = _jobs(dataset, tmp_path, methods=["melu", "constant"], seeds=1, tuned=True)
+    assert jobs[0].label.startswith("melu [tuned]") and jobs[0].tuned["trial"] == 0
+    assert jobs[1].label == "constant" and jobs[1].tuned is None  # nothing to tune: runs as is

@@ -1,0 +1,167 @@
+"""`coldbench tune`: studies on validation users only, resume, --show, `train --tuned`."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+import coldbench.trainer as trainer
+import coldbench.tune as tune_module
+from coldbench.errors import ColdbenchError
+from coldbench.prepare import prepare
+from coldbench.prepared import load_prepared
+from coldbench.report.runs import load_runs
+from coldbench.report.tables import main_table
+from coldbench.testing import TINY_SYNTHETIC
+from coldbench.tune import default_storage, tune
+
+SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64", "epochs": "2"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("tune-data")
+    prepare("synthetic", options=TINY_SYNTHETIC, data_dir=data_dir)
+    return load_prepared("synthetic", data_dir)
+
+
+@pytest.fixture
+def no_test_users(monkeypatch):
+    """Evaluating test users fails the test."""
+    real = trainer.evaluate_split
+
+    def guarded(model, method, data, split, *args, **kwargs):
+        if split == "test" or "test" in data.splits:
+            raise AssertionError("a trial read test users")
+        return real(model, method, data, split, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate_split", guarded)
+
+
+def _tune(dataset, results, trials=2, **kwargs):
+    return tune("melu", dataset, trials=trials, overrides=SMALL, device="cpu", results_dir=results, **kwargs)
+
+
+def _values(study):
+    return [(t.state.name, t.value, t.params) for t in study.trials]
+
+
+def test_tuning_reads_no_test_users_and_leaves_no_runs(dataset, tmp_path, no_test_users):
+    study = _tune(dataset, tmp_path)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert {"outer_lr", "inner_lr"} == set(study.best_trial.params)
+    assert 1 <= study.best_trial.user_attrs["best_epoch"] <= 2
+    tune_folder = tmp_path / "synthetic" / "melu" / "tune"
+    assert (tune_folder / "study.db").is_file()
+    assert not list(tmp_path.rglob("metrics.json")) and not list(tmp_path.rglob("*.pt"))
+    assert not list((tune_folder / "trials").iterdir())
+
+
+def test_same_seed_same_study(dataset, tmp_path):
+    first = _tune(dataset, tmp_path / "a", seed=3)
+    second = _tune(dataset, tmp_path / "b", seed=3)
+    assert _values(first) == _values(second)
+    other = _tune(dataset, tmp_path / "c", seed=4)
+    assert _values(other) != _values(first)
+
+
+def test_interrupted_study_resumes_and_counts_finished_trials(dataset, tmp_path, monkeypatch):
+    _tune(dataset, tmp_path, trials=1)
+    real = tune_module.fit
+
+    def interrupted(folder, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune_module, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _tune(dataset, tmp_path, trials=3)
+    assert not list((tmp_path / "synthetic" / "melu" / "tune" / "trials").iterdir())
+    monkeypatch.setattr(tune_module, "fit", real)
+    study = _tune(dataset, tmp_path, trials=3)
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == 4  # no proposal repeated
+    again = _tune(dataset, tmp_path, trials=3)  # already has 3: nothing runs
+    assert len(again.trials) == 4
+
+
+def test_tune_then_train_tuned_records_the_study_and_labels_the_run(dataset, tmp_path, cli):
+    common = ["--dataset", str(dataset.path), "--device", "cpu", "--results-dir", str(tmp_path)]
+    settings = [x for key, value in SMALL.items() for x in ("--set", f"{key}={value}")]
+    code, out, err = cli("tune", "melu", "--trials", "2", *common, *settings)
+    assert code == 0, err
+    assert "trial 1: complete" in out and "best trial" in out and "importances" in out
+    code, out, err = cli("train", "melu", "--tuned", *common, "--seeds", "2")
+    assert code == 0, err
+    assert "best trial" in out
+    config = json.loads(next(tmp_path.rglob("seed-0/config.json")).read_text())
+    study = optuna.load_study(
+        study_name="synthetic/melu", storage=default_storage(tmp_path, "synthetic", "melu")
+    )
+    best = study.best_trial
+    assert config["tuned"]["study"] == "synthetic/melu" and config["tuned"]["trial"] == best.number
+    assert config["tuned"]["storage"].endswith("tune/study.db") and config["tuned"]["trials"] == 2
+    assert config["params"]["outer_lr"] == best.params["outer_lr"] and config["train"]["hidden"] == [8, 4]
+    runs = load_runs(tmp_path)
+    tuned_label = (
+        "melu [tuned] (batch_size=64, embedding_dim=4, epochs=2, hidden=[8, 4])"  # the study's fixed
+    )
+    assert set(runs.table["variant"]) == {tuned_label} and len(runs) == 2
+    caption = " ".join(main_table(runs, "synthetic").caption)
+    assert "2 trials, median pruner" in caption
+
+    code, out, err = cli("train", "melu", *common, *settings)  # the same settings untuned: another run
+    assert code == 0, err
+    labels = set(load_runs(tmp_path).table["variant"])
+    assert labels == {tuned_label, "melu (batch_size=64, embedding_dim=4, epochs=2, hidden=[8, 4])"}
+
+
+def test_show_handles_a_study_with_one_trial(dataset, tmp_path, cli):
+    _tune(dataset, tmp_path, trials=1)
+    code, out, err = cli(
+        "tune", "melu", "--show", "--dataset", str(dataset.path), "--results-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    assert "1 complete" in out and "best trial 0" in out and "need at least 2" in out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["constant", "--trials", "1"], "declares no search space"),
+        (["melu", "--trials", "1", "--set", "outer_lr=1e-3"], "--set outer_lr: the study searches it"),
+        (["melu", "--trials", "0"], "--trials 0"),
+        (["melu", "--trials", "1", "--pruner", "nosuch"], "--pruner 'nosuch'"),
+        (["melu", "--trials", "1", "--set", "nosuch=1"], "nosuch"),
+        (["melu"], "give --trials N"),
+        (["melu", "--show"], "no study of melu"),
+    ],
+)
+def test_bad_tune_input_is_one_line(dataset, tmp_path, cli, args, message):
+    code, out, err = cli("tune", *args, "--dataset", str(dataset.path), "--results-dir", str(tmp_path))
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "synthetic" / "melu" / "tune" / "study.db").exists()
+
+
+def test_study_refuses_other_settings_and_train_checks_its_options(dataset, tmp_path, cli):
+    _tune(dataset, tmp_path, trials=1)
+    with pytest.raises(ColdbenchError, match="was made with fixed="):
+        tune(
+            "melu", dataset, trials=2, overrides={**SMALL, "hidden": "4"}, device="cpu", results_dir=tmp_path
+        )
+    common = ["--dataset", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu"]
+    code, _, err = cli("train", "melu", "--tuned", "--preset", "paper", *common)
+    assert code == 1 and "either --tuned or --preset" in err
+    code, _, err = cli("train", "melu", "--tuned", "--set", "inner_lr=1e-3", *common)
+    assert code == 1 and "chosen by the study" in err
+    code, _, err = cli("train", "paml", "--tuned", *common)
+    assert code == 1 and "no study of paml" in err
+
+
+def test_parallel_workers_share_the_study(dataset, tmp_path):
+    study = _tune(dataset, tmp_path, trials=2, workers=2)
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert 2 <= len(finished) <= 3  # each worker stops once the study holds 2 (one may overshoot)
+    assert not list(tmp_path.rglob("metrics.json"))
