@@ -352,13 +352,21 @@ def ours_vs_best_baseline(variants, means, columns) -> list[Comparison]:
     return comparisons
 
 
+def plain_row(variants: Sequence[str], method: str) -> int | None:
+    """The row of ``method``'s plainest variant: its bare name, else the fewest settings shown."""
+    rows = [i for i, variant in enumerate(variants) if _method(variant) == method]
+    if not rows:
+        return None
+    return min(rows, key=lambda i: (variants[i] != method, variants[i].count("="), len(variants[i])))
+
+
 def against(reference: str, members: Callable[[str], bool]) -> Plan:
-    """A plan testing every row that ``members`` accepts against the ``reference`` row."""
+    """A plan testing every row that ``members`` accepts against the plain ``reference`` method's row."""
 
     def plan(variants, means, columns) -> list[Comparison]:
-        if reference not in variants:
+        ref = plain_row(variants, reference)
+        if ref is None:
             return []
-        ref = variants.index(reference)
         return [
             Comparison(i, ref, j, "star")
             for j in range(len(columns))
@@ -373,10 +381,9 @@ def floor_check(floor: str, groups: Sequence[str] = ("overall",)) -> Plan:
     """A plan testing every non-floor row against the ``floor`` row, in the columns of ``groups``."""
 
     def plan(variants, means, columns) -> list[Comparison]:
-        rows = [i for i, variant in enumerate(variants) if _method(variant) == floor]
-        if not rows:
+        ref = plain_row(variants, floor)
+        if ref is None:
             return []
-        ref = min(rows, key=lambda i: variants[i].count("="))  # the floor's plainest run
         return [
             Comparison(i, ref, j, "floor")
             for j, column in enumerate(columns)
@@ -677,7 +684,7 @@ def ablation_table(
             test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
         ),
         "* improvement over PAML (the plain paml row)"
-        + ("" if "paml" in family else ": no plain paml run, so no test"),
+        + ("" if plain_row(family, "paml") is not None else ": no paml run, so no test"),
         "in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)",
         _tests_note(test, correction, comparisons),
         "rules separate "
