@@ -135,5 +135,11 @@ def test_one_inner_step_lowers_support_loss(data):
 
 
 def test_train_config_default_matches_paper():
-    config = TrainConfig()
+    """Table 7's sizes by default; its 20 epochs without early stopping under --preset paper."""
+    from dataclasses import replace
+
+    from coldbench.config import preset_settings
+
+    config = replace(TrainConfig(), **preset_settings("paper"))
     assert (config.epochs, config.batch_size, config.embedding_dim, config.hidden) == (20, 32, 32, (320, 192))
+    assert config.patience == 0 and TrainConfig().patience > 0
