@@ -133,7 +133,7 @@ def summary(result: DemoResult, figure: Path | None) -> list[str]:
         f"  coldbench report --table main --dataset {name} --format markdown",
         "  coldbench prepare movielens                 # or, offline:",
         "  coldbench prepare movielens --source ml-1m.zip --extras movies_extrainfos.dat",
-        "  coldbench train reg-paml --dataset movielens --seeds 3   # the paper's settings, 20 epochs",
+        "  coldbench train reg-paml --dataset movielens --seeds 3 --preset paper   # Table 7, 20 epochs",
         "  coldbench report --table main --dataset movielens --paper",
         "  coldbench reproduce --dataset movielens     # every method, every table and figure",
     ]
