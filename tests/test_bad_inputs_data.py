@@ -100,7 +100,7 @@ NAME_CASES = [
     ["--name", ".."],
     ["--name", "../raw", "--force"],
     ["--name", "../../x"],
-    ["--name", "/tmp/coldbench-abs"],
+    ["--name", "/srv/coldbench-abs"],
     ["--name", "a/b"],
     ["--name", ".hidden"],
     ["--name", ""],
