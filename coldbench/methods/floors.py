@@ -61,13 +61,6 @@ class Floor(Method):
             lr = torch.zeros((), dtype=predicted.dtype, device=predicted.device)
             return InnerLoopOutput(loss, predicted, user_vectors, lr, None)
 
-    def training_loss(self, model: RecModel, batch: Batch) -> tuple[Tensor, InnerLoopOutput]:
-        output = self.evaluate_batch(model, batch)
-        return output.query_loss.mean(), output
-
-    def inner_lr(self, user_vectors: Tensor, users: Tensor | None = None) -> Tensor:
-        return torch.zeros((), dtype=user_vectors.dtype, device=user_vectors.device)
-
 
 @register_method
 class ConstantFloor(Floor):
