@@ -26,9 +26,15 @@ PAPER_FIGURES = ("boxplot", "lr-hist", "curves", "tsne")
 ABLATION = (("at-paml", {"kernel": "inverse"}), ("meta-sgd", {"bounded": "true"}))
 
 
-def plan(overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every (method, settings) pair the paper's rating experiments need, floors included."""
+def plan(overrides: dict[str, Any], tuned: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """Every (method, settings) pair the paper's rating experiments need, floors included.
+
+    A tuned study runs each method once with its study's best settings: the γ and reading
+    variants set what the studies search, so they belong to the paper-preset study only.
+    """
     runs = [(method, dict(overrides)) for method in METHOD_ORDER if method in METHODS]
+    if tuned:
+        return runs
     runs += [("reg-paml", {**overrides, "gamma": str(gamma)}) for gamma in GAMMAS]
     runs += [(method, {**overrides, **settings}) for method, settings in ABLATION]
     return runs
@@ -52,6 +58,10 @@ def reproduce(
     executor: str = "local",
     workers: int = 1,
     address: str | None = None,
+    tuned: bool = False,
+    trials: int = 20,
+    pruner: str = "median",
+    export: Path | None = None,
 ) -> Path:
     """Run the whole rating study on ``dataset``; finished runs are reused. Returns the index path.
 
@@ -59,6 +69,11 @@ def reproduce(
     ``preset="paper"`` keeps the paper's protocol (20 epochs, no early stopping). The runs go
     through :func:`coldbench.sweep.run_sweep` (``executor``, ``workers``, ``address``). Every run's
     settings are checked before anything is prepared or trained.
+
+    ``tuned`` first tunes every method that declares a search space, the floors included, with the
+    same budget (``trials`` finished trials, ``pruner``, sampler seed 0, validation users only;
+    finished studies are reused), then trains each with its study's best settings. ``export``
+    also writes the committed form of the study there (:func:`coldbench.report.export.export_study`).
     """
     from coldbench.report.figures import FIGURES
     from coldbench.sweep import check_executor, make_jobs, run_sweep
@@ -69,27 +84,48 @@ def reproduce(
     overrides, origins = dict(overrides or {}), dict(origins or {})
     if epochs is not None:
         overrides["epochs"], origins["epochs"] = epochs, "--epochs"
+    if tuned and preset is not None:
+        raise ColdbenchError("give either --tuned or --preset, not both")
     protocol = ProtocolConfig(subset=subset)
-    steps = plan(overrides)
+    steps = plan(overrides, tuned)
     for method, settings in steps:
         make_spec(method, settings, device, results_dir, origins, preset=preset)
     check_executor(executor, workers, address)
     prepared_result = prepare(dataset, config=protocol, data_dir=data_dir, **(prepare_options or {}))
     prepared = load_prepared(prepared_result.path.name, data_dir)
-    jobs = [
-        job
-        for method, settings in steps
-        for job in make_jobs(
+    if tuned:
+        tune_all(
+            [method for method, _ in steps],
+            prepared,
+            overrides=overrides,
+            origins=origins,
+            trials=trials,
+            pruner=pruner,
+            device=device,
+            results_dir=results_dir,
+            executor=executor,
+            workers=workers,
+            address=address,
+            progress=progress,
+        )
+    jobs = []
+    for method, settings in steps:
+        provenance = None
+        if tuned and METHODS.get(method).search_space:
+            from coldbench.tune import tuned_settings
+
+            settings, provenance = tuned_settings(method, prepared, settings, None, results_dir)
+        jobs += make_jobs(
             method,
             prepared,
             list(range(seeds)),
             settings,
             origins,
             preset=preset,
+            tuned=provenance,
             results_dir=results_dir,
             device=device,
         )
-    ]
     failed = [r for r in run_sweep(jobs, executor, workers, address, progress=progress) if r.error]
     if failed:
         job = failed[0].job
@@ -129,4 +165,46 @@ def reproduce(
     index = out / "index.md"
     with atomic_path(index) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+    if export is not None:
+        from coldbench.report.export import export_study
+
+        export_study(load_runs(results_dir), prepared.name, export)
     return index
+
+
+def tune_all(
+    methods: list[str],
+    prepared: Any,
+    *,
+    overrides: dict[str, Any],
+    origins: dict[str, str],
+    trials: int,
+    pruner: str,
+    device: str,
+    results_dir: Path,
+    executor: str,
+    workers: int,
+    address: str | None,
+    progress: Callable[[str, dict], None],
+) -> None:
+    """Tune each method that has a search space with one budget; a study already at it is reused."""
+    from coldbench.tune import tune
+
+    for method in methods:
+        if not METHODS.get(method).search_space:
+            continue
+        progress("tune", {"method": method, "trials": trials})
+        tune(
+            method,
+            prepared,
+            trials=trials,
+            workers=workers,
+            overrides=overrides,
+            origins=origins,
+            pruner=pruner,
+            device=device,
+            results_dir=results_dir,
+            executor=executor,
+            address=address,
+            progress=progress,
+        )

@@ -17,6 +17,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -194,9 +195,9 @@ def _local_pool(items: list[tuple[int, Job]], workers: int, threads: int) -> Ite
                 yield index, JobResult(job, error=f"worker failed: {type(error).__name__}: {error}")
 
 
-def _ray(
-    items: list[tuple[int, Job]], workers: int, address: str | None, threads: int
-) -> Iterator[tuple[int, JobResult]]:
+@contextmanager
+def ray_session(cpus: int, address: str | None) -> Iterator[Any]:
+    """The ``ray`` module, joined to the cluster at ``address`` or to a local Ray of ``cpus`` CPUs."""
     try:
         import ray
     except ImportError:
@@ -209,10 +210,20 @@ def _ray(
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise ColdbenchError(f"--address {address}: cannot join the Ray cluster ({error})") from None
     try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray(
+    items: list[tuple[int, Job]], workers: int, address: str | None, threads: int
+) -> Iterator[tuple[int, JobResult]]:
+    with ray_session(workers * threads, address) as ray:
         task = ray.remote(num_cpus=threads, max_retries=2)(run_job)  # a lost worker's job is retried
         pending = {task.remote(job, threads): (index, job) for index, job in items}
         while pending:
@@ -222,9 +233,6 @@ def _ray(
                 yield index, ray.get(done[0])
             except Exception as error:  # the task failed after its retries
                 yield index, JobResult(job, error=f"ray task failed: {type(error).__name__}: {error}")
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def check_executor(executor: str, workers: int, address: str | None) -> None:

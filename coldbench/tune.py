@@ -275,18 +275,25 @@ def tune(
     device: str = "cpu",
     results_dir: Path = Path("results"),
     progress: Progress | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> optuna.Study:
     """Run (or resume) the study of ``method`` on ``prepared`` until it has ``trials`` finished trials.
 
     Every option is checked before a trial starts. ``workers`` > 1 runs that many processes against
-    the shared storage (each with cores/workers threads and its own sampler seed).
+    the shared storage (each with cores/workers threads and its own sampler seed); with
+    ``executor="ray"`` they are Ray tasks on the cluster at ``address`` (or a local Ray), which
+    need a storage every node reaches (``--storage``; the default SQLite file for a local Ray).
     """
+    from coldbench.sweep import check_executor
+
     for option, value, low in (("--trials", trials, 1), ("--workers", workers, 1), ("--seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ColdbenchError(f"option {option} {value}: must be a whole number ≥ {low}")
     if timeout is not None and not timeout > 0:
         raise ColdbenchError(f"option --timeout {timeout}: must be > 0 seconds")
     make_pruner(pruner)
+    check_executor(executor, workers, address)
     overrides = dict(overrides or {})
     check_fixed(method, overrides, origins)
     check_dataset_name(prepared)
@@ -311,7 +318,14 @@ def tune(
         trials_dir=str((folder / "trials").resolve()),
     )
     open_study(plan, prepared.manifest["content_hash"], create=True)
-    if workers == 1:
+    if executor == "ray":
+        from coldbench.sweep import ray_session
+
+        threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
+        with ray_session(workers * threads, address) as ray:
+            task = ray.remote(num_cpus=threads)(_worker)
+            ray.get([task.remote(plan, index, threads) for index in range(workers)])
+    elif workers == 1:
         run_study(plan, progress=progress)
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)

@@ -14,7 +14,9 @@ from rich.table import Table
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
 from coldbench.cli.train import (
+    AddressOption,
     EpochsOption,
+    ExecutorOption,
     PresetOption,
     SetOption,
     StorageOption,
@@ -27,9 +29,7 @@ from coldbench.stopping import still_improving
 
 console = Console()
 
-ExecutorOption = Annotated[str, typer.Option(help="local (processes) or ray (pip install 'coldbench[ray]').")]
 WorkersOption = Annotated[int, typer.Option(help="Jobs at once (local: processes; ray: local CPUs).")]
-AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
 
 
 def _names(text: str) -> list[str]:
@@ -113,6 +113,12 @@ def sweep_progress() -> tuple[TrainView, Callable[[str, dict], None]]:
         elif kind == "job":
             view.close()
             console.print(job_line(info), highlight=False, soft_wrap=True)
+        elif kind == "tune":
+            console.print(f"tune {info['method']}: {info['trials']} trials", highlight=False)
+        elif kind == "trial":
+            from coldbench.tune import trial_line
+
+            console.print(trial_line(info), highlight=False)
         else:
             view(kind, info)
 

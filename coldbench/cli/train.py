@@ -36,6 +36,8 @@ PresetOption = Annotated[
 TunedOption = Annotated[
     bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")
 ]
+ExecutorOption = Annotated[str, typer.Option(help="local (processes) or ray (pip install 'coldbench[ray]').")]
+AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
 StorageOption = Annotated[
     str | None,
     typer.Option(help="Optuna storage URL of the study (default: results/<dataset>/<method>/tune/study.db)."),
@@ -221,9 +223,22 @@ def reproduce_cli(
     results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
     preset: PresetOption = None,
-    executor: Annotated[str, typer.Option(help="local or ray (see `coldbench sweep`).")] = "local",
-    workers: Annotated[int, typer.Option(help="Runs at once.")] = 1,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    executor: ExecutorOption = "local",
+    workers: Annotated[int, typer.Option(help="Runs (and tuning workers) at once.")] = 1,
+    address: AddressOption = None,
+    tuned: Annotated[
+        bool,
+        typer.Option(
+            "--tuned",
+            help="Tune every method (floors too) with one budget first, then train its best settings.",
+            metavar="",
+        ),
+    ] = False,
+    trials: Annotated[int, typer.Option(help="With --tuned: finished trials per method's study.")] = 20,
+    pruner: Annotated[str, typer.Option(help="With --tuned: median or hyperband.")] = "median",
+    export: Annotated[
+        Path | None, typer.Option(help="Also write the committable study here (as `report --export`).")
+    ] = None,
 ) -> None:
     """Prepare, train every method and the γ ablation, and write every table and figure."""
     from coldbench.cli.sweep import sweep_progress
@@ -250,6 +265,10 @@ def reproduce_cli(
             executor=executor,
             workers=workers,
             address=address,
+            tuned=tuned,
+            trials=trials,
+            pruner=pruner,
+            export=export,
         )
     finally:
         view.close()

@@ -10,7 +10,15 @@ from rich.console import Console
 
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
-from coldbench.cli.train import DatasetOption, EpochsOption, SetOption, StorageOption, collect_settings
+from coldbench.cli.train import (
+    AddressOption,
+    DatasetOption,
+    EpochsOption,
+    ExecutorOption,
+    SetOption,
+    StorageOption,
+    collect_settings,
+)
 from coldbench.errors import ColdbenchError
 
 console = Console()
@@ -24,7 +32,11 @@ def tune_cli(
         int | None, typer.Option(help="Finished trials the study should hold (earlier ones count).")
     ] = None,
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S seconds.")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel worker processes on the shared study.")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Parallel workers (processes or Ray tasks) on the shared study.")
+    ] = 1,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
     storage: StorageOption = None,
     show: Annotated[
         bool, typer.Option("--show", help="Print the best trial and parameter importances.", metavar="")
@@ -67,6 +79,8 @@ def tune_cli(
             device=device,
             results_dir=results_dir,
             progress=lambda kind, info: console.print(trial_line(info), highlight=False),
+            executor=executor,
+            address=address,
         )
     else:
         study, _ = load_tuned_study(method, prepared, storage, results_dir)

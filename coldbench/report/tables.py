@@ -43,7 +43,11 @@ from coldbench.stats import (
 from coldbench.stopping import still_improving
 
 FLOORS = ("constant", "user-mean", "bias")  # no meta-training: what any method has to beat
-METHOD_ORDER = ("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml", *FLOORS)
+METHOD_ORDER = (
+    *("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml"),
+    *("mamo", "tanp"),  # beyond the paper (issue 13): baselines from later work
+    *FLOORS,
+)
 OURS = ("paml", "reg-paml", "at-paml")  # the paper's methods; the rest (floors aside) are baselines
 FLOOR_REFERENCE = {"rating": "bias", "ctr": "user-mean"}  # the floor every method is tested against
 DEFAULT_METRICS = {"rating": ("mse", "ndcg@3", "ndcg@5"), "ctr": ("auc", "nel")}
