@@ -33,16 +33,15 @@ from coldbench.cli.options import parse_pairs
 from coldbench.engine import InnerLoopOutput, make_batch
 from coldbench.evaluate import evaluate_split
 from coldbench.features import encode
-from coldbench.methods import METHODS
+from coldbench.methods.base import Method
 from coldbench.prepared import load_prepared
-from coldbench.reference import reference_inner_loop
+from coldbench.reference import method_reference
 from coldbench.trainer import build, make_spec, train_epoch
 
 
 def reference_loss(method, model, batch) -> torch.Tensor:
     """The method's outer loss computed from the plain per-user loop."""
-    steps, first_order = method.train_config.inner_steps, method.train_config.first_order
-    losses, norms, _ = reference_inner_loop(model, batch, method.inner_lr, steps, first_order=first_order)
+    losses, norms, _ = method_reference(method, model, batch)  # rate, steps, adapt, θ_u⁰ (MAMO)
     vectors = model.user_embedding(batch.users)
     return method.outer_loss(
         InnerLoopOutput(losses, None, vectors, method.inner_lr(vectors, batch.users), norms)
@@ -55,6 +54,44 @@ def timed(fn) -> tuple[float, float]:
     loss = fn()
     loss.backward()
     return (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+
+
+def timed_eval(fn) -> tuple[float, float]:
+    """Wall and CPU milliseconds of ``fn()``, an evaluation (no meta-gradient; inner steps may need grad)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+
+
+def evaluation_figures(method, model, data, spec, rounds: int = 5) -> dict:
+    """Per-user CPU of adapting and scoring validation users, batched and (where one exists) looped.
+
+    The loop is the method's own ``per_user_reference`` (TaNP) or the MAML reference loop.
+    """
+    split = data.splits["valid"]
+    size = min(spec.train.batch_size, len(split.users))
+    rng = np.random.default_rng(1)
+    method.eval()
+    batched, loop = [], []
+    for index in range(rounds + 1):
+        batch = make_batch(split, rng.choice(len(split.users), size, replace=False), device=spec.device)
+        fast = timed_eval(lambda b=batch: method.evaluate_batch(model, b))
+        own = method.per_user_reference(model, batch) is not None
+        if own:
+            slow = timed_eval(lambda b=batch: method.per_user_reference(model, b))
+        elif method.meta_trained and type(method).evaluate_batch is Method.evaluate_batch:
+            slow = timed_eval(lambda b=batch: method_reference(method, model, b, create_graph=False))
+        else:
+            slow = (np.nan, np.nan)
+        if index:
+            batched.append(fast[1])
+            loop.append(slow[1])
+    method.train()
+    return {
+        "eval_batched_cpu_ms_per_user": round(float(np.median(batched)) / size, 3),
+        "eval_loop_cpu_ms_per_user": round(float(np.median(loop)) / size, 3),
+        "eval_cpu_speedup": round(float(np.median(loop) / np.median(batched)), 2),
+    }
 
 
 def main() -> None:
@@ -75,7 +112,7 @@ def main() -> None:
     spec = make_spec(args.method, parse_pairs(args.set, "--set"), args.device)
     model, method, optimizer = build(spec, data, seed=0)
     method.start_epoch(getattr(spec.params, "warmup_epochs", 0))  # time the post-warm-up path
-    meta = type(method).training_loss is METHODS.get("melu").training_loss
+    meta = type(method).training_loss is Method.training_loss  # MAML-style: the reference loop applies
     train_split = data.splits["train"]
     rng = np.random.default_rng(0)
     batched_ms, loop_ms, batched_cpu, loop_cpu = [], [], [], []
@@ -117,6 +154,7 @@ def main() -> None:
         "flop_fraction": round(floor_ms / float(np.median(batched_ms)), 3),
         "flop_fraction_cpu": round(floor_ms / float(np.median(batched_cpu)), 3),
     }
+    figures.update(evaluation_figures(method, model, data, spec))
     if not args.skip_epoch:
         model, method, optimizer = build(spec, data, seed=0)
         warmup = getattr(spec.params, "warmup_epochs", 0)
