@@ -165,3 +165,52 @@ def test_parallel_workers_share_the_study(dataset, tmp_path):
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert 2 <= len(finished) <= 3  # each worker stops once the study holds 2 (one may overshoot)
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_ray_workers_share_the_study(dataset, tmp_path):
+    pytest.importorskip("ray")
+    study = _tune(dataset, tmp_path, trials=2, workers=2, executor="ray")
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert 2 <= len(finished) <= 3  # each Ray task stops once the study holds 2 (one may overshoot)
+    assert {t.user_attrs.get("epochs_run") for t in finished} <= {1, 2}
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_address_without_ray_is_refused_before_a_trial(dataset, tmp_path):
+    with pytest.raises(ColdbenchError, match="--address: only with --executor ray"):
+        _tune(dataset, tmp_path, address="127.0.0.1:6379")
+    assert not list(tmp_path.rglob("study.db"))
+
+
+def test_reproduce_tuned_gives_every_method_the_same_budget(dataset, tmp_path, monkeypatch):
+    """`reproduce --tuned`: one study per method with a search space, same trials and pruner,
+    then one tuned run per method (no γ or reading variants: the studies search those)."""
+    import coldbench.reproduce as reproduce_module
+    from coldbench.methods import METHODS
+    from coldbench.report.tables import METHOD_ORDER
+
+    calls = []
+    monkeypatch.setattr(
+        tune_module, "tune", lambda method, prepared, **kwargs: calls.append((method, kwargs))
+    )
+    assert [m for m, _ in reproduce_module.plan({}, tuned=True)] == [m for m in METHOD_ORDER if m in METHODS]
+    reproduce_module.tune_all(
+        [m for m, _ in reproduce_module.plan({}, tuned=True)],
+        dataset,
+        overrides=SMALL,
+        origins={},
+        trials=3,
+        pruner="hyperband",
+        device="cpu",
+        results_dir=tmp_path,
+        executor="local",
+        workers=1,
+        address=None,
+        progress=lambda kind, info: None,
+    )
+    tuned = [method for method, _ in calls]
+    assert tuned == [m for m in METHOD_ORDER if m in METHODS and METHODS.get(m).search_space]
+    assert "bias" in tuned and "constant" not in tuned  # floors with settings are tuned too
+    assert {(k["trials"], k["pruner"]) for _, k in calls} == {(3, "hyperband")}
+    with pytest.raises(ColdbenchError, match="either --tuned or --preset"):
+        reproduce_module.reproduce("synthetic", tmp_path, tuned=True, preset="paper")
