@@ -2,12 +2,13 @@
 
 import importlib
 
+from coldbench.choices import METHOD_ENTRY_POINT_GROUP, METHOD_MODULES
 from coldbench.methods.base import METHODS, Method, MethodConfig, register_method
 
-for _module in ("melu", "meta_sgd", "transfer", "paml", "reg_paml", "at_paml", "floors", "mamo", "tanp"):
+for _module in METHOD_MODULES:  # coldbench.method_catalog reads the same files without importing them
     importlib.import_module(f"coldbench.methods.{_module}")
 
-ENTRY_POINT_GROUP = "coldbench.methods"  # other packages' methods, loaded on first use
+ENTRY_POINT_GROUP = METHOD_ENTRY_POINT_GROUP  # other packages' methods, loaded on first use
 
 
 def _not_a_method(obj: object) -> str | None:

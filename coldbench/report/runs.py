@@ -12,7 +12,7 @@ from rich.console import Console
 
 from coldbench.config import LATER_DEFAULTS, PERFORMANCE_SETTINGS, PRESETS, TrainConfig
 from coldbench.errors import ColdbenchError
-from coldbench.methods import METHODS
+from coldbench.method_catalog import config_defaults, meta_trained
 from coldbench.run_files import CorruptRun, read_finished
 
 GROUPS = ("overall", "major", "minor")
@@ -47,8 +47,7 @@ def variant_label(method: str, params: dict, train: dict | None = None, tuned: d
     settings. Floors ignore training settings, so only their own settings label them.
     """
     try:
-        cls = METHODS.get(method)
-        defaults, floor = cls.Config().__dict__, not cls.meta_trained
+        defaults, floor = config_defaults(method), not meta_trained(method)
     except ColdbenchError:
         defaults, floor = {}, False
     engine = {k: v for k, v in TrainConfig().__dict__.items() if k not in PERFORMANCE_SETTINGS}

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from coldbench.errors import ColdbenchError
-from coldbench.methods import METHODS
+from coldbench.method_catalog import config_defaults
 from coldbench.metrics import METRICS
 from coldbench.protocol import describe_recorded
 from coldbench.report.runs import Runs
@@ -143,7 +143,7 @@ def _gamma(variant: str, method: str) -> float:
     if "gamma=" in variant:
         return float(variant.split("gamma=")[1].split(",")[0].rstrip(")"))
     try:
-        return float(getattr(METHODS.get(method).Config(), "gamma", 0.0))
+        return float(config_defaults(method).get("gamma", 0.0))
     except ColdbenchError:
         return 0.0
 
