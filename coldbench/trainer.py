@@ -185,9 +185,10 @@ def train_epoch(
         chunk = order[index * spec.train.batch_size : (index + 1) * spec.train.batch_size]
         batch = make_batch(part, chunk, device=spec.device)
         loss, output = method.training_loss(model, batch)
-        if not torch.isfinite(loss):
+        value = loss.item()  # the one synchronisation per meta-batch (the check and the log share it)
+        if not math.isfinite(value):
             raise Diverged(
-                f"training diverged at epoch {epoch + 1}, meta-batch {index + 1}: loss is {loss.item()}; "
+                f"training diverged at epoch {epoch + 1}, meta-batch {index + 1}: loss is {value}; "
                 f"try a smaller outer learning rate (--set outer_lr={spec.params.outer_lr / 10:g}); "
                 "earlier epochs' results are kept"
             )
@@ -195,7 +196,7 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         method.after_outer_step(output)
-        losses.append(loss.item())
+        losses.append(value)
         progress("batch", {"epoch": epoch, "batch": index + 1, "batches": n_batches, "loss": losses[-1]})
     return float(np.mean(losses))
 
