@@ -67,7 +67,7 @@ def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
     values: dict[str, dict[str, list[float]]] = {}
     for metrics_path in sorted(folder.glob("runs/*/*/seed-*/metrics.json")):
         config = json.loads((metrics_path.parent / "config.json").read_text())
-        variant = variant_label(config["method"], config["params"], config.get("train"))
+        variant = variant_label(config["method"], config["params"], config.get("train"), config.get("tuned"))
         overall = json.loads(metrics_path.read_text())["test"]["overall"]
         for metric, value in overall.items():
             values.setdefault(variant, {}).setdefault(metric, []).append(value)
@@ -94,8 +94,10 @@ def check_exported(folder: Path, digits: int = 3) -> int:
             for column, text in zip(header, row):
                 metric = labels.get(column)
                 match = re.match(r"\s*(-?\d+\.\d+)", text)
-                if metric is None or match is None or variant not in means:
+                if metric is None or match is None:
                     continue
+                if variant not in means:
+                    raise ColdbenchError(f"{path}: row {variant!r} has no committed runs")
                 want = means[variant][metric]
                 if not math.isclose(float(match.group(1)), want, abs_tol=0.5 * 10**-digits + 1e-12):
                     raise ColdbenchError(f"{path}: {variant} {column} shows {text}, runs give {want:.4f}")
