@@ -71,8 +71,14 @@ def write_fake_run(
     params: dict | None = None,
     config_id: str | None = None,
     epochs: pd.DataFrame | None = None,
+    train: dict | None = None,
+    tuned: dict | None = None,
 ) -> Path:
-    """A hand-built finished run folder (config, metrics from ``per_user``, per_user, epochs)."""
+    """A hand-built finished run folder (config, metrics from ``per_user``, per_user, epochs).
+
+    ``train`` is the recorded engine settings (e.g. the paper preset's), ``tuned`` the provenance
+    a ``train --tuned`` run records (``{"settings": {...}, "trials": N, "pruner": ...}``).
+    """
     import hashlib
     import json
 
@@ -94,8 +100,10 @@ def write_fake_run(
         "dataset": dataset,
         "dataset_hash": dataset_hash,
         "params": params,
-        "train": {},
+        "train": dict(train or {}),
     }
+    if tuned is not None:
+        config["tuned"] = tuned
     metric_columns = [
         c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg")
     ]

@@ -71,3 +71,48 @@ def test_a_table_that_disagrees_with_its_runs_is_caught(study, tmp_path):
 @pytest.mark.parametrize("folder", sorted(p for p in REFERENCE.glob("*") if p.is_dir()), ids=lambda p: p.name)
 def test_committed_reference_tables_match_their_runs(folder):
     assert check_exported(folder) > 0
+
+
+def test_a_study_with_both_presets_gets_one_set_of_tables_per_preset(tmp_path):
+    """Paper-preset and tuned runs side by side: table-main-paper and table-main-tuned, each with
+    its own rows and the floors, every mean checked against the committed runs."""
+    from coldbench.config import PRESETS
+
+    results = tmp_path / "results"
+    for method, level in (("melu", 1.1), ("paml", 1.0), ("reg-paml", 0.95)):
+        for seed in range(2):
+            write_fake_run(results, method, seed, _per_user(level, seed), dataset="d", train=PRESETS["paper"])
+            tuned = {"settings": {"outer_lr": 1e-4}, "trials": 4, "pruner": "median", "sampler": "TPE"}
+            write_fake_run(
+                results,
+                method,
+                seed,
+                _per_user(level - 0.1, seed + 10),
+                dataset="d",
+                params={"outer_lr": 1e-4},
+                tuned=tuned,
+            )
+    for seed in range(2):
+        write_fake_run(results, "constant", seed, _per_user(1.3, seed), dataset="d")
+    runs = load_runs(results)
+    assert runs.tags() == ["paper", "tuned"]
+    assert set(runs.for_preset("tuned").table["variant"]) == {
+        "melu [tuned]",
+        "paml [tuned]",
+        "reg-paml [tuned]",
+        "constant",
+    }
+    out = tmp_path / "d"
+    names = {p.name for p in export_study(runs, "d", out)}
+    assert {"table-main-paper.csv", "table-main-tuned.csv", "table-minor-major-tuned.md"} <= names
+    assert "table-main.csv" not in names
+    main_tuned = (out / "table-main-tuned.csv").read_text()
+    assert "melu [tuned]" in main_tuned and "[paper]" not in main_tuned and "constant" in main_tuned
+    assert check_exported(out) > 0
+    tuned_runs = out.glob("runs/melu/*/seed-0/metrics.json")
+    metrics_path = next(p for p in tuned_runs if '"tuned"' in (p.parent / "config.json").read_text())
+    metrics = json.loads(metrics_path.read_text())
+    metrics["test"]["overall"]["mse"] += 0.5
+    metrics_path.write_text(json.dumps(metrics))
+    with pytest.raises(ColdbenchError, match=r"melu \[tuned\] MSE"):
+        check_exported(out)

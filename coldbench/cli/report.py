@@ -49,6 +49,10 @@ def report_cli(
         Path | None,
         typer.Option(help="Write the study for committing: tables, PNG figures, each run's small files."),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Only runs labelled [paper] or [tuned] (and floors with nothing so labelled)."),
+    ] = None,
 ) -> None:
     """Tables, t-tests and figures from finished runs on disk."""
     from coldbench.report.runs import load_runs
@@ -57,6 +61,13 @@ def report_cli(
     runs = load_runs(results_dir)
     if len(runs) == 0:
         raise ColdbenchError(f"no finished runs under {results_dir}; run `coldbench train` first")
+    if preset is not None:
+        if preset not in runs.tags():
+            raise ColdbenchError(
+                f"option --preset {preset!r}: no run is labelled [{preset}] "
+                f"(labels here: {', '.join(runs.tags()) or 'none'})"
+            )
+        runs = runs.for_preset(preset)
     datasets = [dataset] if dataset else runs.datasets()
     if export is not None:
         from coldbench.report.export import check_exported, export_study

@@ -38,15 +38,25 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     out = Path(out)
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
-    for name in ("ctr",) if ctr else RATING_TABLES:
-        options = {} if name in ("minor-major", "ctr") else {"metrics": ",".join(METRIC_COLUMNS)}
-        report = TABLES[name](selected, dataset, **options)
-        for fmt, ext in EXTENSIONS.items():
-            path = out / f"table-{name}.{ext}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                tmp.write_text(RENDERERS[fmt](report))
-            written.append(path)
+    tags = selected.tags()
+    # One set of tables per preset when the study holds several (table-main-paper, table-main-tuned);
+    # a preset whose runs are all of one family may lack a table (no PAML run: no ablation).
+    views = [(f"-{tag}", selected.for_preset(tag)) for tag in tags] if len(tags) > 1 else [("", selected)]
+    for suffix, view in views:
+        for name in ("ctr",) if ctr else RATING_TABLES:
+            options = {} if name in ("minor-major", "ctr") else {"metrics": ",".join(METRIC_COLUMNS)}
+            try:
+                report = TABLES[name](view, dataset, **options)
+            except ColdbenchError:
+                if suffix:
+                    continue
+                raise
+            for fmt, ext in EXTENSIONS.items():
+                path = out / f"table-{name}{suffix}.{ext}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    tmp.write_text(RENDERERS[fmt](report))
+                written.append(path)
     figures = out / "figures"
     for name in ("ctr", "curves") if ctr else FIGURES:
         DRAW[name](selected, figures)
@@ -81,10 +91,8 @@ def check_exported(folder: Path, digits: int = 3) -> int:
     """
     means = _committed_means(Path(folder))
     checked = 0
-    for name in ("main", "ablation"):
-        path = Path(folder) / f"table-{name}.csv"
-        if not path.exists():
-            continue
+    paths = sorted(Path(folder).glob("table-main*.csv")) + sorted(Path(folder).glob("table-ablation*.csv"))
+    for path in paths:
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
         header = rows[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,12 @@ def _preset_of(train: dict) -> str | None:
         if all(key in recorded and recorded[key] == value for key, value in settings.items()):
             return name
     return None
+
+
+def variant_tag(variant: str) -> str | None:
+    """``paper`` for ``reg-paml [paper] (gamma=0.01)``; None for a label without a preset tag."""
+    match = re.match(r"\S+ \[([a-z]+)\]", variant)
+    return match.group(1) if match else None
 
 
 def variant_label(method: str, params: dict, train: dict | None = None, tuned: dict | None = None) -> str:
@@ -96,6 +103,21 @@ class Runs:
 
     def datasets(self) -> list[str]:
         return sorted(self.table["dataset"].unique())
+
+    def tags(self) -> list[str]:
+        """The preset tags (``paper``, ``tuned``) that label any of these runs, sorted."""
+        return sorted({tag for tag in self.table["variant"].map(variant_tag) if isinstance(tag, str)})
+
+    def for_preset(self, tag: str) -> Runs:
+        """The runs labelled ``[tag]``, plus the untagged runs of methods that have none so labelled.
+
+        So ``tuned`` keeps every ``[tuned]`` run and the floors that have nothing to tune;
+        ``paper`` keeps the ``[paper]`` runs and the floors (which ignore training settings).
+        """
+        tags = self.table["variant"].map(variant_tag)
+        covered = set(self.table.loc[tags == tag, "method"])
+        keep = (tags == tag) | (tags.isna() & ~self.table["method"].isin(covered))
+        return Runs(self.table[keep].reset_index(drop=True))
 
     def per_user(self) -> pd.DataFrame:
         """All runs' ``per_user.parquet`` with the run's keys as columns."""
