@@ -23,7 +23,16 @@ PAPER_FIGURES = ("boxplot", "lr-hist", "curves", "tsne")
 
 
 # Readings and bounds the ablation compares beside the paper's own variants.
-ABLATION = (("at-paml", {"kernel": "inverse"}), ("meta-sgd", {"bounded": "true"}))
+ABLATION = (
+    ("at-paml", {"kernel": "inverse"}),
+    ("meta-sgd", {"bounded": "true"}),
+    # first-order (FO-MAML) and last-layer (ANIL) readings of a MAML method and of the paper's best
+    *(
+        (method, settings)
+        for method in ("melu", "reg-paml")
+        for settings in ({"first_order": "true"}, {"adapt": "last"})
+    ),
+)
 
 
 def plan(overrides: dict[str, Any], tuned: bool = False) -> list[tuple[str, dict[str, Any]]]:

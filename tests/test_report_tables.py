@@ -545,3 +545,26 @@ def test_ablation_reference_is_the_plain_paml_row_whatever_its_preset_label(tmp_
     assert [r[0].text for r in report.rows][:2] == ["paml [paper]", "reg-paml [paper]"]
     assert report.rows[1][2].text.split(" ")[0].endswith("*")  # reg-paml beats paml, tested
     assert not any("no paml run" in note for note in report.caption)
+
+
+def test_ablation_shows_first_order_and_last_layer_melu_against_plain_melu(tmp_path):
+    """FO-MAML and ANIL readings of MeLU get their own block, each tested against plain MeLU."""
+    for train, level, factor in (
+        ({}, 1.30, 1.0),
+        ({"first_order": True}, 1.20, -1.0),
+        ({"adapt": "last"}, 1.29, 0.5),
+    ):
+        for seed in range(2):
+            mse = level + USER_EFFECT + 0.05 * factor * WOBBLE
+            config_id = "melu-" + "-".join(train) if train else None
+            folder = _write(tmp_path, "melu", seed, _users(mse), dataset="d", config_id=config_id)
+            _with_train(folder, **train)
+    for seed in range(2):
+        _write(tmp_path, "paml", seed, _users(1.3 + USER_EFFECT), dataset="d")
+    report = ablation_table(load_runs(tmp_path), "d")
+    rows = [r[0].text for r in report.rows]
+    assert rows == ["paml", "melu", "melu (adapt=last)", "melu (first_order=True)"]
+    assert report.groups == ["PAML family", "MeLU", "MeLU", "MeLU"]
+    star = {r[0].text: "*" in r[report.columns.index("MSE")].text for r in report.rows}
+    assert star == {"paml": False, "melu": False, "melu (adapt=last)": False, "melu (first_order=True)": True}
+    assert "in the MeLU block, * improvement over plain MeLU" in report.caption

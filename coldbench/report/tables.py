@@ -665,12 +665,16 @@ def ablation_table(
     if not family:
         raise ColdbenchError("the ablation table needs paml / reg-paml / at-paml runs")
     blocks = [("PAML family", family), ("Meta-SGD", [v for v in in_dataset if _method(v) == "meta-sgd"])]
+    melu = [v for v in in_dataset if _method(v) == "melu"]
+    if len(melu) > 1:  # first-order and last-layer (ANIL) readings of MAML beside plain MeLU
+        blocks.append(("MeLU", melu))
     blocks.append(("floors", _plainest(v for v in in_dataset if _method(v) in FLOORS)))
     blocks = [(name, rows) for name, rows in blocks if rows]
     paper = (_paper_for(dataset, "ablation") or {}) if with_paper else None
     plans = [
         against("paml", lambda v: _method(v) in OURS),
         against("meta-sgd", lambda v: _method(v) == "meta-sgd"),
+        against("melu", lambda v: _method(v) == "melu"),
     ]
     report, comparisons, notes = metric_table(
         runs,
@@ -690,6 +694,7 @@ def ablation_table(
         "* improvement over PAML (the plain paml row)"
         + ("" if plain_row(family, "paml") is not None else ": no paml run, so no test"),
         "in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)",
+        *(["in the MeLU block, * improvement over plain MeLU"] if len(melu) > 1 else []),
         _tests_note(test, correction, comparisons),
         "rules separate "
         + ", ".join(name for name, _ in blocks)
