@@ -53,6 +53,10 @@ def test_export_writes_tables_figures_and_small_run_files_only(study, tmp_path):
     files = {p.name for p in out.rglob("*") if p.is_file()}
     assert not files & {"per_user.parquet", "predictions.parquet", "checkpoint.pt"}
     assert not any(name.endswith(".pdf") for name in files)
+    from PIL import Image
+
+    with Image.open(out / "figures" / "boxplot.png") as image:
+        assert image.mode == "P" and image.size[0] > 500  # 256 colours, full resolution
     assert len(list(out.glob("runs/*/*/seed-*/metrics.json"))) == 8
     assert check_exported(out) > 0
 
