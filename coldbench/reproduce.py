@@ -85,7 +85,7 @@ def reproduce(
     also writes the committed form of the study there (:func:`coldbench.report.export.export_study`).
     """
     from coldbench.report.figures import FIGURES
-    from coldbench.sweep import check_executor, make_jobs, run_sweep
+    from coldbench.sweep import check_executor, method_jobs, run_sweep
 
     progress = progress or (lambda kind, info: None)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -117,24 +117,21 @@ def reproduce(
             address=address,
             progress=progress,
         )
-    jobs = []
-    for method, settings in steps:
-        provenance = None
-        if tuned and METHODS.get(method).search_space:
-            from coldbench.tune import tuned_settings
-
-            settings, provenance = tuned_settings(method, prepared, settings, None, results_dir)
-        jobs += make_jobs(
+    jobs = [
+        job
+        for method, settings in steps
+        for job in method_jobs(
             method,
             prepared,
             list(range(seeds)),
             settings,
             origins,
             preset=preset,
-            tuned=provenance,
+            tuned=tuned,
             results_dir=results_dir,
             device=device,
         )
+    ]
     failed = [r for r in run_sweep(jobs, executor, workers, address, progress=progress) if r.error]
     if failed:
         job = failed[0].job

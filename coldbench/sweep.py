@@ -138,23 +138,51 @@ def plan_sweep(
         prepared = load_prepared(name, data_dir)
         check_dataset_name(prepared)
         for method in methods:
-            settings, provenance = overrides, None
-            if tuned and METHODS.get(method).search_space:
-                from coldbench.tune import tuned_settings
-
-                settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
-            jobs += make_jobs(
+            jobs += method_jobs(
                 method,
                 prepared,
                 list(range(seeds)),
-                settings,
+                overrides,
                 origins,
                 preset=preset,
-                tuned=provenance,
+                tuned=tuned,
+                storage=storage,
                 results_dir=results_dir,
                 device=device,
             )
     return jobs
+
+
+def method_jobs(
+    method: str,
+    prepared: PreparedDataset,
+    seeds: list[int],
+    overrides: dict[str, Any],
+    origins: dict[str, str] | None = None,
+    *,
+    preset: str | None = None,
+    tuned: bool = False,
+    storage: str | None = None,
+    results_dir: Path = Path("results"),
+    device: str = "auto",
+) -> list[Job]:
+    """``make_jobs``, with the study's best settings first when ``tuned`` (and the method has a space)."""
+    settings, provenance = overrides, None
+    if tuned and METHODS.get(method).search_space:
+        from coldbench.tune import tuned_settings
+
+        settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
+    return make_jobs(
+        method,
+        prepared,
+        seeds,
+        settings,
+        origins,
+        preset=preset,
+        tuned=provenance,
+        results_dir=results_dir,
+        device=device,
+    )
 
 
 def run_job(job: Job, threads: int | None = None, progress: Progress | None = None) -> JobResult:
