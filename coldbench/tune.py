@@ -294,6 +294,11 @@ def tune(
         raise ColdbenchError(f"option --timeout {timeout}: must be > 0 seconds")
     make_pruner(pruner)
     check_executor(executor, workers, address)
+    if address and storage is None:
+        raise ColdbenchError(
+            "--address: workers on other nodes cannot share the default SQLite file; give --storage "
+            "with a database every node reaches (e.g. postgresql://…)"
+        )
     overrides = dict(overrides or {})
     check_fixed(method, overrides, origins)
     check_dataset_name(prepared)

@@ -179,6 +179,8 @@ def test_ray_workers_share_the_study(dataset, tmp_path):
 def test_address_without_ray_is_refused_before_a_trial(dataset, tmp_path):
     with pytest.raises(ColdbenchError, match="--address: only with --executor ray"):
         _tune(dataset, tmp_path, address="127.0.0.1:6379")
+    with pytest.raises(ColdbenchError, match="give --storage"):  # a cluster needs a shared database
+        _tune(dataset, tmp_path, executor="ray", address="127.0.0.1:6379")
     assert not list(tmp_path.rglob("study.db"))
 
 
