@@ -110,7 +110,7 @@ def use_system_memory_pool() -> None:
     """Let pyarrow allocate with the C library's malloc instead of its own mimalloc pool.
 
     The tables here are small and read once; mimalloc keeps its segments after the data frames
-    are built, about 30 MB of a ~450 MB ML-100K run's peak (benchmarks/memory.py).
+    are built: about 27 MB of a ~500 MB ML-100K run's peak (benchmarks/memory.py).
     """
     import pyarrow
 

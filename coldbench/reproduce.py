@@ -11,7 +11,7 @@ from coldbench.choices import DEFAULT_DATASET  # noqa: F401  (re-exported for ca
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
+from coldbench.prepared import PreparedDataset, load_prepared
 from coldbench.protocol import ProtocolConfig
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
@@ -174,13 +174,13 @@ def reproduce(
     if export is not None:
         from coldbench.report.export import export_study
 
-        export_study(load_runs(results_dir), prepared.name, export)
+        export_study(runs, prepared.name, export)
     return index
 
 
 def tune_all(
     methods: list[str],
-    prepared: Any,
+    prepared: PreparedDataset,
     *,
     overrides: dict[str, Any],
     origins: dict[str, str],
