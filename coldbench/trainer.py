@@ -44,6 +44,7 @@ from coldbench.features import EncodedDataset, encode
 from coldbench.methods import METHODS, Method
 from coldbench.metrics import aggregate, auc, metric_names
 from coldbench.model import RecModel
+from coldbench.optim import Adam
 from coldbench.prepared import PreparedDataset
 from coldbench.run_files import CorruptRun, read_finished, record_files
 from coldbench.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
@@ -125,7 +126,7 @@ def run_dir(spec: RunSpec, dataset: PreparedDataset, seed: int) -> Path:
     return spec.results_dir / dataset.name / spec.method / spec.config_id / f"seed-{seed}"
 
 
-def build(spec: RunSpec, data: EncodedDataset, seed: int) -> tuple[RecModel, Method, torch.optim.Optimizer]:
+def build(spec: RunSpec, data: EncodedDataset, seed: int) -> tuple[RecModel, Method, Adam]:
     """Model, method and optimizer, initialised from ``seed``."""
     torch.manual_seed(seed)
     model = RecModel(
@@ -134,7 +135,7 @@ def build(spec: RunSpec, data: EncodedDataset, seed: int) -> tuple[RecModel, Met
     method = METHODS.get(spec.method)(spec.params, model, spec.train)
     model.to(spec.device)
     method.to(spec.device)
-    optimizer = torch.optim.Adam([*model.parameters(), *method.parameters()], lr=spec.params.outer_lr)
+    optimizer = Adam([*model.parameters(), *method.parameters()], lr=spec.params.outer_lr)
     return model, method, optimizer
 
 
@@ -164,7 +165,7 @@ Progress = Callable[[str, dict], None]
 def train_epoch(
     model: RecModel,
     method: Method,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     data: EncodedDataset,
     spec: RunSpec,
     seed: int,

@@ -10,6 +10,7 @@ import torch
 
 from coldbench.config import TrainConfig
 from coldbench.methods import METHODS
+from coldbench.optim import Adam
 from coldbench.reference import method_reference, reference_inner_loop
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
 
@@ -132,7 +133,7 @@ def test_same_seed_same_numbers_and_config_untouched(data, name):
     for _ in range(2):
         model, method = build_method(name, data, seed=3)
         config = copy.deepcopy(method.config)
-        optimizer = torch.optim.Adam([*model.parameters(), *method.parameters()], lr=1e-2)
+        optimizer = Adam([*model.parameters(), *method.parameters()], lr=1e-2)
         for positions in ([0, 1, 2, 3], [4, 5, 6, 7]):
             loss, output = method.training_loss(model, ragged_batch(data, n_users=len(positions)))
             optimizer.zero_grad()
@@ -149,7 +150,7 @@ def test_training_improves_on_training_users(data, name):
     """A few outer steps with a large rate lower the training objective."""
     _skip_floors(name)
     model, method = build_method(name, data, seed=1)
-    optimizer = torch.optim.Adam([*model.parameters(), *method.parameters()], lr=1e-2)
+    optimizer = Adam([*model.parameters(), *method.parameters()], lr=1e-2)
     batch = ragged_batch(data, n_users=12)
     first = None
     for _ in range(15):
