@@ -254,6 +254,19 @@ class Packing:
         return packed.reshape(*self.shape, packed.shape[-1])
 
 
+def use_outer_product(n_support: int, n_query: int, n_in: int, n_out: int, with_grad_norm: bool) -> bool:
+    """Whether a layer's step is cheaper through each user's weight gradient ``G_u = A_uᵀΔ_u``.
+
+    The Gram form costs ``Q·S·(n_in + n_out)`` multiply-adds per user for the query correction, and
+    ``S²·(n_in + n_out)`` more for the gradient norm; the outer-product form ``S·n_in·n_out`` for
+    ``G_u`` and ``Q·n_in·n_out`` to apply it (``‖G_u‖²`` then gives the norm). Both are exact.
+    """
+    gram = n_query * n_support * (n_in + n_out)
+    if with_grad_norm:
+        gram += n_support * n_support * (n_in + n_out)
+    return (n_support + n_query) * n_in * n_out < gram
+
+
 def adapt_one_step_implicit(
     params: list[Tensor],
     support: Tensor,
@@ -281,6 +294,9 @@ def adapt_one_step_implicit(
     query rows are packed too, and padded query rows then score the per-user correction alone.
     ``user_vectors`` ``[U, Du]``: the inputs' last ``Du`` columns are the user's vector on every
     row (the fusing layer), so the first layer multiplies it once per user, not once per row.
+    Where a layer's support set is long, the per-user weight gradient ``G_u = A_uᵀΔ_u`` is cheaper
+    than the Gram products: then ``a W_u + b_u = a W + b − α_u (a G_u + ΣΔ_u)`` and ``‖G_u‖²`` is
+    the norm (``use_outer_product`` decides per layer from the shapes).
     """
     weights, biases = params[0::2], params[1::2]
     last = len(weights) - 1
@@ -302,22 +318,32 @@ def adapt_one_step_implicit(
     inputs = [inputs[0], *(rows.unpack(a) for a in inputs[1:])]
     deltas = [rows.unpack(d) for d in deltas]
 
+    n_support, n_query = support.shape[1], query.shape[1]
+    outer = [use_outer_product(n_support, n_query, w.shape[0], w.shape[1], with_grad_norm) for w in weights]
+    products = [a.transpose(1, 2) @ d if use else None for a, d, use in zip(inputs, deltas, outer)]
     grad_sq_norm = None
     if with_grad_norm:
         grad_sq_norm = sum(
-            ((a @ a.transpose(1, 2)) * (d @ d.transpose(1, 2))).sum((1, 2)) + d.sum(1).pow(2).sum(1)
-            for a, d in zip(inputs, deltas)
+            (
+                g.pow(2).sum((1, 2))
+                if g is not None
+                else ((a @ a.transpose(1, 2)) * (d @ d.transpose(1, 2))).sum((1, 2))
+            )
+            + d.sum(1).pow(2).sum(1)
+            for a, d, g in zip(inputs, deltas, products)
         )
     if first_order or not create_graph:
         inputs = [a.detach() for a in inputs]
         deltas = [d.detach() for d in deltas]
+        products = [g.detach() if g is not None else None for g in products]
 
     rate = lr if lr.dim() == 0 else lr.reshape(-1, 1, 1)
     queries = Packing(query_mask) if query_mask is not None else Packing(query.new_ones(query.shape[:2]))
     hidden = query
     for layer, (weight, bias) in enumerate(zip(weights, biases)):
-        a, d = inputs[layer], deltas[layer]
-        correction = (hidden @ a.transpose(1, 2)) @ d + d.sum(1, keepdim=True)
+        a, d, g = inputs[layer], deltas[layer], products[layer]
+        per_row = hidden @ g if g is not None else (hidden @ a.transpose(1, 2)) @ d
+        correction = per_row + d.sum(1, keepdim=True)
         if layer == 0:
             shared = queries.unpack(queries.first_layer(hidden, weight, bias, user_vectors))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from coldbench import engine
 from coldbench.config import TrainConfig
 from coldbench.engine import run_inner_loop
 from coldbench.reference import reference_inner_loop
@@ -44,6 +45,26 @@ def _grads(loss, params):
 @pytest.mark.parametrize("lr_form", ["scalar", "per_user", "per_parameter"])
 @pytest.mark.parametrize("buckets,implicit", [(1, False), (3, False), (1, True), (3, True)])
 def test_batched_equals_per_user_loop(data, steps, first_order, lr_form, buckets, implicit):
+    _check_against_loop(data, steps, first_order, lr_form, buckets, implicit)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("lr_form", ["scalar", "per_user"])
+@pytest.mark.parametrize("form", ["gram", "outer product"])
+def test_implicit_step_forms_equal_per_user_loop(data, first_order, lr_form, form, monkeypatch):
+    """Each layer's one-step correction and gradient norm, through Gram products or through G_u = A_uᵀΔ_u."""
+    monkeypatch.setattr(engine, "use_outer_product", lambda *shape: form == "outer product")
+    _check_against_loop(data, 1, first_order, lr_form, buckets=2, implicit=True)
+
+
+def test_the_cheaper_form_is_chosen_from_the_shapes():
+    assert engine.use_outer_product(400, 100, 288, 320, with_grad_norm=True)  # ML-1M-sized support
+    assert not engine.use_outer_product(20, 5, 288, 320, with_grad_norm=True)
+    assert not engine.use_outer_product(400, 100, 288, 320, with_grad_norm=False)  # no S² term
+    assert engine.use_outer_product(50, 12, 192, 1, with_grad_norm=False)  # the output layer
+
+
+def _check_against_loop(data, steps, first_order, lr_form, buckets, implicit):
     model, _ = build_method("melu", data)
     forms, extra = _lr_forms(model, len(model.decision_params()))
     lr_fn = forms[lr_form]
