@@ -568,3 +568,14 @@ def test_ablation_shows_first_order_and_last_layer_melu_against_plain_melu(tmp_p
     star = {r[0].text: "*" in r[report.columns.index("MSE")].text for r in report.rows}
     assert star == {"paml": False, "melu": False, "melu (adapt=last)": False, "melu (first_order=True)": True}
     assert "in the MeLU block, * improvement over plain MeLU" in report.caption
+
+
+def test_a_run_without_its_per_user_file_is_a_one_line_error(tmp_path, cli):
+    """An older run (no checksums recorded) whose per_user.parquet is gone: named, not a traceback."""
+    for seed in range(2):
+        write_fake_run(tmp_path, "melu", seed, _users(_noisy(1.0, seed)), dataset="d")
+    lost = write_fake_run(tmp_path, "paml", 0, _users(_noisy(0.5, 0)), dataset="d") / "per_user.parquet"
+    lost.unlink()
+    code, _, err = cli("report", "--table", "main", "--results-dir", str(tmp_path))
+    assert code == 1
+    assert str(lost) in err and "Traceback" not in err

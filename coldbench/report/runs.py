@@ -123,7 +123,14 @@ class Runs:
         """All runs' ``per_user.parquet`` with the run's keys as columns."""
         frames = []
         for row in self.table.itertuples():
-            frame = pd.read_parquet(Path(row.path) / "per_user.parquet")
+            path = Path(row.path) / "per_user.parquet"
+            try:
+                frame = pd.read_parquet(path)
+            except (OSError, ValueError) as error:  # missing, unreadable or not parquet (pyarrow's errors)
+                raise ColdbenchError(
+                    f"{path}: cannot read the run's per-user scores ({type(error).__name__}); "
+                    "redo the run with `coldbench train … --force`, or point --results-dir at live runs"
+                ) from None
             frames.append(
                 frame.assign(
                     dataset=row.dataset,
