@@ -51,7 +51,18 @@ class FeatureEmbedding(nn.Module):
         self.n_rows = int(tables[0].codes.shape[0]) if tables else 0  # users or items in the tables
 
     def forward(self, rows: Tensor) -> Tensor:
-        """``rows`` (any shape) of row indices → ``[*rows.shape, n_features * dim]``."""
+        """``rows`` (any shape) of row indices → ``[*rows.shape, n_features * dim]``.
+
+        Each distinct row is embedded once and then gathered: a padded meta-batch repeats the
+        padding row and popular items many times over, and a multi-valued feature costs its width.
+        """
+        distinct, inverse = torch.unique(rows, return_inverse=True)
+        if distinct.numel() < rows.numel():
+            return self.embed(distinct)[inverse]
+        return self.embed(rows)
+
+    def embed(self, rows: Tensor) -> Tensor:
+        """The embedding of every entry of ``rows``, computed entry by entry."""
         parts = []
         for index, table in enumerate(self.tables):
             codes = getattr(self, f"codes_{index}")[rows]  # [..., width]

@@ -164,3 +164,21 @@ def test_train_config_default_matches_paper():
     config = replace(TrainConfig(), **preset_settings("paper"))
     assert (config.epochs, config.batch_size, config.embedding_dim, config.hidden) == (20, 32, 32, (320, 192))
     assert config.patience == 0 and TrainConfig().patience > 0
+
+
+def test_embedding_each_distinct_row_once_equals_row_by_row(data):
+    """Values and gradients of the deduplicated embedding equal those of the entry-by-entry one."""
+    model, _ = build_method("melu", data)
+    embedding = model.item_embedding
+    rows = torch.tensor([[3, 1, 3, 0, 0], [1, 2, 2, 0, 0]])  # repeats and padding, as in a meta-batch
+    weights = torch.randn(*rows.shape, embedding.output_dim, dtype=torch.float64)
+    values = []
+    for forward in (embedding, embedding.embed):
+        embedding.zero_grad(set_to_none=True)
+        out = forward(rows)
+        (out * weights).sum().backward()
+        values.append((out.detach(), [t.weight.grad.clone() for t in embedding.tables]))
+    torch.testing.assert_close(values[0][0], values[1][0], rtol=0, atol=TOL)
+    for got, want in zip(values[0][1], values[1][1], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=TOL)
+    assert values[0][0].shape == (*rows.shape, embedding.output_dim)
