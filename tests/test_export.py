@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from coldbench.errors import ColdbenchError
-from coldbench.report.export import check_exported, export_study
+from coldbench.report.export import bundle_run_tree, check_exported, export_study
 from coldbench.report.runs import load_runs
 from coldbench.testing import write_fake_run
 
@@ -57,23 +58,121 @@ def test_export_writes_tables_figures_and_small_run_files_only(study, tmp_path):
 
     with Image.open(out / "figures" / "boxplot.png") as image:
         assert image.mode == "P" and image.size[0] > 500  # 256 colours, full resolution
-    assert len(list(out.glob("runs/*/*/seed-*/metrics.json"))) == 8
+    assert out / "runs.jsonl" in written and len(_lines(out)) == 8
+    assert not (out / "runs").exists()
+    assert {p.parent for p in out.rglob("*") if p.is_file()} == {out, out / "figures"}  # no per-run files
     assert check_exported(out) > 0
+
+
+def _lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+
+
+def _tamper(folder: Path, pick, metric: str = "mse", by: float = 0.5) -> None:
+    """Shift ``metric`` of the first run in ``runs.jsonl`` that ``pick(record)`` accepts."""
+    records = _lines(folder)
+    record = next(r for r in records if pick(r))
+    record["metrics"]["test"]["overall"][metric] += by
+    (folder / "runs.jsonl").write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+
+
+def test_runs_jsonl_holds_each_runs_three_files_one_line_per_run_in_order(study, tmp_path):
+    """Every line's config and metrics equal the source run's files, its epochs the csv's rows
+    (numbers as numbers, columns in order); lines sorted by method, config id, seed."""
+    out = tmp_path / "d"
+    epochs = pd.DataFrame(
+        {"epoch": [1, 2], "train_loss": [np.nan, 1.25], "seconds": [0.5, 1e-05], "valid_mse": [1.5, 1.2]}
+    )  # an empty cell (the floors have no training loss) and a float written as 1e-05
+    for seed in (2, 10):  # seed 10 after seed 2: by number, not by text
+        write_fake_run(tmp_path / "results", "paml", seed, _per_user(1.0, seed), dataset="d", epochs=epochs)
+    runs = load_runs(tmp_path / "results")
+    export_study(runs, "d", out)
+    text = (out / "runs.jsonl").read_text()
+    records = _lines(out)
+    assert len(text.splitlines()) == len(runs) == 10 and text.endswith("}\n") and "\n " not in text
+    sources = {f"{r.method}/{r.config_id}/seed-{r.seed}": Path(r.path) for r in runs.table.itertuples()}
+    assert [r["run"] for r in records] == sorted(
+        sources, key=lambda run: (run.split("/")[0], run.split("/")[1], int(run.split("-")[-1]))
+    )
+    paml = [r for r in records if r["run"].startswith("paml/")]
+    assert [r["run"].rsplit("-", 1)[1] for r in paml] == ["0", "1", "2", "10"]
+    for record in records:
+        source = sources[record["run"]]
+        assert list(record) == ["run", "config", "metrics", "epochs"]
+        assert record["config"] == json.loads((source / "config.json").read_text())
+        assert record["metrics"] == json.loads((source / "metrics.json").read_text())
+        table = pd.read_csv(source / "epochs.csv")
+        assert [list(row) for row in record["epochs"]] == [list(table.columns)] * len(table)
+        assert record["epochs"] == table.astype(object).where(table.notna(), None).to_dict("records")
+        assert all(type(row["epoch"]) is int and type(row["valid_mse"]) is float for row in record["epochs"])
+    assert paml[-1]["epochs"][0]["train_loss"] is None and paml[-1]["epochs"][1]["seconds"] == 1e-05
+    assert pd.read_json(out / "runs.jsonl", lines=True)["run"].tolist() == [r["run"] for r in records]
 
 
 def test_a_table_that_disagrees_with_its_runs_is_caught(study, tmp_path):
     out = tmp_path / "d"
     export_study(study, "d", out)
-    metrics_path = next(out.glob("runs/paml/*/seed-0/metrics.json"))
-    metrics = json.loads(metrics_path.read_text())
-    metrics["test"]["overall"]["mse"] += 0.5
-    metrics_path.write_text(json.dumps(metrics))
+    assert check_exported(out) > 0
+    _tamper(out, lambda r: r["config"]["method"] == "paml" and r["config"]["seed"] == 0)
     with pytest.raises(ColdbenchError, match="paml MSE"):
         check_exported(out)
 
 
+def test_a_table_row_without_committed_runs_is_caught(study, tmp_path):
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    records = [r for r in _lines(out) if r["config"]["method"] != "melu"]
+    (out / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(ColdbenchError, match="row 'melu' has no committed runs"):
+        check_exported(out)
+    (out / "runs.jsonl").unlink()
+    with pytest.raises(ColdbenchError, match="has no committed runs"):
+        check_exported(out)
+
+
+def test_a_reexport_replaces_an_older_exports_run_folders(study, tmp_path):
+    """An export over the per-run folders of an earlier one leaves runs.jsonl alone: the old tree
+    goes; a tree holding anything else stops the export before it writes; the checker refuses a
+    folder that has the old tree, beside runs.jsonl or instead of it."""
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    old = out / "runs" / "paml" / "abc" / "seed-0"
+    old.mkdir(parents=True)
+    for name in ("config.json", "epochs.csv", "metrics.json"):
+        (old / name).write_text("{}")
+    with pytest.raises(ColdbenchError, match="older export, beside runs.jsonl"):
+        check_exported(out)
+    jsonl = (out / "runs.jsonl").read_text()
+    (out / "runs.jsonl").unlink()
+    with pytest.raises(ColdbenchError, match="older export, instead of runs.jsonl"):
+        check_exported(out)
+    export_study(study, "d", out)
+    assert not (out / "runs").exists() and (out / "runs.jsonl").read_text() == jsonl
+    assert check_exported(out) > 0
+    (out / "runs" / "notes").mkdir(parents=True)
+    (out / "runs" / "notes" / "todo.txt").write_text("mine")
+    (out / "runs.jsonl").unlink()
+    with pytest.raises(ColdbenchError, match="todo.txt is not an earlier export's run file"):
+        export_study(study, "d", out)
+    assert (out / "runs" / "notes" / "todo.txt").exists() and not (out / "runs.jsonl").exists()
+
+
+def test_an_older_exports_run_folders_bundle_into_the_same_runs_jsonl(study, tmp_path):
+    """bundle_run_tree (the conversion of a committed runs/ tree) writes what export_study writes."""
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    tree = tmp_path / "old" / "runs"
+    for row in study.table.itertuples():
+        shutil.copytree(row.path, tree / row.method / row.config_id / f"seed-{row.seed}")
+    bundle_run_tree(tree, tmp_path / "old" / "runs.jsonl")
+    assert (tmp_path / "old" / "runs.jsonl").read_text() == (out / "runs.jsonl").read_text()
+    with pytest.raises(ColdbenchError, match="no run folders"):
+        bundle_run_tree(tmp_path / "empty", tmp_path / "empty.jsonl")
+
+
 @pytest.mark.parametrize("folder", sorted(p for p in REFERENCE.glob("*") if p.is_dir()), ids=lambda p: p.name)
 def test_committed_reference_tables_match_their_runs(folder):
+    assert (folder / "runs.jsonl").is_file() and not (folder / "runs").exists()
     assert check_exported(folder) > 0
 
 
@@ -113,10 +212,8 @@ def test_a_study_with_both_presets_gets_one_set_of_tables_per_preset(tmp_path):
     main_tuned = (out / "table-main-tuned.csv").read_text()
     assert "melu [tuned]" in main_tuned and "[paper]" not in main_tuned and "constant" in main_tuned
     assert check_exported(out) > 0
-    tuned_runs = out.glob("runs/melu/*/seed-0/metrics.json")
-    metrics_path = next(p for p in tuned_runs if '"tuned"' in (p.parent / "config.json").read_text())
-    metrics = json.loads(metrics_path.read_text())
-    metrics["test"]["overall"]["mse"] += 0.5
-    metrics_path.write_text(json.dumps(metrics))
+    _tamper(
+        out, lambda r: r["config"]["method"] == "melu" and r["config"]["seed"] == 0 and "tuned" in r["config"]
+    )
     with pytest.raises(ColdbenchError, match=r"melu \[tuned\] MSE"):
         check_exported(out)

@@ -47,7 +47,7 @@ def report_cli(
     data_dir: Annotated[Path | None, typer.Option(help="Data home (t-SNE needs the prepared data).")] = None,
     export: Annotated[
         Path | None,
-        typer.Option(help="Write the study for committing: tables, PNG figures, each run's small files."),
+        typer.Option(help="Write the study for committing: tables, PNG figures and runs.jsonl (every run)."),
     ] = None,
     preset: Annotated[
         str | None,

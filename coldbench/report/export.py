@@ -1,10 +1,15 @@
-"""Export a study for committing: tables in three formats, figures, and each run's small files.
+"""Export a study for committing: tables in three formats, figures, and every run's small files in one.
 
 ``results/reference/<dataset>/`` gets ``table-<name>.{md,csv,tex}``, ``figures/<name>.png`` and
-``runs/<method>/<config-id>/seed-<k>/{config.json,epochs.csv,metrics.json}``. Predictions,
-per-user rows and checkpoints stay behind: they are large, and MovieLens may not be
-redistributed. ``check_exported`` reads the committed files back and confirms that every mean in
-the committed tables is the mean over seeds of the committed ``metrics.json`` files.
+``runs.jsonl``: one line per run, sorted by method, config id and seed, each a compact JSON object
+``{"run": "<method>/<config-id>/seed-<k>", "config": …, "metrics": …, "epochs": […]}`` holding the
+run's ``config.json`` and ``metrics.json`` as parsed and its ``epochs.csv`` as a list of rows
+(column order kept, numbers as numbers). One file instead of three per run keeps a committed
+study small (a file costs at least one 4 KB block) while a diff still shows run by run what
+changed. Read it with ``pandas.read_json(path, lines=True)``. Predictions, per-user rows and
+checkpoints stay behind: they are large, and MovieLens may not be redistributed.
+``check_exported`` reads the committed files back and confirms that every mean in the committed
+tables is the mean over seeds of the test metrics in ``runs.jsonl``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import json
 import math
 import re
 import shutil
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from coldbench.atomic_io import atomic_path
@@ -21,7 +28,10 @@ from coldbench.errors import ColdbenchError
 from coldbench.report.runs import Runs, variant_label
 from coldbench.report.tables import RENDERERS, TABLES, metric_label
 
-RUN_FILES = ("config.json", "epochs.csv", "metrics.json")
+RUN_FILES = ("config.json", "epochs.csv", "metrics.json")  # what runs.jsonl holds of each run
+RUNS_FILE = "runs.jsonl"
+OLD_RUN_TREE = "runs"  # exports before runs.jsonl wrote runs/<method>/<config-id>/seed-<k>/{RUN_FILES}
+RECORD_KEYS = ("run", "config", "metrics", "epochs")
 RATING_TABLES = ("main", "ablation", "minor-major")
 FIGURES = ("boxplot", "lr-hist", "curves")
 EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex"}
@@ -36,6 +46,7 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     if len(selected) == 0:
         raise ColdbenchError(f"--dataset {dataset}: no finished runs to export")
     out = Path(out)
+    old_tree = _old_run_tree(out)  # checked before anything is written
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
     tags = selected.tags()
@@ -63,14 +74,105 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
         (figures / f"{name}.pdf").unlink(missing_ok=True)  # the PNG is enough for a repository
         compact_png(figures / f"{name}.png")
         written.append(figures / f"{name}.png")
-    for row in selected.table.itertuples():
-        source = Path(row.path)
-        target = out / "runs" / row.method / row.config_id / f"seed-{row.seed}"
-        target.mkdir(parents=True, exist_ok=True)
-        for name in RUN_FILES:
-            shutil.copyfile(source / name, target / name)
-            written.append(target / name)
+    runs_in = ((row.method, row.config_id, row.seed, Path(row.path)) for row in selected.table.itertuples())
+    written.append(write_runs_jsonl(runs_in, out / RUNS_FILE))
+    if old_tree is not None:
+        shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
     return written
+
+
+def _cell(text: str) -> int | float | str | None:
+    """A CSV cell as a JSON value: an int or a float where it is one, None where empty.
+
+    A non-finite float (``inf``, ``nan``) stays text, as strict JSON has no number for it.
+    """
+    if text == "":
+        return None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+def run_record(run: str, folder: Path) -> dict:
+    """One line of ``runs.jsonl``: ``run``'s name and the three small files in ``folder``, parsed."""
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        with (folder / "epochs.csv").open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:
+        raise ColdbenchError(f"run {folder}: cannot read its files ({error})") from None
+    header, body = (rows[0], rows[1:]) if rows else ([], [])
+    if len(set(header)) != len(header) or any(len(row) != len(header) for row in body):
+        raise ColdbenchError(f"run {folder}: epochs.csv is not a table (repeated column or ragged row)")
+    epochs = [{column: _cell(text) for column, text in zip(header, row)} for row in body]
+    return {"run": run, "config": config, "metrics": metrics, "epochs": epochs}
+
+
+def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path]], dest: Path) -> Path:
+    """Write ``runs.jsonl`` at ``dest`` atomically from ``(method, config_id, seed, folder)`` per run.
+
+    The one writer of the committed run file (``export_study`` and ``bundle_run_tree`` use it):
+    one compact JSON object per line, sorted by method, config id and seed.
+    """
+    entries = sorted(runs, key=lambda entry: (entry[0], entry[1], int(entry[2])))
+    names = [f"{method}/{config_id}/seed-{seed}" for method, config_id, seed, _ in entries]
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise ColdbenchError(f"{dest}: run {repeated[0]} comes from more than one folder")
+    with atomic_path(dest) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as handle:
+        for name, (*_, folder) in zip(names, entries):
+            record = run_record(name, folder)
+            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return Path(dest)
+
+
+def bundle_run_tree(tree: Path, dest: Path) -> Path:
+    """``runs.jsonl`` at ``dest`` from a folder of run folders ``<method>/<config-id>/seed-<k>/``.
+
+    ``tree`` is the ``runs/`` folder of an export from before ``runs.jsonl`` (or a dataset's folder
+    of live results); a run folder is one with a ``metrics.json``. Removing ``tree`` is left to
+    the caller (``git rm -r`` for a committed study).
+    """
+    entries = []
+    for metrics in sorted(Path(tree).glob("*/*/seed-*/metrics.json")):
+        folder = metrics.parent
+        seed = folder.name.removeprefix("seed-")
+        if seed.isdigit():
+            entries.append((folder.parent.parent.name, folder.parent.name, int(seed), folder))
+    if not entries:
+        raise ColdbenchError(f"{tree}: no run folders (<method>/<config-id>/seed-<k>/metrics.json)")
+    return write_runs_jsonl(entries, dest)
+
+
+def _old_run_tree(out: Path) -> Path | None:
+    """``out/runs`` if an earlier export left it there; an error if it holds anything else."""
+    tree = out / OLD_RUN_TREE
+    if not tree.exists() and not tree.is_symlink():
+        return None
+
+    def exported(path: Path) -> bool:  # <method>/<config-id>/seed-<k>/<one of RUN_FILES>
+        parts = path.relative_to(tree).parts
+        seed_ok = len(parts) < 3 or parts[2].startswith("seed-")
+        if path.is_symlink():
+            return False
+        if path.is_dir():
+            return len(parts) <= 3 and seed_ok
+        return len(parts) == 4 and seed_ok and parts[3] in RUN_FILES
+
+    stray = tree if tree.is_symlink() or not tree.is_dir() else None
+    stray = stray or next((path for path in sorted(tree.rglob("*")) if not exported(path)), None)
+    if stray is not None:
+        raise ColdbenchError(
+            f"{tree}: in the way of {RUNS_FILE}, and {stray} is not an earlier export's run file; "
+            f"move {tree} away and export again"
+        )
+    return tree
 
 
 def compact_png(path: Path) -> None:
@@ -85,20 +187,48 @@ def compact_png(path: Path) -> None:
         palette.save(tmp, format="PNG", optimize=True)
 
 
+def read_runs_jsonl(folder: Path) -> list[dict]:
+    """The runs committed in ``folder/runs.jsonl`` (none if it is missing), one dict per line.
+
+    A ``runs/`` tree from an older export is an error, whether beside ``runs.jsonl`` or instead
+    of it: the two must not disagree unseen.
+    """
+    folder = Path(folder)
+    path, tree = folder / RUNS_FILE, folder / OLD_RUN_TREE
+    if tree.exists():
+        where = "beside" if path.exists() else "instead of"
+        raise ColdbenchError(
+            f"{tree}: per-run folders from an older export, {where} {RUNS_FILE}; export again "
+            f"(or bundle them with coldbench.report.export.bundle_run_tree) and delete {tree}"
+        )
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise ColdbenchError(f"{path}:{number}: not a JSON object ({error})") from None
+        if not isinstance(record, dict) or any(key not in record for key in RECORD_KEYS):
+            raise ColdbenchError(f"{path}:{number}: expected an object with {', '.join(RECORD_KEYS)}")
+        records.append(record)
+    return records
+
+
 def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
-    """variant → metric → mean over seeds, from ``runs/**/metrics.json`` and ``config.json``."""
+    """variant → metric → mean over seeds, from each run's config and test metrics in ``runs.jsonl``."""
     values: dict[str, dict[str, list[float]]] = {}
-    for metrics_path in sorted(folder.glob("runs/*/*/seed-*/metrics.json")):
-        config = json.loads((metrics_path.parent / "config.json").read_text())
+    for record in read_runs_jsonl(folder):
+        config = record["config"]
         variant = variant_label(config["method"], config["params"], config.get("train"), config.get("tuned"))
-        overall = json.loads(metrics_path.read_text())["test"]["overall"]
+        overall = record["metrics"]["test"]["overall"]
         for metric, value in overall.items():
             values.setdefault(variant, {}).setdefault(metric, []).append(value)
     return {v: {m: sum(x) / len(x) for m, x in metrics.items()} for v, metrics in values.items()}
 
 
 def check_exported(folder: Path, digits: int = 3) -> int:
-    """Every mean printed in ``table-main.csv`` and ``table-ablation.csv`` against the run files.
+    """Every mean printed in ``table-main*.csv`` and ``table-ablation*.csv`` against ``runs.jsonl``.
 
     Returns the number of cells checked; a mismatch raises ColdbenchError naming the cell.
     """
