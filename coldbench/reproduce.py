@@ -172,9 +172,10 @@ def reproduce(
     with atomic_path(index) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     if export is not None:
-        from coldbench.report.export import export_study
+        from coldbench.report.export import check_exported, export_study
 
         export_study(runs, prepared.name, export)
+        check_exported(export)  # every committed mean read back against the committed runs
     return index
 
 
