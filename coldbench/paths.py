@@ -62,3 +62,27 @@ def prepared_dir(name: str, data_dir: Path | None = None, option: str = "--name"
     root = prepared_root(data_dir)
     inside(root, root / check_name(name, option), f"option {option}")
     return root / name
+
+
+RESULTS_DIR_MARK = "<results-dir>"  # a results folder in recorded provenance, whichever machine it was on
+
+
+def tune_dir(results_dir: Path, dataset: str, method: str) -> Path:
+    """Where ``coldbench tune`` keeps a method's default study on a dataset."""
+    return Path(results_dir) / dataset / method / "tune"
+
+
+def default_storage(results_dir: Path, dataset: str, method: str) -> str:
+    """The default study's storage URL: a SQLite file in the results folder."""
+    return f"sqlite:///{(tune_dir(results_dir, dataset, method) / 'study.db').resolve()}"
+
+
+def portable_storage(url: str, results_dir: Path) -> str:
+    """``url`` with this machine's ``results_dir`` written as ``<results-dir>``, for the record.
+
+    A default study's SQLite file then reads ``<results-dir>/<dataset>/<method>/tune/study.db`` in
+    ``config.json`` and in a committed export, not a path of the machine that tuned; any other
+    storage URL is returned as it is.
+    """
+    prefix = f"sqlite:///{Path(results_dir).resolve()}/"
+    return f"{RESULTS_DIR_MARK}/{url[len(prefix) :]}" if url.startswith(prefix) else url

@@ -31,6 +31,7 @@ import torch
 from coldbench.errors import ColdbenchError
 from coldbench.features import EncodedDataset, encode
 from coldbench.methods import METHODS
+from coldbench.paths import default_storage, portable_storage, tune_dir
 from coldbench.prepared import PreparedDataset, load_prepared
 from coldbench.trainer import Diverged, check_dataset_name, fit, make_spec
 
@@ -44,14 +45,6 @@ Progress = Callable[[str, dict], None]
 
 def study_name(dataset: str, method: str) -> str:
     return f"{dataset}/{method}"
-
-
-def tune_dir(results_dir: Path, dataset: str, method: str) -> Path:
-    return Path(results_dir) / dataset / method / "tune"
-
-
-def default_storage(results_dir: Path, dataset: str, method: str) -> str:
-    return f"sqlite:///{(tune_dir(results_dir, dataset, method) / 'study.db').resolve()}"
 
 
 def shown_storage(url: str) -> str:
@@ -391,7 +384,7 @@ def tuned_settings(
     fixed = dict(study.user_attrs.get("fixed", {}))
     provenance = {
         "study": study.study_name,
-        "storage": shown_storage(url),
+        "storage": portable_storage(shown_storage(url), results_dir),
         "trial": best.number,
         "valid_value": best.value,
         "trials": counted(study),

@@ -174,6 +174,31 @@ def test_an_older_exports_run_folders_bundle_into_the_same_runs_jsonl(study, tmp
 def test_committed_reference_tables_match_their_runs(folder):
     assert (folder / "runs.jsonl").is_file() and not (folder / "runs").exists()
     assert check_exported(folder) > 0
+    storages = [
+        record["config"]["tuned"]["storage"]
+        for record in map(json.loads, (folder / "runs.jsonl").read_text().splitlines())
+        if "tuned" in record["config"]
+    ]
+    assert all(s.startswith("<results-dir>/") for s in storages), storages[:1]  # no machine's path
+
+
+def test_an_absolute_default_study_path_is_exported_as_the_results_folder(tmp_path):
+    """Runs tuned before provenance was portable name this machine's SQLite file; the export does not."""
+    results = tmp_path / "results"
+    study = f"sqlite:///{(results / 'd' / 'melu' / 'tune' / 'study.db').resolve()}"
+    for seed in range(2):
+        tuned = {"study": "d/melu", "trial": 3, "storage": study, "trials": 4, "pruner": "median"}
+        write_fake_run(results, "melu", seed, _per_user(1.0, seed), dataset="d", tuned=tuned)
+        elsewhere = {**tuned, "storage": "postgresql://user:***@db.example.org/studies"}
+        write_fake_run(results, "paml", seed, _per_user(1.1, seed), dataset="d", tuned=elsewhere)
+    export_study(load_runs(results), "d", tmp_path / "out")
+    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    storages = {r["config"]["method"]: r["config"]["tuned"]["storage"] for r in records}
+    assert storages == {
+        "melu": "<results-dir>/d/melu/tune/study.db",
+        "paml": "postgresql://user:***@db.example.org/studies",
+    }
+    assert str(tmp_path) not in (tmp_path / "out" / "runs.jsonl").read_text()
 
 
 def test_a_study_with_both_presets_gets_one_set_of_tables_per_preset(tmp_path):

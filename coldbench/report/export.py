@@ -25,6 +25,7 @@ from pathlib import Path
 
 from coldbench.atomic_io import atomic_path
 from coldbench.errors import ColdbenchError
+from coldbench.paths import portable_storage
 from coldbench.report.runs import Runs, variant_label
 from coldbench.report.tables import RENDERERS, TABLES, metric_label
 
@@ -111,6 +112,10 @@ def run_record(run: str, folder: Path) -> dict:
     if len(set(header)) != len(header) or any(len(row) != len(header) for row in body):
         raise ColdbenchError(f"run {folder}: epochs.csv is not a table (repeated column or ragged row)")
     epochs = [{column: _cell(text) for column, text in zip(header, row)} for row in body]
+    tuned = config.get("tuned")
+    if isinstance(tuned, dict) and isinstance(tuned.get("storage"), str) and len(folder.parents) > 3:
+        # runs tuned before provenance was portable recorded this machine's path of the study
+        tuned["storage"] = portable_storage(tuned["storage"], folder.parents[3])
     return {"run": run, "config": config, "metrics": metrics, "epochs": epochs}
 
 
