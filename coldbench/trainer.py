@@ -15,6 +15,7 @@ import math
 import platform
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,8 +140,30 @@ def build(spec: RunSpec, data: EncodedDataset, seed: int) -> tuple[RecModel, Met
     return model, method, optimizer
 
 
+def source_commit() -> str | None:
+    """The git commit of the coldbench source that runs, ``+dirty`` with uncommitted edits to it;
+    None when it is not a git checkout (an installed package) or git is absent."""
+    source = Path(coldbench.__file__).resolve().parent
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return None  # not a checkout of coldbench (perhaps a package inside another repository)
+        head = git("rev-parse", "HEAD")
+        changes = git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if changes.stdout.strip() else "")
+
+
 def _versions() -> dict[str, str]:
+    commit = source_commit()
     return {
+        **({"coldbench_commit": commit} if commit else {}),
         "coldbench": coldbench.__version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
