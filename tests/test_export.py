@@ -231,9 +231,13 @@ def test_a_study_with_both_presets_gets_one_set_of_tables_per_preset(tmp_path):
         "constant",
     }
     out = tmp_path / "d"
+    out.mkdir()
+    (out / "table-main.csv").write_text("an earlier export's, when the study held one preset\n")
+    (out / "README.txt").write_text("not an export's file\n")
     names = {p.name for p in export_study(runs, "d", out)}
     assert {"table-main-paper.csv", "table-main-tuned.csv", "table-minor-major-tuned.md"} <= names
     assert "table-main.csv" not in names
+    assert not (out / "table-main.csv").exists() and (out / "README.txt").exists()  # stale tables go
     main_tuned = (out / "table-main-tuned.csv").read_text()
     assert "melu [tuned]" in main_tuned and "[paper]" not in main_tuned and "constant" in main_tuned
     assert check_exported(out) > 0

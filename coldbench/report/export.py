@@ -69,6 +69,9 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
                 with atomic_path(path) as tmp:
                     tmp.write_text(RENDERERS[fmt](report))
                 written.append(path)
+    for stale in sorted(out.glob("table-*")):  # e.g. table-main.* once the study holds two presets
+        if stale.suffix.lstrip(".") in EXTENSIONS.values() and stale not in written:
+            stale.unlink()
     figures = out / "figures"
     for name in ("ctr", "curves") if ctr else FIGURES:
         DRAW[name](selected, figures)
