@@ -57,13 +57,14 @@ def _request(source: Path | None, extras: Path | None, verify: bool) -> dict:
     }
 
 
-def _same_recipe(
+def recipe_difference(
     manifest: dict, dataset: str, config: ProtocolConfig, options: dict[str, str], request: dict
-) -> bool:
-    """Was the prepared folder made from this recipe? Fields an older manifest lacks count as defaults.
+) -> str | None:
+    """How the prepared folder's recipe differs from this one (None: the same recipe).
 
-    Source options are compared by value (``rate_feature=no`` is the default ``false``), and the
-    source's version must match (a source raises it when the same options give other tables).
+    Fields an older manifest lacks count as defaults. Source options are compared by value
+    (``rate_feature=no`` is the default ``false``), and the source's version must match (a source
+    raises it when the same options give other tables).
     """
     spec = SOURCES.get(dataset)
     try:  # through ProtocolConfig, so that an older 7:1:2 reads as 0.7:0.1:0.2
@@ -71,15 +72,21 @@ def _same_recipe(
         recorded = recorded_config(manifest.get("protocol", {}))
         recorded_options = spec.values(manifest.get("source_options") or {})
     except (TypeError, ValueError, AttributeError, ColdbenchError):
-        return False
-    return (
-        manifest.get("source_name") == dataset
-        and manifest.get("source_version", 1) == spec.version
-        and version == config.to_dict()["version"]
-        and recorded == config
-        and recorded_options == spec.values(options)
-        and manifest.get("request", request) == request
-    )
+        return "its manifest's protocol or source options cannot be read"
+    if manifest.get("source_name") != dataset:
+        return f"it was prepared from source {manifest.get('source_name')!r}"
+    if manifest.get("source_version", 1) != spec.version:
+        return (
+            f"it was read by version {manifest.get('source_version', 1)} of the {dataset} reader, "
+            f"and this coldbench has version {spec.version}"
+        )
+    if version != config.to_dict()["version"] or recorded != config:
+        return "its protocol settings differ"
+    if recorded_options != spec.values(options):
+        return "its source options (-o) differ"
+    if manifest.get("request", request) != request:
+        return "it was read from another raw file, extras file or checksum setting"
+    return None
 
 
 def source_spec(dataset: str) -> Source:
@@ -139,11 +146,13 @@ def prepare(
     with locked(dest, on_wait):
         if dest.exists() and not force:
             manifest = read_manifest(dest)
-            if _same_recipe(manifest, dataset, config, options, request):
+            difference = recipe_difference(manifest, dataset, config, options, request)
+            if difference is None:
                 return PrepareResult(dest, manifest, reused=True)
             raise ColdbenchError(
-                f"prepared dataset {name!r} exists with other parameters ({dest}); "
-                "use --force to rebuild it or --name to keep both"
+                f"prepared dataset {name!r} exists with other parameters ({dest}): {difference}; "
+                f"rebuild it with `coldbench prepare {dataset} … --force` (the same data keeps its "
+                "content hash, so finished runs still count) or keep both with --name"
             )
         raw = spec.read(
             SourceRequest(

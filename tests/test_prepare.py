@@ -151,14 +151,19 @@ def test_prepare_explicit_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "config"),
-    [({"users": "200", "items": "60"}, None), (SMALL, ProtocolConfig(cold_fraction=0.5))],
+    ("options", "config", "reason"),
+    [
+        ({"users": "200", "items": "60"}, None, "its source options (-o) differ"),
+        (SMALL, ProtocolConfig(cold_fraction=0.5), "its protocol settings differ"),
+    ],
 )
-def test_prepare_conflict_needs_force(tmp_path: Path, options: dict, config: ProtocolConfig | None) -> None:
+def test_prepare_conflict_needs_force(
+    tmp_path: Path, options: dict, config: ProtocolConfig | None, reason: str
+) -> None:
     first = prepare("synthetic", options=SMALL, data_dir=tmp_path)
     with pytest.raises(ColdbenchError, match="--force") as error:
         prepare("synthetic", config=config, options=options, data_dir=tmp_path)
-    assert "synthetic" in str(error.value)
+    assert "synthetic" in str(error.value) and reason in str(error.value)
     assert load_prepared("synthetic", tmp_path).manifest["content_hash"] == first.manifest["content_hash"]
 
     rebuilt = prepare("synthetic", config=config, options=options, force=True, data_dir=tmp_path)
@@ -167,6 +172,20 @@ def test_prepare_conflict_needs_force(tmp_path: Path, options: dict, config: Pro
     assert rebuilt.manifest["content_hash"] != first.manifest["content_hash"]
     assert load_prepared("synthetic", tmp_path).manifest == rebuilt.manifest
     assert root_entries(tmp_path) == ["synthetic"]  # no temp or old folders left behind
+
+
+def test_a_folder_from_an_older_reader_names_the_versions(tmp_path: Path) -> None:
+    """A coldbench whose source reader changed since the folder was made says so, and how to go on."""
+    first = prepare("synthetic", options=SMALL, data_dir=tmp_path)
+    manifest_path = first.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["source_version"] = SOURCES.get("synthetic").version + 1
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ColdbenchError) as error:
+        prepare("synthetic", options=SMALL, data_dir=tmp_path)
+    message = str(error.value)
+    assert f"version {manifest['source_version']} of the synthetic reader" in message
+    assert "coldbench prepare synthetic … --force" in message
 
 
 def test_prepare_force_same_recipe_rebuilds(tmp_path: Path) -> None:
