@@ -149,3 +149,21 @@ def test_sweep_with_preset_and_tuned_labels(dataset, tmp_path):
     jobs = _jobs(dataset, tmp_path, methods=["melu", "constant"], seeds=1, tuned=True)
     assert jobs[0].label.startswith("melu [tuned]") and jobs[0].tuned["trial"] == 0
     assert jobs[1].label == "constant" and jobs[1].tuned is None  # nothing to tune: runs as is
+
+
+def test_sweep_output_and_help_keep_square_brackets(dataset, tmp_path, cli):
+    """Labels such as ``[tuned]`` and help such as ``coldbench[ray]`` are text, not rich markup."""
+    from coldbench.tune import tune
+
+    tune("bias", dataset, trials=1, device="cpu", results_dir=tmp_path)
+    common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu"]
+    code, out, err = cli("sweep", "--methods", "bias", "--seeds", "1", "--tuned", *common)
+    assert code == 0, err
+    assert "bias [tuned] on" in out  # the job line
+    assert "│ bias [tuned] │" in out  # the summary table
+    code, out, err = cli("report", "--results-dir", str(tmp_path))
+    assert code == 0 and "│ bias [tuned] " in out, err  # the inventory of finished runs
+    code, out, _ = cli("sweep", "--help")
+    assert code == 0 and "coldbench[ray]" in " ".join(out.split())
+    code, out, _ = cli("report", "--help")
+    assert code == 0 and "[paper] or [tuned]" in " ".join(out.split())

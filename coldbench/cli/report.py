@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coldbench.atomic_io import atomic_path
@@ -51,7 +52,7 @@ def report_cli(
     ] = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="Only runs labelled [paper] or [tuned] (and floors with nothing so labelled)."),
+        typer.Option(help="Only runs labelled \\[paper] or \\[tuned] (and floors with nothing so labelled)."),
     ] = None,
 ) -> None:
     """Tables, t-tests and figures from finished runs on disk."""
@@ -134,8 +135,8 @@ def print_inventory(runs) -> None:
         for variant in ordered_variants(part["variant"]):
             rows = part[part["variant"] == variant]
             table.add_row(
-                dataset,
-                variant,
+                escape(dataset),
+                escape(variant),
                 ", ".join(sorted(rows["config_id"].unique())),
                 ", ".join(str(s) for s in sorted(rows["seed"])),
             )

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coldbench.choices import DEFAULT_DATASET
@@ -78,8 +79,8 @@ def print_summary(results: list) -> None:
             value += f" ± {row.std:.4f}"
         epochs = "–" if math.isnan(row.epochs_run) else f"{row.epochs_run:.1f}"
         table.add_row(
-            row.dataset,
-            row.variant,
+            escape(row.dataset),
+            escape(row.variant),
             str(row.seeds),
             str(row.trained),
             str(row.skipped),
@@ -109,16 +110,16 @@ def sweep_progress() -> tuple[TrainView, Callable[[str, dict], None]]:
         if kind == "job-start":
             view.close()
             job = info["job"]
-            view.method = f"{job.label} · {job.dataset}"
+            view.method = escape(f"{job.label} · {job.dataset}")
         elif kind == "job":
             view.close()
-            console.print(job_line(info), highlight=False, soft_wrap=True)
+            console.print(job_line(info), highlight=False, soft_wrap=True, markup=False)
         elif kind == "tune":
-            console.print(f"tune {info['method']}: {info['trials']} trials", highlight=False)
+            console.print(f"tune {info['method']}: {info['trials']} trials", highlight=False, markup=False)
         elif kind == "trial":
             from coldbench.tune import trial_line
 
-            console.print(trial_line(info), highlight=False)
+            console.print(trial_line(info), highlight=False, markup=False)
         else:
             view(kind, info)
 

@@ -36,7 +36,10 @@ PresetOption = Annotated[
 TunedOption = Annotated[
     bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")
 ]
-ExecutorOption = Annotated[str, typer.Option(help="local (processes) or ray (pip install 'coldbench[ray]').")]
+# help text is rich markup: a literal "[" is written "\\["
+ExecutorOption = Annotated[
+    str, typer.Option(help="local (processes) or ray (pip install 'coldbench\\[ray]').")
+]
 AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
 StorageOption = Annotated[
     str | None,
@@ -191,7 +194,10 @@ def train_cli(
         storage=storage,
     )
     console.print(
-        plan_line(spec, prepared.name, dataset is None, seeds_to_run), highlight=False, soft_wrap=True
+        plan_line(spec, prepared.name, dataset is None, seeds_to_run),
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
     )
     view = TrainView(console, method)
     try:
