@@ -242,7 +242,7 @@ def test_stored_rates_and_rates_stay_non_negative_by_default(data, nonnegative):
         method.after_outer_step(output)
         method.memory.write = lambda *args: None  # keep the first entries: only gradient steps now
         lowest_rate = min(lowest_rate, float(output.lr.detach().min()))
-        lowest_value = min(lowest_value, float(method.memory.values[: len(method.memory)].min()))
+        lowest_value = min(lowest_value, float(method.memory.values[: len(method.memory)].detach().min()))
     if nonnegative:
         assert lowest_value >= 0 and lowest_rate >= 0
     else:
