@@ -395,6 +395,28 @@ def tuned_settings(
     return {**fixed, **best.params, **overrides}, provenance
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def time_line(trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """What the finished (complete or pruned) trials cost: summed durations, first start to last end.
+
+    The span is the wall time of an uninterrupted study; it also counts any pause between resumes.
+    Failed trials are left out: one interrupted by a stop ends only when a resume marks it failed.
+    """
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ended = [t for t in trials if t.state in finished and t.datetime_start and t.datetime_complete]
+    if not ended:
+        return None
+    summed = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in ended)
+    span = (max(t.datetime_complete for t in ended) - min(t.datetime_start for t in ended)).total_seconds()
+    return (
+        f"time: {_duration(summed)} of training in {len(ended)} finished trial{'s' * (len(ended) != 1)}; "
+        f"{_duration(span)} from the first start to the last end"
+    )
+
+
 def summary(study: optuna.Study) -> list[str]:
     """Lines for ``tune --show``: counts, the best trial, and parameter importances when computable."""
     states: dict[str, int] = {}
@@ -405,6 +427,9 @@ def summary(study: optuna.Study) -> list[str]:
         + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials")
         + f" · sampler {study.user_attrs.get('sampler', SAMPLER)}, pruner {study.user_attrs.get('pruner')}"
     ]
+    timing = time_line(study.get_trials(deepcopy=False))
+    if timing:
+        lines.append(timing)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return lines + ["no finished trial yet"]

@@ -127,6 +127,7 @@ def test_show_handles_a_study_with_one_trial(dataset, tmp_path, cli):
     )
     assert code == 0, err
     assert "1 complete" in out and "best trial 0" in out and "need at least 2" in out
+    assert "in 1 finished trial" in out
 
 
 @pytest.mark.parametrize(
@@ -218,3 +219,45 @@ def test_reproduce_tuned_gives_every_method_the_same_budget(dataset, tmp_path, m
     assert {(k["trials"], k["pruner"]) for _, k in calls} == {(3, "hyperband")}
     with pytest.raises(ColdbenchError, match="either --tuned or --preset"):
         reproduce_module.reproduce("synthetic", tmp_path, tuned=True, preset="paper")
+
+
+def test_show_states_what_the_trials_cost():
+    from datetime import datetime, timedelta
+
+    from coldbench.tune import time_line
+
+    start = datetime(2026, 1, 1, 12, 0, 0)
+
+    def trial(number, begin_s, seconds, state=optuna.trial.TrialState.COMPLETE):
+        begun = start + timedelta(seconds=begin_s)
+        return optuna.trial.FrozenTrial(
+            number=number,
+            state=state,
+            value=1.0 if state == optuna.trial.TrialState.COMPLETE else None,
+            datetime_start=begun,
+            datetime_complete=None if seconds is None else begun + timedelta(seconds=seconds),
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=number,
+        )
+
+    # two workers: 0–600 s and 60–300 s, then 300–480 s; a running trial has no end, and a failed
+    # one (marked so by a resume long after it stopped) has no trustworthy end: both are left out
+    trials = [trial(0, 0, 600), trial(1, 60, 240), trial(2, 300, 180, optuna.trial.TrialState.PRUNED)]
+    running = trial(3, 480, None, optuna.trial.TrialState.RUNNING)
+    failed = trial(4, 500, 9000, optuna.trial.TrialState.FAIL)
+    assert time_line([*trials, running, failed]) == (
+        "time: 17.0 min of training in 3 finished trials; 10.0 min from the first start to the last end"
+    )
+    assert (
+        time_line([trials[1]])
+        == "time: 4.0 min of training in 1 finished trial; 4.0 min from the first start to the last end"
+    )
+    assert (
+        time_line([trial(5, 0, 12)])
+        == "time: 12 s of training in 1 finished trial; 12 s from the first start to the last end"
+    )
+    assert time_line([running, failed]) is None
