@@ -6,7 +6,10 @@ trains with early stopping in a scratch folder under ``results/<dataset>/<method
 value so far after every epoch to the pruner (median or Hyperband, the same for every method),
 and returns the selected epoch's validation metric (MSE for ratings, NEL for clicks). The study
 lives in Optuna's RDB storage: by default ``results/<dataset>/<method>/tune/study.db`` (SQLite);
-finished and pruned trials count toward ``--trials``, so an interrupted ``tune`` resumes.
+finished and pruned trials count toward ``--trials``, so an interrupted ``tune`` resumes. With
+parallel workers, a trial still training when the others fill the budget stops after its next
+epoch and is marked failed (``stopped: budget reached``), so the study does not overshoot by a
+whole trial.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -174,6 +178,10 @@ def counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=COUNTED))
 
 
+class BudgetReached(ColdbenchError):
+    """Another worker finished the study's last counted trial while this one was training."""
+
+
 def _objective(
     plan: StudyPlan, prepared: PreparedDataset, data: EncodedDataset, space: dict[str, tuple]
 ) -> Callable[[optuna.Trial], float]:
@@ -185,6 +193,9 @@ def _objective(
         def report(kind: str, info: dict) -> None:
             nonlocal best
             if kind == "epoch":
+                if counted(trial.study) >= plan.trials:  # a parallel worker filled the budget
+                    trial.set_user_attr("stopped", "budget reached")
+                    raise BudgetReached(f"stopped after epoch {info['epoch']}: the study has its trials")
                 best = min(best, info["value"])
                 trial.report(best, info["epoch"])
                 if trial.should_prune():
@@ -248,6 +259,8 @@ def echo_trial(kind: str, info: dict) -> None:
 def trial_line(info: dict) -> str:
     trial = info["trial"]
     state = trial.state.name.lower()
+    if trial.user_attrs.get("stopped") == "budget reached":
+        state = "stopped (the study has its trials)"
     value = f" value {trial.value:.5g}" if trial.value is not None else ""
     epochs = trial.user_attrs.get("epochs_run") or (trial.last_step if trial.last_step is not None else "?")
     return f"trial {trial.number}: {state}{value} after {epochs} epochs ({info['finished']}/{info['total']})"
@@ -329,8 +342,14 @@ def tune(
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_worker, plan, index, threads) for index in range(workers)]
-            for future in futures:
-                future.result()
+            try:
+                for future in futures:
+                    future.result()
+            except BrokenProcessPool:
+                raise ColdbenchError(
+                    f"a tune worker of {method} died (killed, or out of memory); finished trials are "
+                    f"kept in {shown_storage(plan.storage)}, and the same command resumes the study"
+                ) from None
     return optuna.load_study(study_name=plan.name, storage=_storage(plan.storage))
 
 

@@ -163,6 +163,60 @@ def test_study_refuses_other_settings_and_train_checks_its_options(dataset, tmp_
     assert code == 1 and "no study of paml" in err
 
 
+def test_a_trial_stops_when_other_workers_fill_the_budget(dataset, tmp_path):
+    """A trial still training once the study holds its --trials stops after an epoch, failed."""
+    _tune(dataset, tmp_path, trials=1)
+    plan = tune_module.StudyPlan(
+        method="melu",
+        dataset_path=str(dataset.path),
+        storage=default_storage(tmp_path, dataset.name, "melu"),
+        name=tune_module.study_name(dataset.name, "melu"),
+        fixed=tune_module._jsonable(SMALL),
+        seed=0,
+        pruner="median",
+        trials=1,  # already filled, as if by another worker
+        timeout=None,
+        device="cpu",
+        trials_dir=str(tmp_path / "trials"),
+    )
+    study = tune_module.open_study(plan, dataset.manifest["content_hash"], create=False)
+    data = tune_module.without_test(tune_module.encode(dataset))
+    objective = tune_module._objective(
+        plan, dataset, data, dict(tune_module.METHODS.get("melu").search_space)
+    )
+    study.optimize(objective, n_trials=1, catch=(ColdbenchError,))
+    stopped = study.trials[-1]
+    assert stopped.state.name == "FAIL" and stopped.user_attrs["stopped"] == "budget reached"
+    assert stopped.intermediate_values == {}  # stopped at its first epoch's report, before reporting it
+    line = tune_module.trial_line({"trial": stopped, "finished": 1, "total": 1})
+    assert line.startswith(f"trial {stopped.number}: stopped (the study has its trials)")
+    assert tune_module.counted(study) == 1
+
+
+def test_a_dead_worker_is_one_line_saying_how_to_resume(dataset, tmp_path, monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    class DeadPool:  # a pool whose worker was killed (kill -9, out of memory)
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, *args, **kwargs):
+            future = Future()
+            future.set_exception(BrokenProcessPool("a process in the pool was terminated abruptly"))
+            return future
+
+    monkeypatch.setattr(tune_module, "ProcessPoolExecutor", DeadPool)
+    with pytest.raises(ColdbenchError, match="a tune worker of melu died .* the same command resumes"):
+        _tune(dataset, tmp_path, trials=2, workers=2)
+
+
 def test_parallel_workers_share_the_study(dataset, tmp_path):
     study = _tune(dataset, tmp_path, trials=2, workers=2)
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
