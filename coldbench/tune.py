@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -180,6 +181,30 @@ def counted(study: optuna.Study) -> int:
 
 class BudgetReached(ColdbenchError):
     """Another worker finished the study's last counted trial while this one was training."""
+
+
+class _QuietBudgetStop(logging.Filter):
+    """Keep Optuna from logging a budget stop as a failure with a traceback (``trial_line`` says it).
+
+    Optuna logs a failed trial twice: its error with the traceback, then its value; both go.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        trial = re.match(r"Trial (\d+) failed", message)
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BudgetReached) or "BudgetReached(" in message:
+            if trial:
+                self.stopped.add(trial.group(1))
+            return False
+        return not (trial and trial.group(1) in self.stopped and "failed with value" in message)
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_QuietBudgetStop())
 
 
 def _objective(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import optuna
 import pytest
@@ -164,7 +165,7 @@ def test_study_refuses_other_settings_and_train_checks_its_options(dataset, tmp_
 
 
 def test_a_trial_stops_when_other_workers_fill_the_budget(dataset, tmp_path):
-    """A trial still training once the study holds its --trials stops after an epoch, failed."""
+    """A trial still training once the study holds its --trials stops after an epoch, failed, quietly."""
     _tune(dataset, tmp_path, trials=1)
     plan = tune_module.StudyPlan(
         method="melu",
@@ -184,13 +185,21 @@ def test_a_trial_stops_when_other_workers_fill_the_budget(dataset, tmp_path):
     objective = tune_module._objective(
         plan, dataset, data, dict(tune_module.METHODS.get("melu").search_space)
     )
-    study.optimize(objective, n_trials=1, catch=(ColdbenchError,))
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logging.getLogger("optuna").addHandler(handler)  # what Optuna's own handler would print
+    try:
+        study.optimize(objective, n_trials=1, catch=(ColdbenchError,))
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
     stopped = study.trials[-1]
     assert stopped.state.name == "FAIL" and stopped.user_attrs["stopped"] == "budget reached"
     assert stopped.intermediate_values == {}  # stopped at its first epoch's report, before reporting it
     line = tune_module.trial_line({"trial": stopped, "finished": 1, "total": 1})
     assert line.startswith(f"trial {stopped.number}: stopped (the study has its trials)")
     assert tune_module.counted(study) == 1
+    assert not [r for r in logged if r.levelno >= logging.WARNING]  # no failure, no traceback
 
 
 def test_a_dead_worker_is_one_line_saying_how_to_resume(dataset, tmp_path, monkeypatch):
