@@ -220,6 +220,7 @@ def _objective(
             if kind == "epoch":
                 if counted(trial.study) >= plan.trials:  # a parallel worker filled the budget
                     trial.set_user_attr("stopped", "budget reached")
+                    trial.set_user_attr("epochs_run", info["epoch"])
                     raise BudgetReached(f"stopped after epoch {info['epoch']}: the study has its trials")
                 best = min(best, info["value"])
                 trial.report(best, info["epoch"])

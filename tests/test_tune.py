@@ -197,7 +197,7 @@ def test_a_trial_stops_when_other_workers_fill_the_budget(dataset, tmp_path):
     assert stopped.state.name == "FAIL" and stopped.user_attrs["stopped"] == "budget reached"
     assert stopped.intermediate_values == {}  # stopped at its first epoch's report, before reporting it
     line = tune_module.trial_line({"trial": stopped, "finished": 1, "total": 1})
-    assert line.startswith(f"trial {stopped.number}: stopped (the study has its trials)")
+    assert line.startswith(f"trial {stopped.number}: stopped (the study has its trials) after 1 epochs")
     assert tune_module.counted(study) == 1
     assert not [r for r in logged if r.levelno >= logging.WARNING]  # no failure, no traceback
 
