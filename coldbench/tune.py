@@ -196,8 +196,7 @@ class _QuietBudgetStop(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         trial = re.match(r"Trial (\d+) failed", message)
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, BudgetReached) or "BudgetReached(" in message:
+        if record.exc_info and isinstance(record.exc_info[1], BudgetReached):
             if trial:
                 self.stopped.add(trial.group(1))
             return False
@@ -450,8 +449,7 @@ def time_line(trials: list[optuna.trial.FrozenTrial]) -> str | None:
     The span is the wall time of an uninterrupted study; it also counts any pause between resumes.
     Failed trials are left out: one interrupted by a stop ends only when a resume marks it failed.
     """
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    ended = [t for t in trials if t.state in finished and t.datetime_start and t.datetime_complete]
+    ended = [t for t in trials if t.state in COUNTED and t.datetime_start and t.datetime_complete]
     if not ended:
         return None
     summed = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in ended)
