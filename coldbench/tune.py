@@ -171,6 +171,7 @@ def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study
             f"{json.dumps(recorded[differs])}, not {json.dumps(attrs[differs])}; use the same settings "
             "or another --storage"
         )
+    optuna.storages.fail_stale_trials(study)  # trials of a killed tune, so counts and --show are right
     return study
 
 
@@ -399,6 +400,7 @@ def load_tuned_study(
             f"study {name!r} was tuned on other data than the prepared {prepared.name!r} now holds; "
             "tune again"
         )
+    optuna.storages.fail_stale_trials(study)
     return study, url
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import warnings
 
 import optuna
 import pytest
@@ -129,6 +131,31 @@ def test_show_handles_a_study_with_one_trial(dataset, tmp_path, cli):
     assert code == 0, err
     assert "1 complete" in out and "best trial 0" in out and "need at least 2" in out
     assert "in 1 finished trial" in out
+
+
+def _stale_trial(dataset, results):
+    """A running trial whose process was killed: its last heartbeat is older than the grace period."""
+    storage = tune_module._storage(default_storage(results, dataset.name, "melu"))
+    study = optuna.load_study(study_name=tune_module.study_name(dataset.name, "melu"), storage=storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Optuna: heartbeats are meant for optimize()
+        trial = study.ask()
+    storage.record_heartbeat(trial._trial_id)
+    time.sleep(1.2)  # grace period 0.8 s; SQLite keeps whole seconds, so the gap reads ≥ 1 s
+
+
+def test_a_killed_tunes_trials_are_failed_by_show_and_by_a_full_study(dataset, tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(tune_module, "HEARTBEAT_S", 0.4)
+    _tune(dataset, tmp_path, trials=1)
+    _stale_trial(dataset, tmp_path)
+    code, out, err = cli(
+        "tune", "melu", "--show", "--dataset", str(dataset.path), "--results-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    assert "1 complete, 1 fail ·" in out
+    _stale_trial(dataset, tmp_path)
+    study = _tune(dataset, tmp_path, trials=1)  # already full: runs nothing, yet sees the dead trial
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL"]
 
 
 @pytest.mark.parametrize(
