@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from coldbench.features import encode
-from coldbench.prepared import load_prepared
-from coldbench.trainer import _validate, build, make_spec, train_epoch
+from coldbench.data.features import encode
+from coldbench.data.prepared import load_prepared
+from coldbench.training.trainer import _validate, build, make_spec, train_epoch
 
 
 def synchronise(device: torch.device) -> None:

@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flops import record_matmuls, replay_seconds, square_gflops, total_flops  # noqa: E402
 
 from coldbench.cli.options import parse_pairs
-from coldbench.engine import InnerLoopOutput, make_batch
-from coldbench.evaluate import evaluate_split
-from coldbench.features import encode
+from coldbench.data.features import encode
+from coldbench.data.prepared import load_prepared
+from coldbench.engine.batched import InnerLoopOutput, make_batch
+from coldbench.engine.reference import method_reference
 from coldbench.methods.base import Method
-from coldbench.prepared import load_prepared
-from coldbench.reference import method_reference
-from coldbench.trainer import build, make_spec, train_epoch
+from coldbench.training.evaluate import evaluate_split
+from coldbench.training.trainer import build, make_spec, train_epoch
 
 
 def reference_loss(method, model, batch) -> torch.Tensor:

@@ -62,10 +62,10 @@ def main() -> None:
     import torch  # noqa: F401
 
     stages["torch + pandas"] = rss_mb()
-    from coldbench.evaluate import evaluate_split
-    from coldbench.features import encode
-    from coldbench.prepared import load_prepared
-    from coldbench.trainer import build, make_spec, train_epoch
+    from coldbench.data.features import encode
+    from coldbench.data.prepared import load_prepared
+    from coldbench.training.evaluate import evaluate_split
+    from coldbench.training.trainer import build, make_spec, train_epoch
 
     stages["coldbench imports"] = rss_mb()
     prepared = load_prepared(args.dataset)

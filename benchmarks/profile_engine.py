@@ -14,10 +14,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from coldbench.cli.options import parse_pairs
-from coldbench.engine import make_batch
-from coldbench.features import encode
-from coldbench.prepared import load_prepared
-from coldbench.trainer import build, make_spec
+from coldbench.data.features import encode
+from coldbench.data.prepared import load_prepared
+from coldbench.engine.batched import make_batch
+from coldbench.training.trainer import build, make_spec
 
 
 def main() -> None:

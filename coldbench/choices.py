@@ -3,7 +3,7 @@
 Also the built-in method modules: ``coldbench.methods`` imports them, ``coldbench.method_catalog``
 reads them without importing (so `coldbench methods` and the report need no torch).
 
-The modules that act on them re-export these (``coldbench.stats.TESTS``, ``coldbench.reproduce.
+The modules that act on them re-export these (``coldbench.report.stats.TESTS``, ``coldbench.studies.reproduce.
 DEFAULT_DATASET``); ``coldbench.report.tables.TABLES`` has exactly ``TABLE_NAMES`` as keys.
 """
 
@@ -13,7 +13,7 @@ DEFAULT_DATASET = "movielens"  # the default --dataset of both `train` and `repr
 TABLE_NAMES = ("main", "ablation", "minor-major", "ctr")  # report --table
 TESTS = ("paired", "seeds", "wilcoxon")  # report --test
 CORRECTIONS = ("holm", "none")  # report --correction
-DEFAULT_PROTOCOL = "paml"  # prepare --protocol (coldbench.protocol re-exports it)
+DEFAULT_PROTOCOL = "paml"  # prepare --protocol (coldbench.data.protocol re-exports it)
 DEMO_EPOCHS = 3  # coldbench demo: epochs per method (a first look, not a ranking)
 DEMO_SEEDS = 2  # coldbench demo: seeds per method
 # The built-in methods: one file each under coldbench/methods/, imported in this order.

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from coldbench.config import TrainConfig
-from coldbench.engine import Batch, make_batch
-from coldbench.features import EncodedDataset, encode
+from coldbench.data.features import EncodedDataset, encode
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
+from coldbench.data.protocol import ProtocolConfig
+from coldbench.engine.batched import Batch, make_batch
+from coldbench.engine.model import RecModel
 from coldbench.methods import METHODS, Method
-from coldbench.model import RecModel
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
-from coldbench.protocol import ProtocolConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +84,7 @@ def write_fake_run(
 
     import pandas as pd
 
-    from coldbench.metrics import aggregate
+    from coldbench.training.metrics import aggregate
 
     params = params or {}
     config_id = (

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from coldbench.datasets.atomic import read_atomic_dataset
-from coldbench.datasets.base import Feature
-from coldbench.datasets.source import SOURCES, SourceRequest
+from coldbench.data.sources.atomic import read_atomic_dataset
+from coldbench.data.sources.base import Feature
+from coldbench.data.sources.source import SOURCES, SourceRequest
 from coldbench.errors import ColdbenchError
 
 INTER = (

@@ -15,7 +15,7 @@ from test_atomic import INTER, ITEM, USER
 from test_atomic import write as write_atomic
 from test_movielens import EXTRAS, MOVIES, RATINGS, USERS, write_zip
 
-from coldbench.prepare import prepare
+from coldbench.data.prepare import prepare
 
 SMALL = ["-o", "users=300", "-o", "items=60"]
 ENV_LIKE = "PATH=/usr/bin:/bin\tHOME=/root\tSECRET_TOKEN=" + "x" * 5000  # a file that is not a header
@@ -236,8 +236,8 @@ def _flip_positions(size: int, count: int) -> list[int]:
 @pytest.mark.parametrize("table", ["interactions", "users", "items"])
 def test_bit_flips_are_refused(home: Path, table: str) -> None:
     """25 single-bit flips spread over each table: every one is refused, naming the file."""
+    from coldbench.data.prepared import load_prepared
     from coldbench.errors import ColdbenchError
-    from coldbench.prepared import load_prepared
 
     file = home / "prepared" / "synthetic" / f"{table}.parquet"
     original = file.read_bytes()
@@ -258,8 +258,8 @@ def test_changed_rating_is_refused_and_old_manifests_use_the_content_hash(home: 
 
     import pandas as pd
 
+    from coldbench.data.prepared import load_prepared
     from coldbench.errors import ColdbenchError
-    from coldbench.prepared import load_prepared
 
     folder = home / "prepared" / "synthetic"
     frame = pd.read_parquet(folder / "interactions.parquet")
@@ -278,8 +278,8 @@ def test_changed_rating_is_refused_and_old_manifests_use_the_content_hash(home: 
 
 
 def test_unknown_dataset_suggests_closest_name(home: Path) -> None:
+    from coldbench.data.prepared import load_prepared
     from coldbench.errors import ColdbenchError
-    from coldbench.prepared import load_prepared
 
     with pytest.raises(ColdbenchError, match=r"'synthetc' is not prepared.*did you mean 'synthetic'\?"):
         load_prepared("synthetc", home)
@@ -440,8 +440,8 @@ def test_excerpt_is_short_and_printable() -> None:
 
 
 def test_option_specs() -> None:
+    from coldbench.data.optspec import Spec
     from coldbench.errors import ColdbenchError
-    from coldbench.optspec import Spec
 
     assert Spec(int, 0, 0, 10).parse("k", " 7 ") == 7
     assert Spec(float, 0.0, 0, 1, open_low=True).parse("k", "1") == 1.0

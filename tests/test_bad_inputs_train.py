@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.trainer import train
+from coldbench.training.trainer import train
 
 TINY = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64"}
 TINY_ARGS = [x for key, value in TINY.items() for x in ("--set", f"{key}={value}")]
@@ -352,7 +352,7 @@ def test_run_held_by_another_process(cli, world, results):
     import fcntl
     import os
 
-    from coldbench.run_folder import lock_path
+    from coldbench.training.run_folder import lock_path
 
     run = finished_run(results)
     before = snapshot(results)
@@ -371,7 +371,7 @@ def _full_disk(path, *args, **kwargs):
 
 @pytest.mark.parametrize("where", ["write_json", "_save"])
 def test_full_disk_keeps_what_was_written(cli, world, results, monkeypatch, where):
-    import coldbench.trainer as trainer
+    import coldbench.training.trainer as trainer
 
     run = interrupted_run(results)
     before = snapshot(results)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from coldbench.datasets import bookcrossing
-from coldbench.datasets.base import sha256_of
-from coldbench.datasets.source import SOURCES, SourceRequest
+from coldbench.data.sources import bookcrossing
+from coldbench.data.sources.base import sha256_of
+from coldbench.data.sources.source import SOURCES, SourceRequest
 from coldbench.errors import ColdbenchError
 
 RATINGS = b"""\

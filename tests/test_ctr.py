@@ -10,18 +10,18 @@ import pytest
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
-from coldbench.datasets.base import Feature, RawDataset
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
+from coldbench.data.protocol import ProtocolConfig, apply_protocol
+from coldbench.data.sources.base import Feature, RawDataset
+from coldbench.data.tasks import CTR
+from coldbench.engine.reference import method_reference
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
-from coldbench.protocol import ProtocolConfig, apply_protocol
-from coldbench.reference import method_reference
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import ctr_table
-from coldbench.tasks import CTR
 from coldbench.testing import TINY_SYNTHETIC, build_method, ragged_batch, tiny_dataset
-from coldbench.trainer import train
+from coldbench.training.trainer import train
 
 TOL = 1e-10
 

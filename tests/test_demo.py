@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from coldbench.demo import demo_methods
 from coldbench.methods import METHODS
+from coldbench.studies.demo import demo_methods
 from coldbench.testing import TINY_SYNTHETIC
 
 TINY = [arg for key, value in TINY_SYNTHETIC.items() for arg in ("-o", f"{key}={value}")]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from coldbench.datasets import download
-from coldbench.datasets.download import fetch, verify_file
+from coldbench.data.sources import download
+from coldbench.data.sources.download import fetch, verify_file
 from coldbench.errors import ColdbenchError
 
 PAYLOAD = random.Random(7).randbytes(300_000)

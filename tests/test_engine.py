@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from coldbench import engine
 from coldbench.config import TrainConfig
-from coldbench.engine import run_inner_loop
-from coldbench.reference import reference_inner_loop
+from coldbench.engine import batched as engine
+from coldbench.engine.batched import run_inner_loop
+from coldbench.engine.reference import reference_inner_loop
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
 
 TOL = 1e-10
@@ -133,9 +133,9 @@ def test_evaluation_path_equals_reference_predictions(data, steps, implicit):
 def test_one_inner_step_lowers_support_loss(data):
     model, _ = build_method("melu", data)
     batch = ragged_batch(data)
-    from coldbench.engine import adapt
-    from coldbench.model import decide
-    from coldbench.tasks import RATING
+    from coldbench.data.tasks import RATING
+    from coldbench.engine.batched import adapt
+    from coldbench.engine.model import decide
 
     vectors = model.user_embedding(batch.users)
     support = model.fuse(vectors, model.item_embedding(batch.support_items))

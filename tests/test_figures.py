@@ -129,11 +129,11 @@ def test_mixed_datasets_are_refused(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, int]:
     """One real melu run on a tiny synthetic dataset, and its number of test users."""
-    from coldbench.features import encode
-    from coldbench.prepare import prepare
-    from coldbench.prepared import load_prepared
+    from coldbench.data.features import encode
+    from coldbench.data.prepare import prepare
+    from coldbench.data.prepared import load_prepared
     from coldbench.testing import TINY_SYNTHETIC
-    from coldbench.trainer import train
+    from coldbench.training.trainer import train
 
     root = tmp_path_factory.mktemp("tsne")
     prepare("synthetic", options=TINY_SYNTHETIC, data_dir=root / "data")

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from coldbench.evaluate import evaluate_split
-from coldbench.features import encode
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
-from coldbench.protocol import ProtocolConfig
+from coldbench.data.features import encode
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
+from coldbench.data.protocol import ProtocolConfig
 from coldbench.testing import TINY_SYNTHETIC, build_method
+from coldbench.training.evaluate import evaluate_split
 
 
 @pytest.fixture(scope="module", params=["rating", "ctr"])
@@ -94,7 +94,7 @@ def test_bias_floor_state_survives_a_checkpoint(prepared):
 
 
 def test_floors_ignore_training_settings():
-    from coldbench.trainer import make_spec
+    from coldbench.training.trainer import make_spec
 
     plain = make_spec("bias", {}, device="cpu")
     tweaked = make_spec("bias", {"epochs": 3, "hidden": "8,4", "eval_batch_size": 7}, device="cpu")

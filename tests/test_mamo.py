@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from coldbench.engine import make_batch
+from coldbench.engine.batched import make_batch
 from coldbench.methods.mamo import memory_attention
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from coldbench.config import TrainConfig
+from coldbench.engine.reference import method_reference, reference_inner_loop
 from coldbench.methods import METHODS
-from coldbench.optim import Adam
-from coldbench.reference import method_reference, reference_inner_loop
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
+from coldbench.training.optim import Adam
 
 TOL = 1e-10
 

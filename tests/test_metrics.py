@@ -1,4 +1,4 @@
-"""Tests for coldbench.metrics against independent computations (sklearn, hand-worked cases)."""
+"""Tests for coldbench.training.metrics against independent computations (sklearn, hand-worked cases)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sklearn.metrics import (
 )
 
 from coldbench.errors import ColdbenchError
-from coldbench.metrics import (
+from coldbench.training.metrics import (
     METRICS,
     Metric,
     aggregate,

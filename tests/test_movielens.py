@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from coldbench.datasets import movielens
-from coldbench.datasets.base import Feature
-from coldbench.datasets.movielens import read_movielens
-from coldbench.datasets.source import SOURCES, SourceRequest
+from coldbench.data.sources import movielens
+from coldbench.data.sources.base import Feature
+from coldbench.data.sources.movielens import read_movielens
+from coldbench.data.sources.source import SOURCES, SourceRequest
 from coldbench.errors import ColdbenchError
 
 # Invented rows in the ML-1M layout (not taken from the real files).

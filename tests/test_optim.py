@@ -1,4 +1,4 @@
-"""coldbench.optim.Adam against torch.optim.Adam: the same steps to the last bit, interchangeable state."""
+"""coldbench.training.optim.Adam against torch.optim.Adam: the same steps to the bit, the same state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from coldbench.optim import Adam
+from coldbench.training.optim import Adam
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ def test_a_training_epoch_imports_neither_dynamo_nor_sympy(tmp_path):
         "import sys\n"
         "from pathlib import Path\n"
         "from coldbench.testing import tiny_dataset\n"
-        "from coldbench.trainer import build, make_spec, train_epoch\n"
+        "from coldbench.training.trainer import build, make_spec, train_epoch\n"
         f"data = tiny_dataset(Path({str(tmp_path)!r}))\n"
         "spec = make_spec('reg-paml', {}, 'cpu')\n"
         "model, method, optimizer = build(spec, data, 0)\n"

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from coldbench.engine.memory import ExactIndex, FlannIndex, LearningRateMemory
+from coldbench.engine.model import decide
 from coldbench.errors import ColdbenchError
-from coldbench.memory import ExactIndex, FlannIndex, LearningRateMemory
-from coldbench.model import decide
 from coldbench.testing import build_method, ragged_batch, tiny_dataset
 
 TOL = 1e-10

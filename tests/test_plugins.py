@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
+from coldbench.data.protocol import ProtocolConfig
 from coldbench.errors import ColdbenchError
 from coldbench.methods import ENTRY_POINT_GROUP, METHODS
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
-from coldbench.protocol import ProtocolConfig
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.trainer import train
+from coldbench.training.trainer import train
 
 EXAMPLE = Path(__file__).parent / "plugin_example"
 

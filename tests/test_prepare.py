@@ -13,13 +13,13 @@ import pytest
 
 from coldbench.cli import main
 from coldbench.cli.data import print_summary
-from coldbench.datasets import SOURCES, SourceRequest
-from coldbench.datasets.base import RawDataset
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import content_hash, list_prepared, load_prepared
+from coldbench.data.protocol import ProtocolConfig, protocol_config
+from coldbench.data.sources import SOURCES, SourceRequest
+from coldbench.data.sources.base import RawDataset
 from coldbench.errors import ColdbenchError
 from coldbench.paths import prepared_root
-from coldbench.prepare import prepare
-from coldbench.prepared import content_hash, list_prepared, load_prepared
-from coldbench.protocol import ProtocolConfig, protocol_config
 
 SMALL = {"users": "300", "items": "60"}
 FILES = ["interactions.parquet", "items.parquet", "manifest.json", "users.parquet"]

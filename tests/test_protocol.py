@@ -8,9 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbench.datasets.base import Feature, RawDataset
-from coldbench.errors import ColdbenchError
-from coldbench.protocol import (
+from coldbench.data.protocol import (
     ProtocolConfig,
     apply_protocol,
     cold_start_users,
@@ -19,6 +17,8 @@ from coldbench.protocol import (
     split_users,
     support_query_roles,
 )
+from coldbench.data.sources.base import Feature, RawDataset
+from coldbench.errors import ColdbenchError
 
 MISSING = object()  # marker: the user has no row in the users table at all
 
@@ -437,7 +437,7 @@ def test_protocol_config_to_dict() -> None:
 
 
 def test_dataset_without_user_features_is_refused() -> None:
-    from coldbench.datasets.base import RawDataset
+    from coldbench.data.sources.base import RawDataset
 
     raw = RawDataset(
         "bare",
@@ -455,7 +455,7 @@ def test_dataset_without_user_features_is_refused() -> None:
 def test_id_order_numeric_wherever_ids_are_numbers() -> None:
     """Integer ids sort by value; an odd id ('²', a huge number, text) goes after them as text
     and never turns the whole order into text order."""
-    from coldbench.protocol import _id_order
+    from coldbench.data.protocol import _id_order
 
     ids = pd.Index(["10", "9", "\u00b2", "100", "b", "1" * 30, "2", "a"])
     ordered = list(ids[_id_order(ids)])

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbench.datasets.base import Feature, RawDataset
-from coldbench.errors import ColdbenchError
-from coldbench.prepare import prepare
-from coldbench.protocol import (
+from coldbench.data.prepare import prepare
+from coldbench.data.protocol import (
     PRESETS,
     ProtocolConfig,
     apply_protocol,
@@ -19,6 +17,8 @@ from coldbench.protocol import (
     protocol_config,
     recorded_config,
 )
+from coldbench.data.sources.base import Feature, RawDataset
+from coldbench.errors import ColdbenchError
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import one_dataset
 from coldbench.testing import write_fake_run

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not 
 
 def commit_of_copy(root: Path) -> str:
     """``source_commit()`` as seen by a copy of the package under ``root``, in a fresh interpreter."""
-    code = "from coldbench.trainer import source_commit; print(source_commit())"
+    code = "from coldbench.training.trainer import source_commit; print(source_commit())"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},

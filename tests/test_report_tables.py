@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 from coldbench.errors import ColdbenchError
-from coldbench.metrics import aggregate
 from coldbench.report.runs import load_runs, variant_label
+from coldbench.report.stats import holm
 from coldbench.report.tables import (
     FLOORS,
     METHOD_ORDER,
@@ -29,8 +29,8 @@ from coldbench.report.tables import (
     to_markdown,
     to_rich,
 )
-from coldbench.stats import holm
 from coldbench.testing import write_fake_run
+from coldbench.training.metrics import aggregate
 
 N_USERS = 10
 MAJOR = np.array([True] * 6 + [False] * 4)

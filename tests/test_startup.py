@@ -67,17 +67,18 @@ def test_report_table_imports_no_plotting_library_nor_torch(tmp_path):
 
 
 def test_light_names_match_the_code_that_uses_them():
+    from coldbench.report.stats import CORRECTIONS as stats_corrections
+    from coldbench.report.stats import TESTS as stats_tests
     from coldbench.report.tables import TABLES
-    from coldbench.reproduce import DEFAULT_DATASET as reproduce_default
-    from coldbench.stats import CORRECTIONS as stats_corrections
-    from coldbench.stats import TESTS as stats_tests
+    from coldbench.studies.reproduce import DEFAULT_DATASET as reproduce_default
 
     assert tuple(TABLES) == TABLE_NAMES
     assert (stats_tests, stats_corrections, reproduce_default) == (TESTS, CORRECTIONS, DEFAULT_DATASET)
 
 
 def test_training_code_imports_no_scipy(tmp_path):
-    code = "import sys, coldbench.trainer, coldbench.evaluate; print('scipy' in sys.modules)"
+    modules = "coldbench.training.trainer, coldbench.training.evaluate"
+    code = f"import sys, {modules}; print('scipy' in sys.modules)"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""coldbench.stats against scipy and against hand-worked cases."""
+"""coldbench.report.stats against scipy and against hand-worked cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from coldbench.stats import adjust, holm, paired_ttest_p, paired_values, t_interval, ttest_p, wilcoxon_p
+from coldbench.report.stats import (
+    adjust,
+    holm,
+    paired_ttest_p,
+    paired_values,
+    t_interval,
+    ttest_p,
+    wilcoxon_p,
+)
 
 
 def _series(values, users=None) -> pd.Series:

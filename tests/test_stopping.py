@@ -8,16 +8,16 @@ import math
 import pandas as pd
 import pytest
 
-import coldbench.trainer as trainer
+import coldbench.training.trainer as trainer
 from coldbench.config import PRESETS
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
 from coldbench.report.runs import load_runs, variant_label
 from coldbench.report.tables import main_table
-from coldbench.stopping import EarlyStopping, still_improving
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.trainer import make_spec, train
+from coldbench.training.stopping import EarlyStopping, still_improving
+from coldbench.training.trainer import make_spec, train
 
 SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "32"}
 # Validation MSE per epoch: best at epoch 3 (1-based), then 3 epochs without improvement.

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
-from coldbench.sweep import plan_sweep, run_sweep, summary
+from coldbench.studies.sweep import plan_sweep, run_sweep, summary
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.trainer import train
+from coldbench.training.trainer import train
 
 SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64", "epochs": "2"}
 METHODS = ["melu", "reg-paml"]
@@ -94,8 +94,8 @@ def test_worker_that_dies_mid_job_leaves_a_run_that_resumes(dataset, tmp_path, s
     script = textwrap.dedent(
         f"""
         import os, sys
-        import coldbench.trainer as trainer
-        from coldbench.sweep import plan_sweep, run_sweep
+        import coldbench.training.trainer as trainer
+        from coldbench.studies.sweep import plan_sweep, run_sweep
         real = trainer.train_epoch
         def dying(*args, **kwargs):
             if args[6] == 1:  # the second epoch of the first job: die as a killed worker would
@@ -141,7 +141,7 @@ def test_sweep_cli_prints_a_summary_and_checks_its_options(dataset, tmp_path, cl
 
 
 def test_sweep_with_preset_and_tuned_labels(dataset, tmp_path):
-    from coldbench.tune import tune
+    from coldbench.studies.tune import tune
 
     paper = _jobs(dataset, tmp_path, methods=["melu"], seeds=1, preset="paper")
     assert paper[0].label.startswith("melu (") and "patience=0" in paper[0].label  # SMALL sets epochs=2
@@ -153,7 +153,7 @@ def test_sweep_with_preset_and_tuned_labels(dataset, tmp_path):
 
 def test_sweep_output_and_help_keep_square_brackets(dataset, tmp_path, cli):
     """Labels such as ``[tuned]`` and help such as ``coldbench[ray]`` are text, not rich markup."""
-    from coldbench.tune import tune
+    from coldbench.studies.tune import tune
 
     tune("bias", dataset, trials=1, device="cpu", results_dir=tmp_path)
     common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu"]

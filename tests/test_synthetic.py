@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbench.datasets import SOURCES, SourceRequest
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
+from coldbench.data.sources import SOURCES, SourceRequest
 from coldbench.errors import ColdbenchError
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
 
 
 def _prepared(tmp_path_factory, **options: str):

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coldbench.datasets import taobao
-from coldbench.datasets.base import RawDataset
-from coldbench.datasets.source import SOURCES, SourceRequest
+from coldbench.data.prepare import prepare
+from coldbench.data.protocol import ProtocolConfig
+from coldbench.data.sources import taobao
+from coldbench.data.sources.base import RawDataset
+from coldbench.data.sources.source import SOURCES, SourceRequest
 from coldbench.errors import ColdbenchError
-from coldbench.prepare import prepare
-from coldbench.protocol import ProtocolConfig
 
 RAW_HEADER = "user,time_stamp,adgroup_id,pid,nonclk,clk\n"
 RAW = RAW_HEADER + (

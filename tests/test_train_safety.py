@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from coldbench.config import apply_overrides, setting
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
 from coldbench.report.runs import load_runs
-from coldbench.run_files import RESULT_FILES
-from coldbench.run_folder import old_path, recover_swap, staging_path, swap_in
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.trainer import train
+from coldbench.training.run_files import RESULT_FILES
+from coldbench.training.run_folder import old_path, recover_swap, staging_path, swap_in
+from coldbench.training.trainer import train
 
 SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64"}
 
@@ -185,7 +185,7 @@ def test_second_process_on_the_same_run_stops_at_once(dataset, tmp_path):
     with pytest.raises(Kill):
         _train(dataset, tmp_path, progress=_kill_at("epoch", 1))
     run = next(tmp_path.rglob("seed-0"))
-    from coldbench.run_folder import run_lock
+    from coldbench.training.run_folder import run_lock
 
     script = (
         "import sys; from coldbench.cli import main; sys.argv = ['coldbench', 'train', 'melu', "

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.trainer import train
+from coldbench.training.trainer import train
 
 SMALL = {"hidden": "16,8", "embedding_dim": "4", "batch_size": "16"}
 
@@ -190,7 +190,7 @@ def test_finished_run_on_other_data_is_not_silently_reused(dataset, tmp_path):
 
 
 def test_kill_between_checkpoint_and_metrics_still_resumes(dataset, tmp_path, monkeypatch):
-    import coldbench.trainer as trainer
+    import coldbench.training.trainer as trainer
 
     def crash(path, data):
         raise KeyboardInterrupt
@@ -241,7 +241,7 @@ def test_train_and_reproduce_share_the_default_dataset():
     import inspect
 
     from coldbench.cli.train import reproduce_cli, train_cli
-    from coldbench.reproduce import DEFAULT_DATASET, reproduce
+    from coldbench.studies.reproduce import DEFAULT_DATASET, reproduce
 
     assert DEFAULT_DATASET == "movielens"
     for command in (train_cli, reproduce_cli):
@@ -269,7 +269,7 @@ def test_reproduce_checks_everything_before_preparing(cli, tmp_path, args, messa
 
 
 def test_reproduce_takes_epochs_and_subset(tmp_path, monkeypatch):
-    import coldbench.reproduce as reproduce_module
+    import coldbench.studies.reproduce as reproduce_module
 
     calls = []
     monkeypatch.setattr(

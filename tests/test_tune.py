@@ -10,16 +10,16 @@ import warnings
 import optuna
 import pytest
 
-import coldbench.trainer as trainer
-import coldbench.tune as tune_module
+import coldbench.studies.tune as tune_module
+import coldbench.training.trainer as trainer
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.paths import default_storage
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import main_table
+from coldbench.studies.tune import tune
 from coldbench.testing import TINY_SYNTHETIC
-from coldbench.tune import tune
 
 SMALL = {"hidden": "8,4", "embedding_dim": "4", "batch_size": "64", "epochs": "2"}
 
@@ -280,7 +280,7 @@ def test_address_without_ray_is_refused_before_a_trial(dataset, tmp_path):
 def test_reproduce_tuned_gives_every_method_the_same_budget(dataset, tmp_path, monkeypatch):
     """`reproduce --tuned`: one study per method with a search space, same trials and pruner,
     then one tuned run per method (no γ or reading variants: the studies search those)."""
-    import coldbench.reproduce as reproduce_module
+    import coldbench.studies.reproduce as reproduce_module
     from coldbench.methods import METHODS
     from coldbench.report.tables import METHOD_ORDER
 
@@ -314,7 +314,7 @@ def test_reproduce_tuned_gives_every_method_the_same_budget(dataset, tmp_path, m
 def test_show_states_what_the_trials_cost():
     from datetime import datetime, timedelta
 
-    from coldbench.tune import time_line
+    from coldbench.studies.tune import time_line
 
     start = datetime(2026, 1, 1, 12, 0, 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -20,8 +21,12 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
+COMMAND_MODULES = ("data", "demo", "report", "train", "reproduce", "sweep", "tune")  # the order of --help
+
+
 def _register_commands() -> None:
-    from coldbench.cli import data, demo, report, sweep, train, tune  # noqa: F401  (each adds its commands)
+    for name in COMMAND_MODULES:  # each module adds its commands to ``app``
+        importlib.import_module(f"coldbench.cli.{name}")
 
 
 def main() -> None:

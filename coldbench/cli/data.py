@@ -89,8 +89,8 @@ def prepare_cli(
     data_dir: DataDir = None,
 ) -> None:
     """Download (or read), verify and prepare a dataset under a cold-start protocol (default: the paper's)."""
-    from coldbench.prepare import prepare, source_spec
-    from coldbench.protocol import protocol_config
+    from coldbench.data.prepare import prepare, source_spec
+    from coldbench.data.protocol import protocol_config
 
     if path is not None and source is not None:
         raise ColdbenchError("give the source either as PATH or as --source, not both")
@@ -138,7 +138,7 @@ def dropped_line(dropped: dict[str, int]) -> str:
 
 def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     """A rich summary of a prepared dataset's manifest."""
-    from coldbench.protocol import SPLITS, describe_recorded
+    from coldbench.data.protocol import SPLITS, describe_recorded
 
     stats = manifest["stats"]
     state = "reused" if reused else "prepared"
@@ -191,7 +191,7 @@ def verified_label(manifest: dict) -> str:
 @app.command("datasets")
 def datasets_cli(data_dir: DataDir = None) -> None:
     """List prepared datasets."""
-    from coldbench.manifests import list_prepared, read_manifest
+    from coldbench.data.manifests import list_prepared, read_manifest
 
     names = list_prepared(data_dir)
     if not names:

@@ -58,8 +58,8 @@ def demo_cli(
     """Prepare the synthetic data, train every method briefly, show the tables and what they mean."""
     import torch
 
-    from coldbench.demo import run_demo, summary
     from coldbench.report.tables import to_rich
+    from coldbench.studies.demo import run_demo, summary
 
     if threads < 1:
         raise ColdbenchError(f"option --threads {threads}: must be at least 1")

@@ -1,8 +1,39 @@
-"""Parsing helpers shared by CLI commands."""
+"""Options and parsing helpers shared by the CLI commands (every command module imports from here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coldbench.choices import DEFAULT_DATASET
+from coldbench.config import load_config_file
 from coldbench.errors import ColdbenchError
+
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(help=f"Prepared dataset name or folder (default: {DEFAULT_DATASET}).", show_default=False),
+]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value.")]
+EpochsOption = Annotated[
+    int | None, typer.Option(help="Most training epochs (default 100; early stopping usually ends sooner).")
+]
+PresetOption = Annotated[
+    str | None, typer.Option(help="Named settings: paper (20 epochs, no early stopping, the paper's rates).")
+]
+TunedOption = Annotated[
+    bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")
+]
+# help text is rich markup: a literal "[" is written "\\["
+ExecutorOption = Annotated[
+    str, typer.Option(help="local (processes) or ray (pip install 'coldbench\\[ray]').")
+]
+AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
+StorageOption = Annotated[
+    str | None,
+    typer.Option(help="Optuna storage URL of the study (default: results/<dataset>/<method>/tune/study.db)."),
+]
 
 
 def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
@@ -26,3 +57,19 @@ def parse_ratio(text: str, option: str) -> tuple[float, float, float]:
     if len(values) != 3:
         raise ColdbenchError(f"option {option} {text!r}: expected three numbers such as 7:1:2")
     return values  # type: ignore[return-value]
+
+
+def collect_settings(
+    config: Path | None, pairs: list[str] | None, epochs: int | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Settings from ``--config``, then ``--set``, then ``--epochs``, and where each came from."""
+    overrides: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    if config is not None:
+        overrides = load_config_file(config)
+        origins = dict.fromkeys(overrides, f"--config {config}")
+    for key, value in parse_pairs(pairs, "--set").items():
+        overrides[key], origins[key] = value, "--set"
+    if epochs is not None:
+        overrides["epochs"], origins["epochs"] = epochs, "--epochs"
+    return overrides, origins

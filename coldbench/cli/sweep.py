@@ -14,7 +14,7 @@ from rich.table import Table
 
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
-from coldbench.cli.train import (
+from coldbench.cli.options import (
     AddressOption,
     EpochsOption,
     ExecutorOption,
@@ -26,7 +26,7 @@ from coldbench.cli.train import (
 )
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
-from coldbench.stopping import still_improving
+from coldbench.training.stopping import still_improving
 
 console = Console()
 
@@ -57,7 +57,7 @@ def job_line(info: dict) -> str:
 
 
 def print_summary(results: list) -> None:
-    from coldbench.sweep import summary
+    from coldbench.studies.sweep import summary
 
     frame = summary(results)
     table = Table(title="sweep summary: test users, epoch chosen on validation")
@@ -117,7 +117,7 @@ def sweep_progress() -> tuple[TrainView, Callable[[str, dict], None]]:
         elif kind == "tune":
             console.print(f"tune {info['method']}: {info['trials']} trials", highlight=False, markup=False)
         elif kind == "trial":
-            from coldbench.tune import trial_line
+            from coldbench.studies.tune import trial_line
 
             console.print(trial_line(info), highlight=False, markup=False)
         else:
@@ -148,7 +148,8 @@ def sweep_cli(
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
 ) -> None:
     """Train every (method, dataset, seed); finished runs are skipped; a summary table ends it."""
-    from coldbench.sweep import check_executor, plan_sweep, run_sweep
+    from coldbench.studies.executors import check_executor
+    from coldbench.studies.sweep import plan_sweep, run_sweep
 
     check_executor(executor, workers, address)
     overrides, origins = collect_settings(None, set_, epochs)

@@ -11,40 +11,24 @@ from rich.table import Table
 
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
-from coldbench.cli.options import parse_pairs
-from coldbench.config import TrainConfig, as_dict, load_config_file
+from coldbench.cli.options import (
+    DatasetOption,
+    EpochsOption,
+    PresetOption,
+    SetOption,
+    StorageOption,
+    TunedOption,
+    collect_settings,
+)
+from coldbench.config import TrainConfig, as_dict
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
-from coldbench.stopping import still_improving
+from coldbench.training.stopping import still_improving
 
 if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
-    from coldbench.trainer import RunResult, RunSpec
+    from coldbench.training.trainer import RunResult, RunSpec
 
 console = Console()
-
-DatasetOption = Annotated[
-    str | None,
-    typer.Option(help=f"Prepared dataset name or folder (default: {DEFAULT_DATASET}).", show_default=False),
-]
-SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value.")]
-EpochsOption = Annotated[
-    int | None, typer.Option(help="Most training epochs (default 100; early stopping usually ends sooner).")
-]
-PresetOption = Annotated[
-    str | None, typer.Option(help="Named settings: paper (20 epochs, no early stopping, the paper's rates).")
-]
-TunedOption = Annotated[
-    bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")
-]
-# help text is rich markup: a literal "[" is written "\\["
-ExecutorOption = Annotated[
-    str, typer.Option(help="local (processes) or ray (pip install 'coldbench\\[ray]').")
-]
-AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
-StorageOption = Annotated[
-    str | None,
-    typer.Option(help="Optuna storage URL of the study (default: results/<dataset>/<method>/tune/study.db)."),
-]
 
 
 @app.command("methods")
@@ -58,22 +42,6 @@ def methods_cli() -> None:
     for name in method_names():
         table.add_row(name, summary(name))
     console.print(table)
-
-
-def collect_settings(
-    config: Path | None, pairs: list[str] | None, epochs: int | None
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Settings from ``--config``, then ``--set``, then ``--epochs``, and where each came from."""
-    overrides: dict[str, Any] = {}
-    origins: dict[str, str] = {}
-    if config is not None:
-        overrides = load_config_file(config)
-        origins = dict.fromkeys(overrides, f"--config {config}")
-    for key, value in parse_pairs(pairs, "--set").items():
-        overrides[key], origins[key] = value, "--set"
-    if epochs is not None:
-        overrides["epochs"], origins["epochs"] = epochs, "--epochs"
-    return overrides, origins
 
 
 def seed_list(seeds: int | None, seed: int | None) -> list[int]:
@@ -127,13 +95,13 @@ def resolve_spec(
     storage: str | None,
 ) -> RunSpec:
     """The run spec of ``train``/``sweep``: plain, from a ``--preset`` or from a study (``--tuned``)."""
-    from coldbench.trainer import make_spec
+    from coldbench.training.trainer import make_spec
 
     if tuned and preset is not None:
         raise ColdbenchError("give either --tuned or --preset, not both")
     if not tuned:
         return make_spec(method, overrides, device, results_dir, origins, preset=preset)
-    from coldbench.tune import tuned_settings
+    from coldbench.studies.tune import tuned_settings
 
     settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
     origins = {**dict.fromkeys(settings, "--tuned"), **origins}
@@ -173,8 +141,8 @@ def train_cli(
     storage: StorageOption = None,
 ) -> None:
     """Train a method, select the epoch on validation users, evaluate on test users."""
-    from coldbench.prepared import load_prepared
-    from coldbench.trainer import check_dataset_name, make_spec, train_spec
+    from coldbench.data.prepared import load_prepared
+    from coldbench.training.trainer import check_dataset_name, make_spec, train_spec
 
     seeds_to_run = seed_list(seeds, seed)
     overrides, origins = collect_settings(config, set_, epochs)
@@ -205,80 +173,6 @@ def train_cli(
     finally:
         view.close()
     print_results(method, prepared.name, results)
-
-
-@app.command("reproduce")
-def reproduce_cli(
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            help=f"Dataset to prepare (if needed) and study (default: {DEFAULT_DATASET}).", show_default=False
-        ),
-    ] = None,
-    seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = 3,
-    epochs: EpochsOption = None,
-    subset: Annotated[int | None, typer.Option(help="Prepare a seeded sample of N users.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for tables, figures and index.md.")] = None,
-    source: Annotated[Path | None, typer.Option(help="Local raw data instead of downloading.")] = None,
-    extras: Annotated[Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat.")] = None,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Accept a raw file with another checksum.", metavar="")
-    ] = False,
-    set_: SetOption = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
-    data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
-    preset: PresetOption = None,
-    executor: ExecutorOption = "local",
-    workers: Annotated[int, typer.Option(help="Runs (and tuning workers) at once.")] = 1,
-    address: AddressOption = None,
-    tuned: Annotated[
-        bool,
-        typer.Option(
-            "--tuned",
-            help="Tune every method (floors too) with one budget first, then train its best settings.",
-            metavar="",
-        ),
-    ] = False,
-    trials: Annotated[int, typer.Option(help="With --tuned: finished trials per method's study.")] = 20,
-    pruner: Annotated[str, typer.Option(help="With --tuned: median or hyperband.")] = "median",
-    export: Annotated[
-        Path | None, typer.Option(help="Also write the committable study here (as `report --export`).")
-    ] = None,
-) -> None:
-    """Prepare, train every method and the γ ablation, and write every table and figure."""
-    from coldbench.cli.sweep import sweep_progress
-    from coldbench.reproduce import reproduce
-
-    name = dataset or DEFAULT_DATASET
-    overrides, origins = collect_settings(None, set_, None)
-    view, report = sweep_progress()
-    try:
-        index = reproduce(
-            name,
-            out or Path("paper") / name,
-            seeds=seeds,
-            epochs=epochs,
-            subset=subset,
-            overrides=overrides,
-            origins=origins,
-            results_dir=results_dir,
-            data_dir=data_dir,
-            device=device,
-            progress=report,
-            prepare_options={"source": source, "extras": extras, "verify": not no_verify},
-            preset=preset,
-            executor=executor,
-            workers=workers,
-            address=address,
-            tuned=tuned,
-            trials=trials,
-            pruner=pruner,
-            export=export,
-        )
-    finally:
-        view.close()
-    console.print(f"[bold green]done[/]: {index}")
 
 
 COLUMNS = {

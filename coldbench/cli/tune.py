@@ -10,7 +10,7 @@ from rich.console import Console
 
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
-from coldbench.cli.train import (
+from coldbench.cli.options import (
     AddressOption,
     DatasetOption,
     EpochsOption,
@@ -52,12 +52,12 @@ def tune_cli(
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
 ) -> None:
     """Tune a method's settings (Optuna TPE, pruned per epoch); test users are never read."""
-    from coldbench.tune import load_tuned_study, summary, trial_line, tune
+    from coldbench.studies.tune import load_tuned_study, summary, trial_line, tune
 
     if trials is None and not show:
         raise ColdbenchError("give --trials N to tune (or --show to print a study)")
     overrides, origins = collect_settings(None, set_, epochs)
-    from coldbench.prepared import load_prepared
+    from coldbench.data.prepared import load_prepared
 
     prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
     if trials is not None:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from coldbench.config import TrainConfig
-from coldbench.engine import InnerLoopOutput
+from coldbench.engine.batched import InnerLoopOutput
+from coldbench.engine.memory import KERNELS, LearningRateMemory, make_index
+from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
-from coldbench.memory import KERNELS, LearningRateMemory, make_index
 from coldbench.methods.base import register_method
 from coldbench.methods.paml import PAML, PAMLConfig
-from coldbench.model import RecModel
 
 MEMORY_ENTRIES = ("per-user", "append")
 CONTRIBUTION_SHARE = 0.01  # a borrowed rate above this share of α0 counts as a contribution

@@ -16,9 +16,16 @@ import torch
 from torch import Tensor, nn
 
 from coldbench.config import TrainConfig, setting
-from coldbench.engine import Batch, InitFn, InnerLoopOutput, LearningRate, first_adapted, run_inner_loop
-from coldbench.features import SplitData
-from coldbench.model import RecModel
+from coldbench.data.features import SplitData
+from coldbench.engine.batched import (
+    Batch,
+    InitFn,
+    InnerLoopOutput,
+    LearningRate,
+    first_adapted,
+    run_inner_loop,
+)
+from coldbench.engine.model import RecModel
 from coldbench.registry import Registry
 
 
@@ -68,7 +75,7 @@ class Method(nn.Module):
     def per_user_reference(self, model: RecModel, batch: Batch) -> list[Tensor] | None:
         """Query outputs computed one user at a time, unpadded, for the batched == loop check.
 
-        None: the engine's MAML reference (``coldbench.reference``) applies. Methods that replace
+        None: the engine's MAML reference (``coldbench.engine.reference``) applies. Methods that replace
         the inner loop (TaNP) return their own per-user computation here.
         """
         return None

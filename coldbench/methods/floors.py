@@ -17,10 +17,10 @@ import torch
 from torch import Tensor
 
 from coldbench.config import TrainConfig
-from coldbench.engine import Batch, InnerLoopOutput
-from coldbench.features import SplitData
+from coldbench.data.features import SplitData
+from coldbench.engine.batched import Batch, InnerLoopOutput
+from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method, MethodConfig, register_method
-from coldbench.model import RecModel
 
 CLICK_CLIP = 1e-6  # click probabilities are kept in [ε, 1 − ε] so that their logits are finite
 

@@ -21,10 +21,10 @@ import torch
 from torch import Tensor
 
 from coldbench.config import TrainConfig
-from coldbench.engine import Batch, InnerLoopOutput, first_adapted, run_inner_loop
+from coldbench.engine.batched import Batch, InnerLoopOutput, first_adapted, run_inner_loop
+from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
 from coldbench.methods.base import Method, MethodConfig, register_method
-from coldbench.model import RecModel
 
 COS_EPS = 1e-8  # floor of the norms in the cosine similarity
 

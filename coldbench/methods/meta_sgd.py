@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from coldbench.config import TrainConfig
+from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
 from coldbench.methods.base import Method, MethodConfig, register_method
-from coldbench.model import RecModel
 
 
 @dataclass

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from coldbench.config import TrainConfig
+from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method, MethodConfig, register_method
 from coldbench.methods.lr_net import LearningRateNet
-from coldbench.model import RecModel
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from coldbench.engine import InnerLoopOutput
+from coldbench.engine.batched import InnerLoopOutput
 from coldbench.methods.base import register_method
 from coldbench.methods.paml import PAML, PAMLConfig
 

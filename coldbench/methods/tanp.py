@@ -22,10 +22,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from coldbench.config import TrainConfig
-from coldbench.engine import Batch, InnerLoopOutput
+from coldbench.engine.batched import Batch, InnerLoopOutput
+from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
 from coldbench.methods.base import Method, MethodConfig, register_method
-from coldbench.model import RecModel
 
 MODULATIONS = ("film", "gating")
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from coldbench.engine import Batch, InnerLoopOutput, run_inner_loop
+from coldbench.engine.batched import Batch, InnerLoopOutput, run_inner_loop
+from coldbench.engine.model import RecModel, decide
 from coldbench.methods.base import Method, MethodConfig, register_method
-from coldbench.model import RecModel, decide
 
 
 @dataclass

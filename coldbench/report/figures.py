@@ -580,9 +580,9 @@ def user_embeddings(
     """Test users' embeddings from a run's selected checkpoint: ``(vectors, major, config)``."""
     import torch
 
-    from coldbench.features import encode
-    from coldbench.prepared import load_prepared
-    from coldbench.trainer import build, make_spec
+    from coldbench.data.features import encode
+    from coldbench.data.prepared import load_prepared
+    from coldbench.training.trainer import build, make_spec
 
     run_path = Path(run_path)
     config = json.loads((run_path / "config.json").read_text())

@@ -14,7 +14,7 @@ from rich.console import Console
 from coldbench.config import LATER_DEFAULTS, PERFORMANCE_SETTINGS, PRESETS, TrainConfig
 from coldbench.errors import ColdbenchError
 from coldbench.method_catalog import config_defaults, meta_trained
-from coldbench.run_files import CorruptRun, read_finished
+from coldbench.training.run_files import CorruptRun, read_finished
 
 GROUPS = ("overall", "major", "minor")
 

@@ -3,7 +3,7 @@
 Each builder returns a ``ReportTable`` (cells with bold/italic marks, row groups and a caption);
 renderers turn it into a rich table, Markdown, LaTeX or CSV. A value is the mean over seeds with
 its 95% confidence interval (over test users, or over seeds with ``test="seeds"``). Tests
-(``coldbench.stats``) compare variants; every comparison of one table is one family for the
+(``coldbench.report.stats``) compare variants; every comparison of one table is one family for the
 multiple-comparison correction. The paper's reported numbers (``--paper``) come from
 ``paper_numbers.json`` and are labelled as such.
 """
@@ -25,12 +25,11 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from coldbench.data.protocol import describe_recorded
 from coldbench.errors import ColdbenchError
 from coldbench.method_catalog import config_defaults
-from coldbench.metrics import METRICS
-from coldbench.protocol import describe_recorded
 from coldbench.report.runs import Runs
-from coldbench.stats import (
+from coldbench.report.stats import (
     CORRECTIONS,
     TEST_NAMES,
     TESTS,
@@ -40,7 +39,8 @@ from coldbench.stats import (
     ttest_p,
     wilcoxon_p,
 )
-from coldbench.stopping import still_improving
+from coldbench.training.metrics import METRICS
+from coldbench.training.stopping import still_improving
 
 FLOORS = ("constant", "user-mean", "bias")  # no meta-training: what any method has to beat
 METHOD_ORDER = (

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from coldbench.config import TrainConfig
+from coldbench.engine.model import RecModel
 from coldbench.methods import Method, MethodConfig
-from coldbench.model import RecModel
 
 
 @dataclass

@@ -15,13 +15,13 @@ from pathlib import Path
 from rich.markup import escape
 
 from coldbench.choices import DEMO_EPOCHS, DEMO_SEEDS
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.prepare import prepare
-from coldbench.prepared import load_prepared
 from coldbench.report.runs import Runs, load_runs
 from coldbench.report.tables import METHOD_ORDER, ReportTable, main_table, minor_major_table
-from coldbench.trainer import make_spec, train_spec
+from coldbench.training.trainer import make_spec, train_spec
 
 DEMO_NAME = "synthetic-demo"  # its own prepared folder: `prepare synthetic` keeps the full default
 DEMO_OPTIONS = {"users": "800"}  # 640 cold-start users: 448 train, 64 validation, 128 test

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coldbench.datasets.base import Feature, RawDataset, source_file
-from coldbench.datasets.limits import MAX_LINE_BYTES, check_lines, mib, read_limited
-from coldbench.datasets.source import SourceRequest, register_source
+from coldbench.data.optspec import Spec, parse_options
+from coldbench.data.sources.base import Feature, RawDataset, source_file
+from coldbench.data.sources.limits import MAX_LINE_BYTES, check_lines, mib, read_limited
+from coldbench.data.sources.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.optspec import Spec, parse_options
 
 TYPES = ("token", "token_seq", "float", "float_seq")
 AGE_RANGE = (10.0, 100.0)

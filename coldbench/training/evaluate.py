@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from coldbench.engine import make_batch, per_user_rate
-from coldbench.features import EncodedDataset
+from coldbench.data.features import EncodedDataset
+from coldbench.engine.batched import make_batch, per_user_rate
+from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method
-from coldbench.metrics import per_user_metrics
-from coldbench.model import RecModel
+from coldbench.training.metrics import per_user_metrics
 
 
 def evaluate_split(

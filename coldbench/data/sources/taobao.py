@@ -39,13 +39,13 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from coldbench.datasets.archive import Opener, file_opener, zip_members
-from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
-from coldbench.datasets.limits import MAX_LINE_BYTES, mib
-from coldbench.datasets.source import SourceRequest, register_source
+from coldbench.data.optspec import Spec, parse_options
+from coldbench.data.sources.archive import Opener, file_opener, zip_members
+from coldbench.data.sources.base import Feature, RawDataset, SourceFile, source_file
+from coldbench.data.sources.limits import MAX_LINE_BYTES, mib
+from coldbench.data.sources.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.optspec import Spec, parse_options
 from coldbench.progress import byte_progress
 
 URL = "https://tianchi.aliyun.com/dataset/56"

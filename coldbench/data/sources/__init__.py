@@ -2,9 +2,9 @@
 
 import importlib
 
-from coldbench.datasets.source import SOURCES, Source, SourceRequest
+from coldbench.data.sources.source import SOURCES, Source, SourceRequest
 
 for _module in ("movielens", "bookcrossing", "atomic", "synthetic", "taobao"):
-    importlib.import_module(f"coldbench.datasets.{_module}")  # registration
+    importlib.import_module(f"coldbench.data.sources.{_module}")  # registration
 
 __all__ = ["SOURCES", "Source", "SourceRequest"]

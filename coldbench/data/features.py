@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from coldbench.prepared import PreparedDataset
-from coldbench.tasks import RATING, Task, get_task
+from coldbench.data.prepared import PreparedDataset
+from coldbench.data.tasks import RATING, Task, get_task
 
 
 @dataclass

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coldbench.datasets.base import RawDataset
-from coldbench.optspec import Spec, parse_options
+from coldbench.data.optspec import Spec, parse_options
+from coldbench.data.sources.base import RawDataset
 from coldbench.registry import Registry
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
-from coldbench.datasets.download import fetch
-from coldbench.datasets.limits import check_int_ids, check_lines, mib, read_limited
-from coldbench.datasets.source import SourceRequest, register_source
+from coldbench.data.optspec import Spec, parse_options
+from coldbench.data.sources.base import Feature, RawDataset, SourceFile, source_file
+from coldbench.data.sources.download import fetch
+from coldbench.data.sources.limits import check_int_ids, check_lines, mib, read_limited
+from coldbench.data.sources.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.optspec import Spec, parse_options
 
 ML1M_URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
 ML1M_SIZE = 5917549

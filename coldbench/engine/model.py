@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from coldbench.features import FeatureTable
-from coldbench.tasks import RATING, Task
+from coldbench.data.features import FeatureTable
+from coldbench.data.tasks import RATING, Task
 
 
 def decide(params: list[Tensor], x: Tensor) -> Tensor:

@@ -38,18 +38,18 @@ from coldbench.config import (
     config_id,
     preset_settings,
 )
-from coldbench.engine import make_batch
+from coldbench.data.features import EncodedDataset, encode
+from coldbench.data.prepared import PreparedDataset
+from coldbench.engine.batched import make_batch
+from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
-from coldbench.evaluate import evaluate_split
-from coldbench.features import EncodedDataset, encode
 from coldbench.methods import METHODS, Method
-from coldbench.metrics import aggregate, auc, metric_names
-from coldbench.model import RecModel
-from coldbench.optim import Adam
-from coldbench.prepared import PreparedDataset
-from coldbench.run_files import CorruptRun, read_finished, record_files
-from coldbench.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
-from coldbench.stopping import EarlyStopping
+from coldbench.training.evaluate import evaluate_split
+from coldbench.training.metrics import aggregate, auc, metric_names
+from coldbench.training.optim import Adam
+from coldbench.training.run_files import CorruptRun, read_finished, record_files
+from coldbench.training.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
+from coldbench.training.stopping import EarlyStopping
 
 _FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 LAST_KEYS = ("model", "method", "optimizer", "log", "best", "epoch", "config_id", "dataset_hash")

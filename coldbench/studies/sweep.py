@@ -3,7 +3,7 @@
 Every job is checked in the calling process before any runs (unknown settings, missing data,
 missing studies for ``--tuned``); finished jobs are skipped there, as ``train`` skips them. A job
 is a plain picklable record: a worker loads the prepared data from its (absolute) folder and
-trains one seed with :func:`coldbench.trainer.train_spec`, so a run's numbers do not depend on
+trains one seed with :func:`coldbench.training.trainer.train_spec`, so a run's numbers do not depend on
 where it ran. A worker that dies leaves ``last.pt`` behind and the next sweep resumes the run.
 
 Executors: ``local`` runs the jobs one at a time in this process (``workers`` 1) or in a pool of
@@ -17,7 +17,6 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,12 +26,12 @@ import pandas as pd
 import torch
 
 from coldbench.config import as_dict
+from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.prepared import PreparedDataset, load_prepared
-from coldbench.trainer import check_dataset_name, finished_run, make_spec, run_dir, train_spec
+from coldbench.studies.executors import check_executor, ray_session
+from coldbench.training.trainer import check_dataset_name, finished_run, make_spec, run_dir, train_spec
 
-EXECUTORS = ("local", "ray")
 Progress = Callable[[str, dict], None]
 
 
@@ -169,7 +168,7 @@ def method_jobs(
     """``make_jobs``, with the study's best settings first when ``tuned`` (and the method has a space)."""
     settings, provenance = overrides, None
     if tuned and METHODS.get(method).search_space:
-        from coldbench.tune import tuned_settings
+        from coldbench.studies.tune import tuned_settings
 
         settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
     return make_jobs(
@@ -223,31 +222,6 @@ def _local_pool(items: list[tuple[int, Job]], workers: int, threads: int) -> Ite
                 yield index, JobResult(job, error=f"worker failed: {type(error).__name__}: {error}")
 
 
-@contextmanager
-def ray_session(cpus: int, address: str | None) -> Iterator[Any]:
-    """The ``ray`` module, joined to the cluster at ``address`` or to a local Ray of ``cpus`` CPUs."""
-    try:
-        import ray
-    except ImportError:
-        raise ColdbenchError(
-            "--executor ray needs Ray: pip install 'coldbench[ray]' (or pip install 'ray>=2,<3')"
-        ) from None
-    started = not ray.is_initialized()
-    if started:
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ColdbenchError(f"--address {address}: cannot join the Ray cluster ({error})") from None
-    try:
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def _ray(
     items: list[tuple[int, Job]], workers: int, address: str | None, threads: int
 ) -> Iterator[tuple[int, JobResult]]:
@@ -261,16 +235,6 @@ def _ray(
                 yield index, ray.get(done[0])
             except Exception as error:  # the task failed after its retries
                 yield index, JobResult(job, error=f"ray task failed: {type(error).__name__}: {error}")
-
-
-def check_executor(executor: str, workers: int, address: str | None) -> None:
-    """The executor options, checked before anything is prepared or trained."""
-    if executor not in EXECUTORS:
-        raise ColdbenchError(f"option --executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ColdbenchError(f"option --workers {workers}: must be at least 1")
-    if address and executor != "ray":
-        raise ColdbenchError("option --address: only with --executor ray")
 
 
 def run_sweep(

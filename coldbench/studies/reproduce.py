@@ -8,14 +8,14 @@ from typing import Any
 
 from coldbench.atomic_io import atomic_path
 from coldbench.choices import DEFAULT_DATASET  # noqa: F401  (re-exported for callers)
+from coldbench.data.prepare import prepare
+from coldbench.data.prepared import PreparedDataset, load_prepared
+from coldbench.data.protocol import ProtocolConfig
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.prepare import prepare
-from coldbench.prepared import PreparedDataset, load_prepared
-from coldbench.protocol import ProtocolConfig
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
-from coldbench.trainer import make_spec
+from coldbench.training.trainer import make_spec
 
 GAMMAS = (1e-5, 1e-4, 1e-2)  # the default 1e-3 is the plain reg-paml run
 PAPER_TABLES = ("main", "ablation", "minor-major")
@@ -76,7 +76,7 @@ def reproduce(
 
     ``epochs`` and ``subset`` are shorthands for ``--set epochs=N`` and ``prepare --subset N``;
     ``preset="paper"`` keeps the paper's protocol (20 epochs, no early stopping). The runs go
-    through :func:`coldbench.sweep.run_sweep` (``executor``, ``workers``, ``address``). Every run's
+    through :func:`coldbench.studies.sweep.run_sweep` (``executor``, ``workers``, ``address``). Every run's
     settings are checked before anything is prepared or trained.
 
     ``tuned`` first tunes every method that declares a search space, the floors included, with the
@@ -85,7 +85,8 @@ def reproduce(
     also writes the committed form of the study there (:func:`coldbench.report.export.export_study`).
     """
     from coldbench.report.figures import FIGURES
-    from coldbench.sweep import check_executor, method_jobs, run_sweep
+    from coldbench.studies.executors import check_executor
+    from coldbench.studies.sweep import method_jobs, run_sweep
 
     progress = progress or (lambda kind, info: None)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -195,7 +196,7 @@ def tune_all(
     progress: Callable[[str, dict], None],
 ) -> None:
     """Tune each method that has a search space with one budget; a study already at it is reused."""
-    from coldbench.tune import tune
+    from coldbench.studies.tune import tune
 
     for method in methods:
         if not METHODS.get(method).search_space:

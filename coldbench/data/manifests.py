@@ -1,6 +1,6 @@
 """Prepared datasets' manifests and names, read without pandas (``coldbench datasets``).
 
-``coldbench.prepared`` re-exports these beside the readers of the tables themselves.
+``coldbench.data.prepared`` re-exports these beside the readers of the tables themselves.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Per-user fast weights carry a leading user dimension (``baddbmm``), support and 
 padded with float masks, and embeddings are computed once, outside the inner loop. The inner
 learning rate is an input: a scalar, one value per user (PAML family) or one tensor per decision
 parameter (Meta-SGD), so a method only decides *which* rate, never how the step is taken.
-A plain per-user loop of the same maths lives in ``coldbench.reference`` for tests/benchmarks.
+A plain per-user loop of the same maths lives in ``coldbench.engine.reference`` for tests/benchmarks.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from coldbench.data.features import SplitData, UserRows
+from coldbench.data.tasks import RATING
+from coldbench.engine.model import RecModel, decide
 from coldbench.errors import ColdbenchError
-from coldbench.features import SplitData, UserRows
-from coldbench.model import RecModel, decide
-from coldbench.tasks import RATING
 
 LearningRate = Tensor | list[Tensor]
 InitFn = Callable[[Tensor, Tensor], list[Tensor]]  # (user_vectors, users) → per-user θ_u⁰, leading dim U

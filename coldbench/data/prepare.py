@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coldbench.atomic_io import locked
-from coldbench.datasets import SOURCES, Source, SourceRequest
-from coldbench.errors import ColdbenchError
-from coldbench.excerpt import excerpt
-from coldbench.paths import prepared_dir, raw_dir
-from coldbench.prepared import build_manifest, read_manifest, write_prepared
-from coldbench.protocol import (
+from coldbench.data.prepared import build_manifest, read_manifest, write_prepared
+from coldbench.data.protocol import (
     DEFAULT_PROTOCOL,
     PROTOCOL_VERSION,
     ProtocolConfig,
     apply_protocol,
     recorded_config,
 )
+from coldbench.data.sources import SOURCES, Source, SourceRequest
+from coldbench.errors import ColdbenchError
+from coldbench.excerpt import excerpt
+from coldbench.paths import prepared_dir, raw_dir
 
 
 @dataclass

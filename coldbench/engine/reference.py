@@ -10,8 +10,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from coldbench.engine import Batch, InitFn, LearningRate, first_adapted
-from coldbench.model import RecModel, decide
+from coldbench.engine.batched import Batch, InitFn, LearningRate, first_adapted
+from coldbench.engine.model import RecModel, decide
 
 
 def _rate(lr: LearningRate, index: int) -> Tensor:

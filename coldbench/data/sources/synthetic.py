@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coldbench.datasets.base import Feature, RawDataset
-from coldbench.datasets.source import SourceRequest, register_source
-from coldbench.optspec import Spec, parse_options
+from coldbench.data.optspec import Spec, parse_options
+from coldbench.data.sources.base import Feature, RawDataset
+from coldbench.data.sources.source import SourceRequest, register_source
 
 USER_FEATURES = ("region", "age_band", "occupation", "device")
 VALUES_PER_FEATURE = 10

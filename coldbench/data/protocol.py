@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from coldbench.choices import DEFAULT_PROTOCOL
-from coldbench.datasets.base import RawDataset
-from coldbench.datasets.limits import is_int_id
+from coldbench.data.optspec import Spec
+from coldbench.data.sources.base import RawDataset
+from coldbench.data.sources.limits import is_int_id
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.optspec import Spec
 
 SPLITS = ("train", "valid", "test")
 PROTOCOL_VERSION = 1

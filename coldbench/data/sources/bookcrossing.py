@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from coldbench.datasets.archive import Opener, file_opener, zip_members
-from coldbench.datasets.base import Feature, RawDataset, SourceFile, source_file
-from coldbench.datasets.download import fetch, mismatch_error, verify_file
-from coldbench.datasets.limits import MAX_LINE_BYTES, mib
-from coldbench.datasets.source import SourceRequest, register_source
+from coldbench.data.optspec import Spec, parse_options
+from coldbench.data.sources.archive import Opener, file_opener, zip_members
+from coldbench.data.sources.base import Feature, RawDataset, SourceFile, source_file
+from coldbench.data.sources.download import fetch, mismatch_error, verify_file
+from coldbench.data.sources.limits import MAX_LINE_BYTES, mib
+from coldbench.data.sources.source import SourceRequest, register_source
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.optspec import Spec, parse_options
 
 ARCHIVE = "BX-CSV-Dump.zip"
 ARCHIVE_SIZE = 26_085_508

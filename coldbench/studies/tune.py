@@ -33,12 +33,13 @@ from typing import Any
 import optuna
 import torch
 
+from coldbench.data.features import EncodedDataset, encode
+from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
-from coldbench.features import EncodedDataset, encode
 from coldbench.methods import METHODS
 from coldbench.paths import default_storage, portable_storage, tune_dir
-from coldbench.prepared import PreparedDataset, load_prepared
-from coldbench.trainer import Diverged, check_dataset_name, fit, make_spec
+from coldbench.studies.executors import check_executor, ray_session
+from coldbench.training.trainer import Diverged, check_dataset_name, fit, make_spec
 
 PRUNERS = ("median", "hyperband")
 SAMPLER = "TPE"
@@ -317,8 +318,6 @@ def tune(
     ``executor="ray"`` they are Ray tasks on the cluster at ``address`` (or a local Ray), which
     need a storage every node reaches (``--storage``; the default SQLite file for a local Ray).
     """
-    from coldbench.sweep import check_executor
-
     for option, value, low in (("--trials", trials, 1), ("--workers", workers, 1), ("--seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ColdbenchError(f"option {option} {value}: must be a whole number ≥ {low}")
@@ -356,8 +355,6 @@ def tune(
     )
     open_study(plan, prepared.manifest["content_hash"], create=True)
     if executor == "ray":
-        from coldbench.sweep import ray_session
-
         threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
         with ray_session(workers * threads, address) as ray:
             task = ray.remote(num_cpus=threads)(_worker)

@@ -14,13 +14,13 @@ import pandas as pd
 
 import coldbench
 from coldbench.atomic_io import atomic_dir
-from coldbench.datasets.base import RawDataset
+from coldbench.data.manifests import MANIFEST_KEYS, list_prepared, read_manifest  # noqa: F401  (re-exported)
+from coldbench.data.manifests import rebuild_hint as _rebuild
+from coldbench.data.protocol import PreparedTables, ProtocolConfig
+from coldbench.data.sources.base import RawDataset
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
-from coldbench.manifests import MANIFEST_KEYS, list_prepared, read_manifest  # noqa: F401  (re-exported)
-from coldbench.manifests import rebuild_hint as _rebuild
 from coldbench.paths import NAME_PATTERN, prepared_dir, prepared_root
-from coldbench.protocol import PreparedTables, ProtocolConfig
 
 TABLES = ("interactions", "users", "items")
 LIST_SEPARATOR = "\x1f"
@@ -158,7 +158,7 @@ REQUIRED_COLUMNS = {
 
 def unknown_dataset(name: str, data_dir: Path | None = None) -> ColdbenchError:
     """The error for a dataset name that is not prepared, suggesting the closest known name."""
-    from coldbench.datasets import SOURCES
+    from coldbench.data.sources import SOURCES
 
     prepared = list_prepared(data_dir)
     shown = ", ".join(prepared) or "none"

@@ -1,0 +1,96 @@
+"""``coldbench reproduce``: prepare, train every method and the ablation, write every table and figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from coldbench.choices import DEFAULT_DATASET
+from coldbench.cli import app
+from coldbench.cli.options import (
+    AddressOption,
+    EpochsOption,
+    ExecutorOption,
+    PresetOption,
+    SetOption,
+    collect_settings,
+)
+
+console = Console()
+
+
+@app.command("reproduce")
+def reproduce_cli(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Dataset to prepare (if needed) and study (default: {DEFAULT_DATASET}).", show_default=False
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = 3,
+    epochs: EpochsOption = None,
+    subset: Annotated[int | None, typer.Option(help="Prepare a seeded sample of N users.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for tables, figures and index.md.")] = None,
+    source: Annotated[Path | None, typer.Option(help="Local raw data instead of downloading.")] = None,
+    extras: Annotated[Path | None, typer.Option(help="MovieLens: MeLU's movies_extrainfos.dat.")] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Accept a raw file with another checksum.", metavar="")
+    ] = False,
+    set_: SetOption = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    results_dir: Annotated[Path, typer.Option(help="Where runs go.")] = Path("results"),
+    data_dir: Annotated[Path | None, typer.Option(help="Data home.")] = None,
+    preset: PresetOption = None,
+    executor: ExecutorOption = "local",
+    workers: Annotated[int, typer.Option(help="Runs (and tuning workers) at once.")] = 1,
+    address: AddressOption = None,
+    tuned: Annotated[
+        bool,
+        typer.Option(
+            "--tuned",
+            help="Tune every method (floors too) with one budget first, then train its best settings.",
+            metavar="",
+        ),
+    ] = False,
+    trials: Annotated[int, typer.Option(help="With --tuned: finished trials per method's study.")] = 20,
+    pruner: Annotated[str, typer.Option(help="With --tuned: median or hyperband.")] = "median",
+    export: Annotated[
+        Path | None, typer.Option(help="Also write the committable study here (as `report --export`).")
+    ] = None,
+) -> None:
+    """Prepare, train every method and the γ ablation, and write every table and figure."""
+    from coldbench.cli.sweep import sweep_progress
+    from coldbench.studies.reproduce import reproduce
+
+    name = dataset or DEFAULT_DATASET
+    overrides, origins = collect_settings(None, set_, None)
+    view, report = sweep_progress()
+    try:
+        index = reproduce(
+            name,
+            out or Path("paper") / name,
+            seeds=seeds,
+            epochs=epochs,
+            subset=subset,
+            overrides=overrides,
+            origins=origins,
+            results_dir=results_dir,
+            data_dir=data_dir,
+            device=device,
+            progress=report,
+            prepare_options={"source": source, "extras": extras, "verify": not no_verify},
+            preset=preset,
+            executor=executor,
+            workers=workers,
+            address=address,
+            tuned=tuned,
+            trials=trials,
+            pruner=pruner,
+            export=export,
+        )
+    finally:
+        view.close()
+    console.print(f"[bold green]done[/]: {index}")

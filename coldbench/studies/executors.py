@@ -1,0 +1,51 @@
+"""Where a study's processes run: the ``local`` and ``ray`` executors, shared by ``sweep`` and ``tune``.
+
+``local`` runs jobs in this process or in a pool of spawned processes; ``ray`` joins (or starts) a
+Ray cluster (``pip install 'coldbench[ray]'``). Both study kinds check their options here before
+anything is prepared or trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from coldbench.errors import ColdbenchError
+
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(executor: str, workers: int, address: str | None) -> None:
+    """The executor options, checked before anything is prepared or trained."""
+    if executor not in EXECUTORS:
+        raise ColdbenchError(f"option --executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ColdbenchError(f"option --workers {workers}: must be at least 1")
+    if address and executor != "ray":
+        raise ColdbenchError("option --address: only with --executor ray")
+
+
+@contextmanager
+def ray_session(cpus: int, address: str | None) -> Iterator[Any]:
+    """The ``ray`` module, joined to the cluster at ``address`` or to a local Ray of ``cpus`` CPUs."""
+    try:
+        import ray
+    except ImportError:
+        raise ColdbenchError(
+            "--executor ray needs Ray: pip install 'coldbench[ray]' (or pip install 'ray>=2,<3')"
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ColdbenchError(f"--address {address}: cannot join the Ray cluster ({error})") from None
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
