@@ -73,11 +73,14 @@ def write_fake_run(
     epochs: pd.DataFrame | None = None,
     train: dict | None = None,
     tuned: dict | None = None,
+    method_info: dict | None = None,
 ) -> Path:
     """A hand-built finished run folder (config, metrics from ``per_user``, per_user, epochs).
 
     ``train`` is the recorded engine settings (e.g. the paper preset's), ``tuned`` the provenance
     a ``train --tuned`` run records (``{"settings": {...}, "trials": N, "pruner": ...}``).
+    ``method_info`` is what the run records of its method; by default the registered method's
+    ``describe()``, as ``train`` records it (none for an unregistered name, as in older runs).
     """
     import hashlib
     import json
@@ -104,6 +107,10 @@ def write_fake_run(
     }
     if tuned is not None:
         config["tuned"] = tuned
+    if method_info is None and method in METHODS:
+        method_info = METHODS.get(method).describe()
+    if method_info is not None:
+        config["method_info"] = method_info
     metric_columns = [
         c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg")
     ]

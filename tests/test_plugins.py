@@ -96,3 +96,33 @@ def test_plugin_name_clash_names_the_plugin(plugin, tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("clash_plugin", None)
+
+
+def test_old_import_paths_keep_working():
+    """What plug-ins import: the method contract from coldbench.methods, and modules by their old names."""
+    import subprocess
+    import sys
+
+    code = """
+import warnings
+warnings.simplefilter("error")  # the new paths warn about nothing
+from coldbench.methods import Method, MethodConfig, RecModel, TrainConfig, register_method
+from coldbench.methods.base import METHODS, Method as BaseMethod
+assert Method is BaseMethod and register_method.__module__ == "coldbench.methods.base"
+from coldbench.engine.model import RecModel as Model
+from coldbench.training.trainer import make_spec
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    from coldbench.model import RecModel as OldModel
+    from coldbench.datasets.movielens import read_users
+    import coldbench.trainer as old_trainer
+assert OldModel is Model is RecModel and old_trainer.make_spec is make_spec
+from coldbench.data.sources.movielens import read_users as new_read_users
+assert read_users is new_read_users
+moved = [str(w.message) for w in caught if w.category is DeprecationWarning]
+assert "coldbench.model moved to coldbench.engine.model; import it from there" in moved, moved
+assert any(m.startswith("coldbench.trainer moved to coldbench.training.trainer") for m in moved), moved
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

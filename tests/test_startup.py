@@ -16,13 +16,11 @@ import pytest
 from coldbench.choices import CORRECTIONS, DEFAULT_DATASET, TABLE_NAMES, TESTS
 
 ROOT = Path(__file__).resolve().parents[1]
-# A method's summary and default settings live on its class, in its one file (the method contract),
-# and the class is a torch module: `methods` and the report read them from the files instead
-# (coldbench.method_catalog), so they import torch only where third-party methods are installed.
+# `methods` imports the method modules (torch); the report reads what a run records of its method
+# (config.json's method_info) and never imports one.
 LIGHT = [
     ["--help"],
     ["datasets"],
-    ["methods"],
     ["train", "--help"],
     ["report", "--help"],
     ["prepare", "--help"],
@@ -82,3 +80,22 @@ def test_training_code_imports_no_scipy(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_report_on_runs_that_describe_their_method_imports_no_method(tmp_path):
+    """Labels come from each run's recorded method_info: a table of real-looking runs needs no torch."""
+    import numpy as np
+    import pandas as pd
+
+    from coldbench.testing import write_fake_run
+
+    per_user = pd.DataFrame(
+        {"user_id": [str(u) for u in range(6)], "major": [True, False] * 3, "mse": np.linspace(0.5, 1.5, 6)}
+    )
+    results = tmp_path / "results"
+    for method, params in (("reg-paml", {"outer_lr": 5e-5, "gamma": 0.01}), ("bias", {})):
+        write_fake_run(results, method, 0, per_user, params=params)
+    code, modules = modules_after(["report", "--table", "main", "--results-dir", str(results)], tmp_path)
+    assert code in (0, None)
+    assert "scipy" in modules  # the table was built and tested
+    assert not modules & {"torch", "matplotlib", "seaborn"}

@@ -1,4 +1,11 @@
-"""The ``coldbench`` command line: thin Typer commands over library functions."""
+"""The ``coldbench`` command line: thin Typer commands over the library, the top of the pipeline.
+
+One module per group of commands (``data``: prepare and datasets; ``train``: methods and train;
+``reproduce``, ``sweep``, ``tune``, ``report``, ``demo``), each adding its commands to ``app``;
+``options`` holds the options they share. A command parses and checks its options, calls one
+library function and prints; a ``ColdbenchError`` becomes one line on stderr and exit code 1.
+Heavy libraries are imported inside the commands, so ``--help`` and ``datasets`` stay light.
+"""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def report_cli(
 
 def print_inventory(runs) -> None:
     """What runs exist: dataset, method variant, seeds."""
-    from coldbench.report.tables import ordered_variants
+    from coldbench.report.tables.base import default_gammas, ordered_variants
 
     table = Table(title="finished runs (use --table or --figure)")
     for column in ("dataset", "method", "config", "seeds"):
@@ -132,7 +132,7 @@ def print_inventory(runs) -> None:
     frame = runs.table
     for dataset in runs.datasets():
         part = frame[frame["dataset"] == dataset]
-        for variant in ordered_variants(part["variant"]):
+        for variant in ordered_variants(part["variant"], default_gammas(part)):
             rows = part[part["variant"] == variant]
             table.add_row(
                 escape(dataset),

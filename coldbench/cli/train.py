@@ -37,10 +37,10 @@ def methods_cli() -> None:
     table = Table(title="methods")
     table.add_column("name")
     table.add_column("summary")
-    from coldbench.method_catalog import method_names, summary  # read from the files: no torch
+    from coldbench.methods import METHODS  # imports the method modules (and torch)
 
-    for name in method_names():
-        table.add_row(name, summary(name))
+    for name in METHODS.names():
+        table.add_row(name, METHODS.get(name).summary)
     console.print(table)
 
 

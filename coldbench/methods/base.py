@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from coldbench.config import TrainConfig, setting
+from coldbench.config import TrainConfig, as_dict, setting
 from coldbench.data.features import SplitData
 from coldbench.engine.batched import (
     Batch,
@@ -46,6 +46,12 @@ class Method(nn.Module):
     meta_trained: ClassVar[bool] = True  # False: fitted in closed form by ``fit`` (the floors)
     # Ranges for a tuner: name → ("log", lo, hi) | ("float", lo, hi) | ("int", lo, hi) | ("cat", [choices])
     search_space: ClassVar[dict[str, tuple]] = {}
+
+    @classmethod
+    def describe(cls) -> dict:
+        """What a run records of its method in ``config.json`` (``method_info``), so that reports
+        read it from the run and never import the method: summary, flag and default settings."""
+        return {"summary": cls.summary, "meta_trained": cls.meta_trained, "defaults": as_dict(cls.Config())}
 
     def __init__(self, config: MethodConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__()

@@ -13,7 +13,6 @@ from rich.console import Console
 
 from coldbench.config import LATER_DEFAULTS, PERFORMANCE_SETTINGS, PRESETS, TrainConfig
 from coldbench.errors import ColdbenchError
-from coldbench.method_catalog import config_defaults, meta_trained
 from coldbench.training.run_files import CorruptRun, read_finished
 
 GROUPS = ("overall", "major", "minor")
@@ -44,19 +43,38 @@ def variant_tag(variant: str) -> str | None:
     return match.group(1) if match else None
 
 
-def variant_label(method: str, params: dict, train: dict | None = None, tuned: dict | None = None) -> str:
+def method_info(method: str, config: dict | None = None) -> dict:
+    """What a run's ``config.json`` records of its method: ``summary``, ``meta_trained``, ``defaults``.
+
+    ``train`` records it, so the report never imports a method. A run written before it did
+    (``method_info`` absent) is described by the installed method's class instead, which imports
+    the method modules; an unknown method then has no defaults and counts as meta-trained.
+    """
+    recorded = (config or {}).get("method_info")
+    if isinstance(recorded, dict) and isinstance(recorded.get("defaults"), dict):
+        return recorded
+    from coldbench.methods import METHODS  # only for runs that predate method_info
+
+    try:
+        return METHODS.get(method).describe()
+    except ColdbenchError:
+        return {"summary": "", "meta_trained": True, "defaults": {}}
+
+
+def variant_label(
+    method: str, params: dict, train: dict | None = None, tuned: dict | None = None, info: dict | None = None
+) -> str:
     """``reg-paml``, ``reg-paml (gamma=0.01)``, ``reg-paml [paper]`` or ``reg-paml [tuned]``.
 
     The method plus every setting that is not its default. Engine settings count too
     (``melu (epochs=10)``), except those that only change speed. A run with every setting of a
     preset is labelled ``[<preset>]`` and lists only what differs from that preset; a run of
     ``train --tuned`` is labelled ``[tuned]`` and lists only what differs from the study's best
-    settings. Floors ignore training settings, so only their own settings label them.
+    settings. Floors ignore training settings, so only their own settings label them. ``info`` is
+    the method's description as the run records it (``method_info``).
     """
-    try:
-        defaults, floor = config_defaults(method), not meta_trained(method)
-    except ColdbenchError:
-        defaults, floor = {}, False
+    info = info if info is not None else method_info(method)
+    defaults, floor = dict(info["defaults"]), not info["meta_trained"]
     engine = {k: v for k, v in TrainConfig().__dict__.items() if k not in PERFORMANCE_SETTINGS}
     train = {} if floor else dict(train or {})
     tag = None
@@ -191,14 +209,16 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
         except CorruptRun as error:
             warn(f"{error}; left out (redo it with `coldbench train … --force`)")
             continue
+        info = method_info(config["method"], config)
         row = {
             "dataset": config["dataset"],
             "dataset_hash": config["dataset_hash"],
             "method": config["method"],
             "config_id": config["config_id"],
             "variant": variant_label(
-                config["method"], config["params"], config.get("train"), config.get("tuned")
+                config["method"], config["params"], config.get("train"), config.get("tuned"), info
             ),
+            "default_gamma": float(info["defaults"].get("gamma", 0.0)),  # orders REG-PAML's γ variants
             "seed": config["seed"],
             "path": str(folder),
             "task": metrics.get("task", "rating"),

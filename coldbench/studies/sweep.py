@@ -102,7 +102,8 @@ def make_jobs(
         device=device,
     )
     spec = _spec(job)
-    job.label = variant_label(method, as_dict(spec.params), as_dict(spec.train), spec.tuned)
+    info = METHODS.get(method).describe()
+    job.label = variant_label(method, as_dict(spec.params), as_dict(spec.train), spec.tuned, info)
     return [dataclasses.replace(job, seed=seed) for seed in seeds]
 
 

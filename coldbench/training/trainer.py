@@ -493,6 +493,7 @@ def _train_in(
         "dataset_protocol": dataset.manifest["protocol"],
         "train": as_dict(spec.train),
         "params": as_dict(spec.params),
+        "method_info": METHODS.get(spec.method).describe(),  # what reports need; not in the config id
         "versions": _versions(),
         "task": data.task.name,
         "selection": f"best validation {data.task.selection_metric}",

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from coldbench.config import TrainConfig
-from coldbench.engine.model import RecModel
-from coldbench.methods import Method, MethodConfig
+from coldbench.methods import Method, MethodConfig, RecModel, TrainConfig
 
 
 @dataclass

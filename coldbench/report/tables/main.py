@@ -1,0 +1,68 @@
+"""Table 2: one row per method (its plainest variant), the floors below a rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from coldbench.report.runs import Runs
+from coldbench.report.tables.base import (
+    FLOOR_REFERENCE,
+    ReportTable,
+    default_gammas,
+    metric_label,
+    plainest,
+    resolve_metrics,
+    split_floors,
+)
+from coldbench.report.tables.compare import (
+    Column,
+    floor_check,
+    floor_note,
+    ours_vs_best_baseline,
+    tests_note,
+    values_note,
+)
+from coldbench.report.tables.metric_table import metric_table
+from coldbench.report.tables.paper import paper_for, paper_notes
+
+
+def main_table(
+    runs: Runs,
+    dataset: str,
+    with_paper: bool = False,
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+    metrics: str | Sequence[str] | None = None,
+) -> ReportTable:
+    """Paper Table 2: one row per method (its default settings where those ran); floors below a rule."""
+    columns = [Column(metric_label(m), m) for m in resolve_metrics(metrics, "rating")]
+    variants = plainest(
+        runs.table.loc[runs.table["dataset"] == dataset, "variant"], default_gammas(runs.table)
+    )
+    paper = (paper_for(dataset, "main") or {}) if with_paper else None
+    floor = FLOOR_REFERENCE["rating"]
+    blocks = split_floors(variants)
+    report, comparisons, notes = metric_table(
+        runs,
+        dataset,
+        blocks,
+        f"Main results — {dataset}",
+        columns,
+        [ours_vs_best_baseline, floor_check(floor)],
+        test=test,
+        correction=correction,
+        paper=paper,
+    )
+    report.caption = notes + [
+        values_note(
+            test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
+        ),
+        "* improvement of the best PAML-family method over the best baseline (floors are no baseline)",
+        tests_note(test, correction, comparisons),
+        "below the rule: floors (no meta-training)",
+        floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons),
+    ]
+    if with_paper:
+        report.caption += paper_notes(paper, [v for _, rows in blocks for v in rows], "Table 2")
+    return report
