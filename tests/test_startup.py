@@ -99,3 +99,11 @@ def test_report_on_runs_that_describe_their_method_imports_no_method(tmp_path):
     assert code in (0, None)
     assert "scipy" in modules  # the table was built and tested
     assert not modules & {"torch", "matplotlib", "seaborn"}
+
+
+def test_methods_lists_every_method_and_loads_no_data_or_report_library(tmp_path):
+    """`methods` imports the method modules (torch), and nothing the methods do not need."""
+    code, modules = modules_after(["methods"], tmp_path)
+    assert code in (0, None)
+    assert "torch" in modules  # it really read the classes
+    assert not modules & {"pandas", "pyarrow", "scipy", "matplotlib", "seaborn", "optuna"}

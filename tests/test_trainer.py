@@ -240,7 +240,8 @@ def test_cli_says_what_it_trains_and_what_it_skips(dataset, tmp_path, cli):
 def test_train_and_reproduce_share_the_default_dataset():
     import inspect
 
-    from coldbench.cli.train import reproduce_cli, train_cli
+    from coldbench.cli.reproduce import reproduce_cli
+    from coldbench.cli.train import train_cli
     from coldbench.studies.reproduce import DEFAULT_DATASET, reproduce
 
     assert DEFAULT_DATASET == "movielens"

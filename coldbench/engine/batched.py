@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from coldbench.data.features import SplitData, UserRows
 from coldbench.data.tasks import RATING
 from coldbench.engine.model import RecModel, decide
 from coldbench.errors import ColdbenchError
+
+if TYPE_CHECKING:  # pandas: only the data layer needs it at run time
+    from coldbench.data.features import SplitData, UserRows
 
 LearningRate = Tensor | list[Tensor]
 InitFn = Callable[[Tensor, Tensor], list[Tensor]]  # (user_vectors, users) → per-user θ_u⁰, leading dim U

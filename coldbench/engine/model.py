@@ -9,13 +9,16 @@ with per-user fast weights carrying a leading user dimension.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from coldbench.data.features import FeatureTable
 from coldbench.data.tasks import RATING, Task
+
+if TYPE_CHECKING:  # pandas: only the data layer needs it at run time
+    from coldbench.data.features import FeatureTable
 
 
 def decide(params: list[Tensor], x: Tensor) -> Tensor:

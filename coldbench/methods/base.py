@@ -10,13 +10,12 @@ ever calls the methods below, so adding a method never touches it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from coldbench.config import TrainConfig, as_dict, setting
-from coldbench.data.features import SplitData
 from coldbench.engine.batched import (
     Batch,
     InitFn,
@@ -27,6 +26,9 @@ from coldbench.engine.batched import (
 )
 from coldbench.engine.model import RecModel
 from coldbench.registry import Registry
+
+if TYPE_CHECKING:  # pandas: only the data layer needs it at run time
+    from coldbench.data.features import SplitData
 
 
 @dataclass

@@ -11,16 +11,19 @@ A method that does not beat these has learned nothing a reviewer would pay for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from coldbench.config import TrainConfig
-from coldbench.data.features import SplitData
 from coldbench.engine.batched import Batch, InnerLoopOutput
 from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method, MethodConfig, register_method
+
+if TYPE_CHECKING:  # pandas: only the data layer needs it at run time
+    from coldbench.data.features import SplitData
 
 CLICK_CLIP = 1e-6  # click probabilities are kept in [ε, 1 − ε] so that their logits are finite
 
