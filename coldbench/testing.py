@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 TINY_SYNTHETIC = {"users": "240", "items": "60", "mean_interactions": "12"}
 
 
-def tiny_dataset(data_dir: Path, seed: int = 0, task: str = "rating") -> EncodedDataset:
-    """A small synthetic dataset, prepared under ``data_dir`` and encoded."""
-    config = ProtocolConfig(seed=seed, task=task)
+def tiny_dataset(data_dir: Path, seed: int = 0, task: str = "rating", **protocol: object) -> EncodedDataset:
+    """A small synthetic dataset, prepared under ``data_dir`` and encoded; ``protocol``: more
+    ``ProtocolConfig`` fields (``item_split="random"`` for the four states)."""
+    config = ProtocolConfig(seed=seed, task=task, **protocol)
     result = prepare("synthetic", config=config, options=TINY_SYNTHETIC, data_dir=data_dir)
     return encode(load_prepared(result.path.name, data_dir))
 

@@ -79,6 +79,23 @@ def prepare_cli(
     click_threshold: Annotated[
         float | None, typer.Option(help="CTR: rating counted as a click (default 4 on 1–5, 7 on 1–10).")
     ] = None,
+    item_split: Annotated[
+        str | None,
+        typer.Option(
+            help="Four cold-start states (warm, user-cold, item-cold, user-item-cold): split the items "
+            "into existing and new at random, by release year or by first rating time (random, year, time)."
+        ),
+    ] = None,
+    new_items: Annotated[
+        float | None, typer.Option(help="With --item-split: the share of items that are new. (default 0.2)")
+    ] = None,
+    warm_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="With --item-split: share of a training user's existing-item ratings held out as the "
+            "warm state. (default 0.2)"
+        ),
+    ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Source option key=value.")
     ] = None,
@@ -99,6 +116,8 @@ def prepare_cli(
             f"PATH {excerpt(str(path))}: no such file or folder (--no-verify and --force are flags "
             "and take no value)"
         )
+    if item_split is None and (new_items is not None or warm_fraction is not None):
+        raise ColdbenchError("--new-items and --warm-fraction need --item-split (random, year or time)")
     spec = source_spec(dataset)
     config = protocol_config(
         protocol,
@@ -113,6 +132,9 @@ def prepare_cli(
         major_basis=major_basis,
         task=task or spec.task,
         click_threshold=click_threshold,
+        item_split=item_split,
+        new_item_fraction=new_items,
+        warm_fraction=warm_fraction,
     )
     with console.status(f"preparing {dataset}…"):
         result = prepare(
@@ -134,6 +156,26 @@ def dropped_line(dropped: dict[str, int]) -> str:
     total = sum(dropped.values())
     parts = ", ".join(f"{reason.replace('_', ' ')} {count:,}" for reason, count in dropped.items())
     return f"dropped {total:,}: {parts}" if parts else "dropped 0"
+
+
+def states_table(counts: dict) -> Table:
+    """The four-state protocol's counts: what meta-training sees and each evaluation set."""
+    table = Table(
+        title=f"four states: {counts['existing_items']:,} existing items, {counts['new_items']:,} new items"
+    )
+    for column in ("set", "users", "interactions", "what it is"):
+        table.add_column(column, justify="left" if column in ("set", "what it is") else "right")
+    meaning = {
+        "train": "training users × existing items: all meta-training sees",
+        "support": "validation and test users' support (existing items)",
+        "warm": "training users × existing items, held out",
+        "user-cold": "test and validation users × existing items (query)",
+        "item-cold": "training users × new items",
+        "user-item-cold": "test and validation users × new items (query)",
+    }
+    for name, what in meaning.items():
+        table.add_row(name, f"{counts[name]['users']:,}", f"{counts[name]['interactions']:,}", what)
+    return table
 
 
 def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
@@ -169,6 +211,8 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
             ),
         )
     console.print(table)
+    if "states" in stats:
+        console.print(states_table(stats["states"]))
     major = stats["major"]
     shares = Table(title="users holding a major value (top ceil(30%) of a feature's values)")
     shares.add_column("feature")

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from coldbench.data.prepared import PreparedDataset
+from coldbench.data.protocol import STATES
 from coldbench.data.tasks import RATING, Task, get_task
 
 
@@ -109,16 +110,35 @@ def encode(dataset: PreparedDataset) -> EncodedDataset:
         item_pos=dataset.interactions["item_id"].astype(str).map(item_index).to_numpy(),
     )
     splits = {}
+    states = "state" in rows  # the four-state protocol (see coldbench.data.protocol)
     for split, members in users.groupby("split", sort=False):
-        members = members.sort_values("user_id", kind="stable")
-        positions = pd.Series(np.arange(len(members)), index=members.index)
-        part = rows[rows["split"] == split].copy()
-        part["user_pos"] = part["user_idx"].map(positions).to_numpy()
-        splits[split] = SplitData(
-            users=members.index.to_numpy(np.int64),
-            user_ids=members["user_id"].astype(str).to_numpy(),
-            major=members["major"].to_numpy(bool),
-            support=_rows(part[part["role"] == "support"], len(members), target),
-            query=_rows(part[part["role"] == "query"], len(members), target),
-        )
+        part = rows[rows["split"] == split]
+        if states and split == "train":
+            part = part[part["state"] == "train"]  # meta-training: never a held-out or new-item row
+        splits[split] = _split(members, part, part["role"] == "support", part["role"] == "query", target)
+    if states:
+        for state in STATES:
+            training = state in ("warm", "item-cold")  # else test users (validation users select)
+            chosen = rows[(rows["state"] == state) & ((rows["split"] == "test") | training)]
+            members = users[users.index.isin(chosen["user_idx"])]
+            if training:  # existing users adapt on what meta-training saw of them
+                support = rows["state"] == "train"
+            else:
+                support = (rows["state"] == "support") & (rows["split"] == "test")
+            part = rows[rows["user_idx"].isin(members.index) & (support | (rows["state"] == state))]
+            splits[state] = _split(members, part, part["state"] != state, part["state"] == state, target)
     return EncodedDataset(user_tables, item_tables, splits, items["item_id"].astype(str).to_numpy(), task)
+
+
+def _split(members: pd.DataFrame, part: pd.DataFrame, support, query, target: str) -> SplitData:
+    """The users ``members`` (sorted by id) with the rows of ``part`` that ``support``/``query`` pick."""
+    members = members.sort_values("user_id", kind="stable")
+    positions = pd.Series(np.arange(len(members)), index=members.index)
+    part = part.assign(user_pos=part["user_idx"].map(positions).to_numpy())
+    return SplitData(
+        users=members.index.to_numpy(np.int64),
+        user_ids=members["user_id"].astype(str).to_numpy(),
+        major=members["major"].to_numpy(bool),
+        support=_rows(part[np.asarray(support)], len(members), target),
+        query=_rows(part[np.asarray(query)], len(members), target),
+    )

@@ -34,13 +34,16 @@ def default_name(dataset: str, config: ProtocolConfig, options: dict[str, str]) 
     """Name of the prepared folder: the source plus whatever differs from the defaults.
 
     A non-default preset comes first (``movielens-melu``, ``ml-100k-melu-seed1``), so that it never
-    overwrites the paper-protocol dataset of the same source.
+    overwrites the paper-protocol dataset of the same source; the four-state protocol adds
+    ``states-<rule>`` (``movielens-states-year``).
     """
     parts = [options.get("name", dataset) if dataset == "atomic" else dataset]
     if config.name != DEFAULT_PROTOCOL:
         parts.append(config.name)
     if config.task != "rating":
         parts.append(config.task)
+    if config.item_split is not None:
+        parts.append(f"states-{config.item_split}")
     if config.subset is not None:
         parts.append(f"subset{config.subset}")
     if config.seed != 0:

@@ -11,6 +11,20 @@
 ``melu`` (MeLU's code, as also run by MAMO, TaNP and RecBole-MetaRec; see docs/protocol.md):
 keep every user with 13 to 100 interactions and a complete profile, split those users 8:1:1, and
 give each user exactly 10 random query interactions, the rest support; step 5 as above.
+
+Either preset can add MeLU's **four cold-start states** (``item_split``): the items are split into
+existing and new ones (a seeded random share, or the newest by release year or by first rating),
+and each interaction lands in exactly one place, its ``state``:
+
+- ``train``: a training user's rating of an existing item; the only rows meta-training sees;
+- ``warm``: a held-out share (``warm_fraction``) of a training user's existing-item ratings;
+- ``item-cold``: a training user's rating of a new item;
+- ``support``: a validation or test user's support row, always an existing item;
+- ``user-cold``: a validation or test user's query row of an existing item;
+- ``user-item-cold``: a validation or test user's rating of a new item (always query).
+
+Warm and item-cold are evaluated on the training users (existing users), adapting on their
+``train`` rows; user-cold and user-item-cold on the test users, adapting on their support.
 """
 
 from __future__ import annotations
@@ -31,6 +45,8 @@ from coldbench.excerpt import excerpt
 
 SPLITS = ("train", "valid", "test")
 PROTOCOL_VERSION = 1
+STATES = ("warm", "user-cold", "item-cold", "user-item-cold")  # the evaluation sets, MeLU's order
+ITEM_SPLITS = ("random", "year", "time")  # how items are split into existing and new
 
 
 MAX_SEED = 2**63 - 1
@@ -47,6 +63,8 @@ FIELD_SPECS: dict[str, tuple[str, Spec]] = {
     "major_min_features": ("--major-min-features", Spec(int, 3, 1, 1_000)),
     "subset": ("--subset", Spec(int, None, 1, 10**9)),
     "click_threshold": ("--click-threshold", Spec(float, None, -1e6, 1e6)),
+    "new_item_fraction": ("--new-items", Spec(float, 0.2, 0, 1, open_low=True, open_high=True)),
+    "warm_fraction": ("--warm-fraction", Spec(float, 0.2, 0, 1, open_low=True, open_high=True)),
 }
 OPTIONAL_FIELDS = ("subset", "click_threshold", "max_interactions", "query_size", "support_fraction")
 
@@ -142,6 +160,9 @@ class ProtocolConfig:
     subset: int | None = None  # keep a seeded sample of N users before the protocol runs
     task: str = "rating"  # "ctr": ratings ≥ click_threshold are clicks; users need min_interactions clicks
     click_threshold: float | None = None  # ctr only; None: 4 on a 1–5 scale, 7 on 1–10, 1 on 0/1 data
+    item_split: str | None = None  # four states: "random", "year" or "time"; None: items are not split
+    new_item_fraction: float = 0.2  # four states: the share of items that are new
+    warm_fraction: float = 0.2  # four states: held-out share of a training user's existing-item ratings
 
     def __post_init__(self) -> None:
         for field_name, (option, spec) in FIELD_SPECS.items():
@@ -163,6 +184,10 @@ class ProtocolConfig:
             (self.major_basis in ("prepared", "source"), "--major-basis must be 'prepared' or 'source'"),
             (isinstance(self.filter_before_split, bool), "filter_before_split must be true or false"),
             (self.task in ("rating", "ctr"), "--task must be 'rating' or 'ctr'"),
+            (
+                self.item_split is None or self.item_split in ITEM_SPLITS,
+                f"--item-split must be one of {', '.join(ITEM_SPLITS)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -187,7 +212,13 @@ class ProtocolConfig:
                 f"{self.min_interactions}{upper} ratings, "
                 f"support {self.support_fraction:g} of each user's ratings"
             )
-        return f"protocol {self.name}: {sizes}, users split {split}, seed {self.seed}"
+        states = ""
+        if self.item_split is not None:
+            states = (
+                f", four states: {self.new_item_fraction:g} of items new (by {self.item_split}), "
+                f"{self.warm_fraction:g} of training users' existing-item ratings held out (warm)"
+            )
+        return f"protocol {self.name}: {sizes}, users split {split}, seed {self.seed}{states}"
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -400,6 +431,90 @@ def _usable_users(
     return valid_profile & enough & not_too_many, dropped
 
 
+def new_items(raw: RawDataset, interactions: pd.DataFrame, config: ProtocolConfig) -> pd.Index:
+    """The new items of the four-state protocol: ``new_item_fraction`` of the rated items.
+
+    ``random``: a seeded sample; ``year``: the latest released (the source's ``item_years``);
+    ``time``: the latest first rated (the interactions' ``timestamp``). Ties, and items whose year
+    or time is unknown (counted as oldest, so existing), are ordered by a seeded random key.
+    """
+    items = pd.Index(interactions["item_id"].unique())
+    items = items[_id_order(items)]
+    n_new = int(round(config.new_item_fraction * len(items)))
+    ties = _rng(config.seed, 3).random(len(items))
+    if config.item_split == "random":
+        order = np.argsort(ties, kind="stable")
+    else:
+        if config.item_split == "year":
+            known = raw.item_years
+            what = "release years of its items"
+        else:
+            has_time = "timestamp" in interactions
+            known = interactions.groupby("item_id")["timestamp"].min() if has_time else None
+            what = "rating timestamps"
+        when = pd.Series(dtype=float) if known is None else pd.to_numeric(known, errors="coerce")
+        when = when.reindex(items).to_numpy(dtype=float)
+        if np.isnan(when).all():
+            raise ColdbenchError(
+                f"--item-split {config.item_split}: {raw.name} records no {what}; use --item-split random"
+            )
+        newest_first = -np.nan_to_num(when, nan=-np.inf)
+        order = np.lexsort((ties, newest_first))
+    return items[np.sort(order[:n_new])]
+
+
+def _warm_holdout(user_codes: np.ndarray, fraction: float, keep: int, seed: int) -> np.ndarray:
+    """Per row: held out for the warm state? ``round(fraction · n)`` of each user's rows, at random,
+    but never so many that fewer than ``keep`` rows are left for meta-training."""
+    n = len(user_codes)
+    keys = _rng(seed, 4).random(n)
+    order = np.lexsort((keys, user_codes))
+    starts = np.r_[0, np.flatnonzero(np.diff(user_codes[order])) + 1] if n else np.array([], dtype=int)
+    sizes = np.diff(np.r_[starts, n])
+    n_held = np.clip(np.rint(sizes * fraction).astype(int), 0, np.maximum(sizes - keep, 0))
+    rank = np.arange(n) - np.repeat(starts, sizes)
+    held = np.empty(n, dtype=bool)
+    held[order] = rank < np.repeat(n_held, sizes)
+    return held
+
+
+def assign_states(rows: pd.DataFrame, new: pd.Index, config: ProtocolConfig) -> pd.DataFrame:
+    """``rows`` (the kept users' interactions, with ``split``) with ``role`` and ``state`` columns.
+
+    Existing items of a training user: the warm hold-out, the rest split support/query for
+    meta-training (state ``train``); of a validation or test user: split support/query (states
+    ``support`` and ``user-cold``). New items are always query: ``item-cold`` for a training user,
+    ``user-item-cold`` for the others. See the module's docstring.
+    """
+    rows = rows.copy()
+    is_new = rows["item_id"].isin(new).to_numpy()
+    training = (rows["split"] == "train").to_numpy()
+    codes = np.asarray(pd.Categorical(rows["user_id"]).codes)
+    role = np.full(len(rows), "query", dtype=object)
+    state = np.where(training, "item-cold", "user-item-cold").astype(object)
+    need = (config.query_size + 1) if config.query_size is not None else 2
+    held = np.zeros(len(rows), dtype=bool)
+    existing_training = np.flatnonzero(~is_new & training)
+    held[existing_training] = _warm_holdout(codes[existing_training], config.warm_fraction, need, config.seed)
+    state[held] = "warm"
+    split_rows = np.flatnonzero(~is_new & ~held)
+    roles = support_query_roles(codes[split_rows], config.support_fraction, config.seed, config.query_size)
+    role[split_rows] = roles
+    state[split_rows] = np.where(
+        training[split_rows], "train", np.where(roles == "support", "support", "user-cold")
+    )
+    return rows.assign(role=role, state=state)
+
+
+def _state_counts(rows: pd.DataFrame, new: pd.Index, n_items: int) -> dict:
+    """The manifest's counts of the four-state protocol: items, meta-training rows and each state."""
+    counts = {"new_items": int(len(new)), "existing_items": int(n_items - len(new))}
+    for state in ("train", "support", *STATES):
+        part = rows[rows["state"] == state]
+        counts[state] = {"users": int(part["user_id"].nunique()), "interactions": int(len(part))}
+    return counts
+
+
 def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
     """Run the five protocol steps on a raw dataset."""
     user_features = [f.name for f in raw.user_features]
@@ -424,6 +539,14 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
         split = split_users(cold, config.split, config.seed)
         keep, dropped = _usable_users(split.index, interactions, profiles, user_features, config)
         kept = split[keep]
+    new = None
+    if config.item_split is not None:  # four states: a user needs enough existing items for support
+        new = new_items(raw, interactions, config)
+        need = (config.query_size + 1) if config.query_size is not None else 2
+        existing = interactions[~interactions["item_id"].isin(new)]
+        counts = existing.groupby("user_id").size().reindex(kept.index).fillna(0).to_numpy()
+        dropped["too_few_existing_items"] = int((counts < need).sum())
+        kept = kept[counts >= need]
     for name, ratio in zip(SPLITS, config.split):
         if ratio > 0 and not (kept == name).any():
             raise ColdbenchError(
@@ -433,10 +556,13 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
 
     rows = interactions[interactions["user_id"].isin(kept.index)].copy()
     rows["split"] = rows["user_id"].map(kept).astype(str)
-    codes = pd.Categorical(rows["user_id"], categories=kept.index).codes
-    rows["role"] = support_query_roles(
-        np.asarray(codes), config.support_fraction, config.seed, query_size=config.query_size
-    )
+    if new is None:
+        codes = pd.Categorical(rows["user_id"], categories=kept.index).codes
+        rows["role"] = support_query_roles(
+            np.asarray(codes), config.support_fraction, config.seed, query_size=config.query_size
+        )
+    else:
+        rows = assign_states(rows, new, config)
 
     users = profiles.reindex(kept.index)[user_features].reset_index()
     users.insert(1, "split", kept.to_numpy())
@@ -455,6 +581,8 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
                 v if isinstance(v, list | tuple | np.ndarray) else [] for v in items[feature.name]
             ]
 
+    if new is not None:
+        items["new"] = items["item_id"].isin(new).to_numpy()
     stats = {
         "users_in_source": int(n_users_raw),
         "cold_start_users": int(len(cold)),
@@ -465,8 +593,13 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
         "splits": _split_counts(rows, users),
         "major": major_info,
     }
+    if new is not None:
+        stats["states"] = _state_counts(rows, new, interactions["item_id"].nunique())
     columns = (
-        ["user_id", "item_id", "rating"] + (["click"] if config.task == "ctr" else []) + ["split", "role"]
+        ["user_id", "item_id", "rating"]
+        + (["click"] if config.task == "ctr" else [])
+        + ["split", "role"]
+        + (["state"] if new is not None else [])
     )
     rows = rows[columns].reset_index(drop=True)
     if threshold is not None:

@@ -97,8 +97,9 @@ def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict[str, Any]:
 
 
 def without_test(data: EncodedDataset) -> EncodedDataset:
-    """The encoded data with its test users removed: a trial cannot read them."""
-    return dataclasses.replace(data, splits={k: v for k, v in data.splits.items() if k != "test"})
+    """The encoded data with only its training and validation users: a trial reads nothing else
+    (no test user, and none of the four-state evaluation sets)."""
+    return dataclasses.replace(data, splits={k: v for k, v in data.splits.items() if k in ("train", "valid")})
 
 
 def _jsonable(overrides: dict[str, Any]) -> dict[str, Any]:

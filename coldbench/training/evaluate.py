@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from coldbench.data.features import EncodedDataset
+from coldbench.data.protocol import STATES
 from coldbench.engine.batched import make_batch, per_user_rate
 from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method
@@ -84,3 +85,29 @@ def evaluate_split(
     ).set_index("user_id")
     per_user = per_user.join(scores.drop(columns=["n_query"]), how="left")
     return predictions, per_user.reset_index()
+
+
+HEADLINE_STATE = "user-cold"  # new users, existing items: the paper's protocol, and metrics.json's "test"
+
+
+def evaluate_test(
+    model: RecModel,
+    method: Method,
+    data: EncodedDataset,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``evaluate_split`` over every evaluation set, each row labelled with its cold-start ``state``.
+
+    Under the four-state protocol: the four sets of ``STATES`` (warm and item-cold are training
+    users, user-cold and user-item-cold test users); otherwise the test users, all ``user-cold``.
+    """
+    sets = [state for state in STATES if state in data.splits] or ["test"]
+    predictions, per_user = [], []
+    for name in sets:
+        state = HEADLINE_STATE if name == "test" else name
+        scored, users = evaluate_split(model, method, data, name, batch_size, device, seed=seed)
+        predictions.append(scored.assign(state=state))
+        per_user.append(users.assign(state=state))
+    return pd.concat(predictions, ignore_index=True), pd.concat(per_user, ignore_index=True)

@@ -44,7 +44,7 @@ from coldbench.engine.batched import make_batch
 from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS, Method
-from coldbench.training.evaluate import evaluate_split
+from coldbench.training.evaluate import HEADLINE_STATE, evaluate_split, evaluate_test
 from coldbench.training.metrics import aggregate, auc, metric_names
 from coldbench.training.optim import Adam
 from coldbench.training.run_files import CorruptRun, read_finished, record_files
@@ -506,17 +506,17 @@ def _train_in(
     selected = _load_state(out / "best.pt", spec.device, ("model", "method"))
     _restore({"model": model, "method": method}, selected, out / "best.pt")
     progress("test", {})
-    predictions, per_user = evaluate_split(
-        model, method, data, "test", spec.train.eval_batch_size, spec.device, seed=seed
-    )
+    predictions, per_user = evaluate_test(model, method, data, spec.train.eval_batch_size, spec.device, seed)
     with atomic_path(out / "predictions.parquet") as tmp:
         predictions.to_parquet(tmp, index=False)
     with atomic_path(out / "per_user.parquet") as tmp:
         per_user.to_parquet(tmp, index=False)
-    indexed = per_user.set_index("user_id")
+    names = metric_names(data.task.name)
+    by_state = {state: part.set_index("user_id") for state, part in per_user.groupby("state", sort=False)}
+    headline = by_state[HEADLINE_STATE]
     metrics = {
         "task": data.task.name,
-        "test": aggregate(indexed[metric_names(data.task.name)], indexed["major"]),
+        "test": aggregate(headline[names], headline["major"]),
         "selected_epoch": fitted.best_epoch,
         "best_epoch": fitted.best_epoch,
         "epochs_run": len(log),
@@ -527,12 +527,15 @@ def _train_in(
         "seed": seed,
         "dataset_hash": dataset.manifest["content_hash"],
     }
+    if len(by_state) > 1:  # the four-state protocol: every state's test metrics; "test" is user-cold
+        metrics["states"] = {state: aggregate(part[names], part["major"]) for state, part in by_state.items()}
     diagnostics = method.diagnostics()
     if diagnostics:
         metrics["diagnostics"] = diagnostics
     if data.task.name == "ctr":
-        metrics["test_all_interactions"] = {"auc": auc(predictions["click"], predictions["prediction"])}
-        metrics["auc_users_skipped"] = int(per_user["auc"].isna().sum())
+        scored = predictions[predictions["state"] == HEADLINE_STATE]
+        metrics["test_all_interactions"] = {"auc": auc(scored["click"], scored["prediction"])}
+        metrics["auc_users_skipped"] = int(headline["auc"].isna().sum())
     with atomic_path(out / "checkpoint.pt") as tmp:
         shutil.copyfile(out / "best.pt", tmp)
     metrics["files"] = record_files(out)

@@ -187,8 +187,14 @@ def read_atomic_dataset(request: SourceRequest) -> RawDataset:
             "rating": ratings.astype(float),
         }
     )
+    if "timestamp" in table.columns:  # for --item-split time; unreadable values are unknown (NaN)
+        interactions["timestamp"] = pd.to_numeric(table["timestamp"].str.strip(), errors="coerce")
     users, user_features = read_side(sibling(prefix, ".user"), "user_id")
     items, item_features = read_side(sibling(prefix, ".item"), "item_id")
+    year = next((name for name in items.columns if name != "item_id" and "year" in name), None)
+    item_years = None
+    if year is not None:  # for --item-split year (ML-100K: release_year)
+        item_years = pd.Series(pd.to_numeric(items[year], errors="coerce").to_numpy(), index=items["item_id"])
     used = [p for p in (inter_path, sibling(prefix, ".user"), sibling(prefix, ".item")) if p.is_file()]
     return RawDataset(
         name=values["name"] or prefix.name,
@@ -199,4 +205,5 @@ def read_atomic_dataset(request: SourceRequest) -> RawDataset:
         item_features=item_features,
         rating_scale=(float(ratings.min()), float(ratings.max())),
         sources=[source_file(p, verified=False) for p in used],
+        item_years=item_years,
     )

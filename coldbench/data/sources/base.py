@@ -37,6 +37,9 @@ class RawDataset:
       [10, 100], a garbled location) as missing, and the protocol drops such users.
     - ``items``: ``item_id`` plus one column per item feature; multi-valued features hold a
       ``list[str]`` (possibly empty). Items absent from this table have no features.
+    - ``item_years``: each item's release year (float, NaN when unknown), indexed by ``item_id``,
+      where the source has one; the four-state protocol's ``--item-split year`` reads it.
+      ``interactions`` may also carry a ``timestamp`` column (``--item-split time``).
     """
 
     name: str
@@ -47,6 +50,7 @@ class RawDataset:
     item_features: list[Feature]
     rating_scale: tuple[float, float]
     sources: list[SourceFile] = field(default_factory=list)
+    item_years: pd.Series | None = None
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

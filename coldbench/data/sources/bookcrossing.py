@@ -68,6 +68,9 @@ def read_bookcrossing(request: SourceRequest) -> RawDataset:
         item_features=[Feature("year"), Feature("publisher")],
         rating_scale=(0.0, 10.0) if keep_implicit else (1.0, 10.0),
         sources=sources,
+        item_years=pd.Series(
+            pd.to_numeric(items["year"], errors="coerce").to_numpy(), index=items["item_id"]
+        ),
     )
 
 

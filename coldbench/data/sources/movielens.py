@@ -196,7 +196,17 @@ def read_ratings(label: str, data: bytes) -> pd.DataFrame:
     if bad.size:
         rating = table[2].iloc[bad[0]]
         raise ColdbenchError(f"{label} line {bad[0] + 1}: rating {excerpt(rating)} is not one of 1..5")
-    return pd.DataFrame({"user_id": table[0], "item_id": table[1], "rating": table[2].astype(float)})
+    timestamps = pd.to_numeric(table[3], errors="coerce")  # blank in some copies: unknown (NaN)
+    return pd.DataFrame(
+        {"user_id": table[0], "item_id": table[1], "rating": table[2].astype(float), "timestamp": timestamps}
+    )
+
+
+def read_years(movies: tuple[str, bytes]) -> pd.Series:
+    """Each movie's release year from its movies.dat title, ``Toy Story (1995)``; NaN without one."""
+    table = split_fields(movies[1], movies[0], 3)
+    years = table[1].str.extract(r"\((\d{4})\)\s*$", expand=False)
+    return pd.Series(pd.to_numeric(years, errors="coerce").to_numpy(), index=table[0].to_numpy())
 
 
 def read_users(label: str, data: bytes) -> pd.DataFrame:
@@ -269,4 +279,5 @@ def read_movielens(request: SourceRequest) -> RawDataset:
         ],
         rating_scale=(1.0, 5.0),
         sources=[*records, extras_record],
+        item_years=read_years(members["movies.dat"]),
     )
