@@ -11,7 +11,18 @@ from coldbench.engine.model import RecModel
 from coldbench.methods.base import METHODS, Method, MethodConfig, register_method
 
 # The built-in methods: one file each under coldbench/methods/, imported in this order.
-METHOD_MODULES = ("melu", "meta_sgd", "transfer", "paml", "reg_paml", "at_paml", "floors", "mamo", "tanp")
+METHOD_MODULES = (
+    "melu",
+    "meta_sgd",
+    "transfer",
+    "paml",
+    "reg_paml",
+    "at_paml",
+    "floors",
+    "mamo",
+    "tanp",
+    "mf",
+)
 ENTRY_POINT_GROUP = "coldbench.methods"  # other packages' methods, loaded on first use
 
 for _module in METHOD_MODULES:

@@ -23,6 +23,7 @@ FLOORS = ("constant", "user-mean", "bias")  # no meta-training: what any method 
 METHOD_ORDER = (
     *("global", "transfer", "melu", "meta-sgd", "paml", "reg-paml", "at-paml"),
     *("mamo", "tanp"),  # beyond the paper (issue 13): baselines from later work
+    "mf",  # matrix factorisation: knows item identity, as bias does (issue 21)
     *FLOORS,
 )
 
