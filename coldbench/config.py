@@ -56,13 +56,14 @@ class TrainConfig:
     )  # layers the inner loop adapts (ANIL: last)
     patience: int = setting(5, min=0)  # stop after this many epochs without improvement (0: never early)
     min_delta: float = setting(0.0, min=0)  # an improvement beats the best validation value by more
+    item_id: bool = False  # add an item-ID embedding to the item features (items unseen in training: zero)
 
 
 # Settings that change speed and memory, not the maths: left out of the config id.
 PERFORMANCE_SETTINGS = ("implicit_step", "buckets", "eval_batch_size")
 # Settings added later: left out of the config id at their default, so earlier runs keep their ids.
 # (patience 0 and min_delta 0 are how runs trained before early stopping existed: no early stopping.)
-LATER_DEFAULTS = {"adapt": "decision", "patience": 0, "min_delta": 0.0}
+LATER_DEFAULTS = {"adapt": "decision", "patience": 0, "min_delta": 0.0, "item_id": False}
 
 # Presets: a declared mapping of settings applied before --config/--set, so the config id and the
 # report label (``reg-paml [paper]``) follow from the settings themselves. ``paper``: the paper's

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from coldbench.config import TrainConfig
-from coldbench.data.features import EncodedDataset, encode
+from coldbench.data.features import EncodedDataset, encode, model_item_tables
 from coldbench.data.prepare import prepare
 from coldbench.data.prepared import load_prepared
 from coldbench.data.protocol import ProtocolConfig
@@ -42,9 +42,8 @@ def build_method(
     """A model and method from the registry, in ``dtype``, initialised from ``seed``."""
     train = train or TrainConfig(hidden=(16, 8), embedding_dim=4)
     torch.manual_seed(seed)
-    model = RecModel(
-        data.user_features, data.item_features, train.embedding_dim, train.hidden, task=data.task
-    )
+    items = model_item_tables(data, train.item_id)
+    model = RecModel(data.user_features, items, train.embedding_dim, train.hidden, task=data.task)
     cls = METHODS.get(name)
     method = cls(cls.Config(**params), model, train)
     return model.to(dtype), method.to(dtype)

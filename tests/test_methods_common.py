@@ -66,6 +66,8 @@ VARIANTS = [(name, {}) for name in METHODS.names()] + [
     ("mamo", {"adapt": "last"}),
     ("mamo", {"inner_steps": 2}),
     ("tanp", {"modulation": "gating"}),
+    # An item-ID embedding beside the item features (TrainConfig.item_id), for every method.
+    *[(name, {"item_id": True}) for name in METHODS.names()],
 ]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in params.items()) for name, params in VARIANTS]
 

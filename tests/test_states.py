@@ -217,3 +217,26 @@ def test_a_paper_protocol_run_labels_its_users_user_cold(tmp_path):
     )[0]
     per_user = pd.read_parquet(run.path / "per_user.parquet")
     assert set(per_user["state"]) == {"user-cold"} and "states" not in run.metrics
+
+
+def test_item_id_gives_a_new_item_the_unknown_zero_vector(prepared):
+    from coldbench.config import TrainConfig
+    from coldbench.data.features import item_id_table
+    from coldbench.testing import build_method
+
+    data = encode(prepared)
+    table = item_id_table(data)
+    new = prepared.items["new"].to_numpy(dtype=bool).copy()
+    codes = table.codes[:, 0].numpy()
+    assert (codes[new] == 0).all()
+    train = data.splits["train"]
+    trained = np.unique(np.r_[train.support.items, train.query.items])
+    assert sorted(codes[trained]) == list(range(1, len(trained) + 1))  # one ID each, 1..K
+    assert table.vocab_size == len(trained)
+    model, _ = build_method("melu", data, train=TrainConfig(hidden=(8,), embedding_dim=4, item_id=True))
+    vectors = model.item_embedding(torch.arange(len(codes)))
+    id_part = vectors[:, -4:]  # the item-ID embedding comes last
+    assert torch.count_nonzero(id_part[torch.from_numpy(new)]) == 0
+    assert (id_part[torch.from_numpy(trained)].abs().sum(1) > 0).all()
+    plain, _ = build_method("melu", data, train=TrainConfig(hidden=(8,), embedding_dim=4))
+    assert vectors.shape[1] == plain.item_embedding(torch.arange(2)).shape[1] + 4

@@ -55,6 +55,23 @@ class EncodedDataset:
     task: Task = RATING
 
 
+def item_id_table(data: EncodedDataset) -> FeatureTable:
+    """The item-ID feature of ``item_id=true``: each item a training user rated gets its own code
+    (1..K, in item order); every other item, new items included, gets 0, the unknown ID, whose
+    embedding is the zero vector (padding), so such an item is seen through its features alone."""
+    train = data.splits["train"]
+    seen = np.zeros(len(data.item_ids), dtype=bool)
+    seen[np.r_[train.support.items, train.query.items]] = True
+    codes = np.zeros(len(data.item_ids), dtype=np.int64)
+    codes[seen] = np.arange(1, int(seen.sum()) + 1)
+    return FeatureTable("item_id", torch.from_numpy(codes).unsqueeze(1), int(seen.sum()), multi=False)
+
+
+def model_item_tables(data: EncodedDataset, item_id: bool) -> list[FeatureTable]:
+    """The item feature tables a model embeds: the prepared features, plus the item ID when asked."""
+    return [*data.item_features, item_id_table(data)] if item_id else list(data.item_features)
+
+
 def _single_codes(values: pd.Series, vocab: list[str]) -> torch.Tensor:
     lookup = {value: index + 1 for index, value in enumerate(vocab)}
     codes = values.map(lambda v: lookup.get(str(v), 0) if v is not None and not pd.isna(v) else 0)

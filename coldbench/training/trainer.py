@@ -38,7 +38,7 @@ from coldbench.config import (
     config_id,
     preset_settings,
 )
-from coldbench.data.features import EncodedDataset, encode
+from coldbench.data.features import EncodedDataset, encode, model_item_tables
 from coldbench.data.prepared import PreparedDataset
 from coldbench.engine.batched import make_batch
 from coldbench.engine.model import RecModel
@@ -130,9 +130,8 @@ def run_dir(spec: RunSpec, dataset: PreparedDataset, seed: int) -> Path:
 def build(spec: RunSpec, data: EncodedDataset, seed: int) -> tuple[RecModel, Method, Adam]:
     """Model, method and optimizer, initialised from ``seed``."""
     torch.manual_seed(seed)
-    model = RecModel(
-        data.user_features, data.item_features, spec.train.embedding_dim, spec.train.hidden, task=data.task
-    )
+    items = model_item_tables(data, spec.train.item_id)
+    model = RecModel(data.user_features, items, spec.train.embedding_dim, spec.train.hidden, task=data.task)
     method = METHODS.get(spec.method)(spec.params, model, spec.train)
     model.to(spec.device)
     method.to(spec.device)
