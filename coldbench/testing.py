@@ -115,13 +115,17 @@ def write_fake_run(
         c for c in per_user.columns if c in ("mse", "mae", "auc", "nel") or c.startswith("ndcg")
     ]
     indexed = per_user.set_index("user_id")
+    by_state = dict(iter(indexed.groupby("state", sort=False))) if "state" in indexed else {}
+    headline = by_state.get("user-cold", indexed)  # a per_user with states: "test" is user-cold
     metrics = {
-        "test": aggregate(indexed[metric_columns], indexed["major"]),
+        "test": aggregate(headline[metric_columns], headline["major"]),
         "selected_epoch": 1,
         "config_id": config_id,
         "seed": seed,
         "dataset_hash": dataset_hash,
     }
+    if len(by_state) > 1:
+        metrics["states"] = {s: aggregate(p[metric_columns], p["major"]) for s, p in by_state.items()}
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "metrics.json").write_text(json.dumps(metrics))
     per_user.to_parquet(folder / "per_user.parquet", index=False)

@@ -246,3 +246,31 @@ def test_a_study_with_both_presets_gets_one_set_of_tables_per_preset(tmp_path):
     )
     with pytest.raises(ColdbenchError, match=r"melu \[tuned\] MSE"):
         check_exported(out)
+
+
+def _state_per_user(level: float, seed: int) -> pd.DataFrame:
+    frames = []
+    for k, state in enumerate(("warm", "user-cold", "item-cold", "user-item-cold")):
+        frame = _per_user(level + 0.1 * k, seed + 10 * k).assign(state=state)
+        if state in ("warm", "item-cold"):  # training users
+            frame["user_id"] = [f"t{i}" for i in range(len(frame))]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_four_state_study_exports_its_states_table_and_figure_checked_against_its_runs(tmp_path):
+    for method, level in (("melu", 1.1), ("paml", 1.0), ("mf", 0.95), ("bias", 0.9)):
+        for seed in range(2):
+            write_fake_run(tmp_path / "results", method, seed, _state_per_user(level, seed), dataset="d")
+    out = tmp_path / "reference" / "d"
+    written = export_study(load_runs(tmp_path / "results"), "d", out)
+    assert out / "table-states.csv" in written and out / "figures" / "states.png" in written
+    header = (out / "table-states.csv").read_text().splitlines()[0]
+    assert "MSE warm" in header and "nDCG@3 user-item-cold" in header
+    main_cells = check_exported(out)
+    table = (out / "table-states.csv").read_text()
+    tampered = table.replace(table.split("\n")[1].split(",")[2].split(" ")[0], "9.999", 1)
+    (out / "table-states.csv").write_text(tampered)
+    with pytest.raises(ColdbenchError, match="table-states.csv: .* shows 9.999"):
+        check_exported(out)
+    assert main_cells > 4 * 8  # the states table's 4 rows × 8 columns are among the cells checked

@@ -158,3 +158,29 @@ def test_tsne_without_prepared_data(trained: tuple[Path, int], tmp_path: Path) -
     root, _ = trained
     with pytest.raises(ColdbenchError, match="'synthetic'.*coldbench prepare synthetic"):
         figures.tsne(load_runs(root / "res"), tmp_path / "fig", data_dir=tmp_path / "empty")
+
+
+def test_states_draws_a_line_per_variant_over_the_four_states(tmp_path: Path) -> None:
+    for method in ("melu", "mf", "bias"):
+        for seed in range(2):
+            frames = []
+            for k, state in enumerate(("warm", "user-cold", "item-cold", "user-item-cold")):
+                frame = _per_user(method, seed).assign(state=state)
+                frame["mse"] = frame["mse"] + 0.1 * k + np.linspace(0, 0.1, len(frame))
+                frames.append(frame)
+            write_fake_run(tmp_path / "r", method, seed, pd.concat(frames, ignore_index=True), dataset="d")
+    fig = figures.states(load_runs(tmp_path / "r"), tmp_path / "fig")
+    _check_files(tmp_path / "fig", "states")
+    ax = fig.axes[0]
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == [
+        "warm",
+        "user-cold",
+        "item-cold",
+        "user-item-cold",
+    ]
+    assert len(ax.get_legend().get_texts()) == 3
+
+
+def test_states_needs_four_state_runs(rating_runs: Runs, tmp_path: Path) -> None:
+    with pytest.raises(ColdbenchError, match="four-state protocol"):
+        figures.states(rating_runs, tmp_path / "fig")

@@ -24,6 +24,7 @@ from coldbench.report.tables import (
     main_table,
     minor_major_table,
     one_dataset,
+    states_table,
     to_csv,
     to_latex,
     to_markdown,
@@ -579,3 +580,73 @@ def test_a_run_without_its_per_user_file_is_a_one_line_error(tmp_path, cli):
     code, _, err = cli("report", "--table", "main", "--results-dir", str(tmp_path))
     assert code == 1
     assert str(lost) in err and "Traceback" not in err
+
+
+def _state_users(seed: int, level: float) -> pd.DataFrame:
+    """Per-user rows of the four states: training users t0..t7 (warm, item-cold), test users u0..u9."""
+    frames = []
+    for k, state in enumerate(("warm", "user-cold", "item-cold", "user-item-cold")):
+        n = 8 if state in ("warm", "item-cold") else 10
+        mse = level + 0.1 * k + np.linspace(-0.2, 0.2, n) + 0.03 * np.sin(np.arange(n) * (seed + 2) * level)
+        prefix = "t" if state in ("warm", "item-cold") else "u"
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": [f"{prefix}{i}" for i in range(n)],
+                    "major": MAJOR[:n],
+                    "mse": mse,
+                    "mae": np.sqrt(mse),
+                    "state": state,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_states_table_against_pandas_and_scipy(tmp_path):
+    from coldbench.report.stats import holm
+
+    levels = {"melu": 1.2, "paml": 0.9, "mf": 1.0, "bias": 1.1}
+    for method, level in levels.items():
+        for seed in range(2):
+            write_fake_run(tmp_path, method, seed, _state_users(seed, level), dataset="d")
+    report = states_table(load_runs(tmp_path), "d")
+    rows = {row[0]: row for row in csv.reader(io.StringIO(to_csv(report)))}
+    assert report.columns[2:] == ["MSE warm", "MSE user-cold", "MSE item-cold", "MSE user-item-cold"]
+    frames = {m: pd.concat([_state_users(s, level) for s in range(2)]) for m, level in levels.items()}
+    tests = []
+    for j, state in enumerate(("warm", "user-cold", "item-cold", "user-item-cold")):
+        per_user = {m: f[f["state"] == state].groupby("user_id")["mse"].mean() for m, f in frames.items()}
+        for method in levels:
+            seeds = [_state_users(s, levels[method]) for s in range(2)]
+            mean = np.mean([f.loc[f["state"] == state, "mse"].mean() for f in seeds])
+            values = per_user[method]
+            low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+            cell = rows[method][2 + j]
+            assert cell.startswith(f"{mean:.3f}") and cell.endswith(f"[{low:.3f}, {high:.3f}]"), (
+                method,
+                state,
+            )
+        tests.append((state, "melu", "bias", stats.ttest_rel(per_user["melu"], per_user["bias"]).pvalue))
+        tests.append((state, "mf", "bias", stats.ttest_rel(per_user["mf"], per_user["bias"]).pvalue))
+        tests.append((state, "melu", "mf", stats.ttest_rel(per_user["melu"], per_user["mf"]).pvalue))
+        tests.append((state, "paml", "bias", stats.ttest_rel(per_user["paml"], per_user["bias"]).pvalue))
+        tests.append((state, "paml", "mf", stats.ttest_rel(per_user["paml"], per_user["mf"]).pvalue))
+    assert "Holm–Bonferroni correction over the 20 comparisons" in " ".join(report.caption)
+    adjusted = dict(zip([t[:3] for t in tests], holm([t[3] for t in tests])))
+    # melu is worse than mf everywhere: no star; mf beats bias wherever its adjusted p is below 0.05
+    assert not any("*" in cell for cell in rows["melu"][2:6])
+    for j, state in enumerate(("warm", "user-cold", "item-cold", "user-item-cold")):  # paml beats mf
+        assert ("*" in rows["paml"][2 + j]) == (adjusted[(state, "paml", "mf")] < 0.05), state
+    assert any("*" in cell for cell in rows["paml"][2:6])
+    failing = [
+        s for s in ("warm", "user-cold", "item-cold", "user-item-cold") if adjusted[(s, "mf", "bias")] >= 0.05
+    ]
+    note = next(line for line in report.caption if "bias floor" in line)
+    assert ("MSE " + failing[0]) in note if failing else "mf (" not in note
+    assert "melu (MSE warm, MSE user-cold, MSE item-cold, MSE user-item-cold)" in note
+
+
+def test_states_table_needs_four_state_runs(results):
+    with pytest.raises(ColdbenchError, match="no runs of the four-state protocol"):
+        states_table(load_runs(results), "movielens")

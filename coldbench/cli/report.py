@@ -22,7 +22,7 @@ console = Console()
 @app.command("report")
 def report_cli(
     table: Annotated[str | None, typer.Option(help=f"One of: {', '.join(TABLES)}.")] = None,
-    figure: Annotated[str | None, typer.Option(help="boxplot, lr-hist, tsne, ctr or curves.")] = None,
+    figure: Annotated[str | None, typer.Option(help="boxplot, lr-hist, tsne, ctr, curves or states.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Prepared dataset name (default: every one).")] = None,
     format: Annotated[str, typer.Option("--format", help="rich, markdown, latex or csv.")] = "rich",
     out: Annotated[
@@ -97,6 +97,10 @@ def report_cli(
             kwargs["welch"] = welch
         else:
             kwargs["metrics"] = metrics
+        if table == "states" and dataset is None:  # every dataset prepared with the four states
+            from coldbench.report.tables.states import has_states
+
+            datasets = [name for name in datasets if has_states(runs.select(name).table)] or datasets
         reports = [TABLES[table](runs, name, with_paper=paper, **kwargs) for name in datasets]
         if format == "rich" and out is None:
             for report in reports:

@@ -46,6 +46,7 @@ from coldbench.excerpt import excerpt
 SPLITS = ("train", "valid", "test")
 PROTOCOL_VERSION = 1
 STATES = ("warm", "user-cold", "item-cold", "user-item-cold")  # the evaluation sets, MeLU's order
+HEADLINE_STATE = "user-cold"  # new users, existing items: the paper protocol's only state, every run's "test"
 ITEM_SPLITS = ("random", "year", "time")  # how items are split into existing and new
 
 

@@ -24,10 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from coldbench.atomic_io import atomic_path
+from coldbench.data.protocol import STATES
 from coldbench.errors import ColdbenchError
 from coldbench.paths import portable_storage
-from coldbench.report.runs import Runs, variant_label
+from coldbench.report.runs import Runs, method_info, variant_label
 from coldbench.report.tables import RENDERERS, TABLES, metric_label
+from coldbench.report.tables.states import has_states
 
 RUN_FILES = ("config.json", "epochs.csv", "metrics.json")  # what runs.jsonl holds of each run
 RUNS_FILE = "runs.jsonl"
@@ -50,13 +52,16 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     old_tree = _old_run_tree(out)  # checked before anything is written
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
+    four_states = has_states(selected.table)  # the four-state protocol: its table and figure too
     tags = selected.tags()
     # One set of tables per preset when the study holds several (table-main-paper, table-main-tuned);
     # a preset whose runs are all of one family may lack a table (no PAML run: no ablation).
     views = [(f"-{tag}", selected.for_preset(tag)) for tag in tags] if len(tags) > 1 else [("", selected)]
     for suffix, view in views:
-        for name in ("ctr",) if ctr else RATING_TABLES:
+        for name in ("ctr",) if ctr else (*RATING_TABLES, *(("states",) if four_states else ())):
             options = {} if name in ("minor-major", "ctr") else {"metrics": ",".join(METRIC_COLUMNS)}
+            if name == "states":  # four states × a metric: keep it to MSE and nDCG@3
+                options = {"metrics": "mse,ndcg@3"}
             try:
                 report = TABLES[name](view, dataset, **options)
             except ColdbenchError:
@@ -73,7 +78,7 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
         if stale.suffix.lstrip(".") in EXTENSIONS.values() and stale not in written:
             stale.unlink()
     figures = out / "figures"
-    for name in ("ctr", "curves") if ctr else FIGURES:
+    for name in ("ctr", "curves") if ctr else (*FIGURES, *(("states",) if four_states else ())):
         DRAW[name](selected, figures)
         (figures / f"{name}.pdf").unlink(missing_ok=True)  # the PNG is enough for a repository
         compact_png(figures / f"{name}.png")
@@ -224,30 +229,44 @@ def read_runs_jsonl(folder: Path) -> list[dict]:
 
 
 def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
-    """variant → metric → mean over seeds, from each run's config and test metrics in ``runs.jsonl``."""
+    """variant → metric → mean over seeds, from each run's config and test metrics in ``runs.jsonl``.
+
+    A four-state run's metrics of each state are keyed ``<metric> <state>`` (``mse warm``) too.
+    """
     values: dict[str, dict[str, list[float]]] = {}
     for record in read_runs_jsonl(folder):
         config = record["config"]
-        variant = variant_label(config["method"], config["params"], config.get("train"), config.get("tuned"))
-        overall = record["metrics"]["test"]["overall"]
-        for metric, value in overall.items():
+        info = method_info(config["method"], config)
+        variant = variant_label(
+            config["method"], config["params"], config.get("train"), config.get("tuned"), info
+        )
+        scores = {metric: value for metric, value in record["metrics"]["test"]["overall"].items()}
+        for state, by_group in (record["metrics"].get("states") or {}).items():
+            scores.update({f"{metric} {state}": value for metric, value in by_group["overall"].items()})
+        for metric, value in scores.items():
             values.setdefault(variant, {}).setdefault(metric, []).append(value)
     return {v: {m: sum(x) / len(x) for m, x in metrics.items()} for v, metrics in values.items()}
 
 
 def check_exported(folder: Path, digits: int = 3) -> int:
-    """Every mean printed in ``table-main*.csv`` and ``table-ablation*.csv`` against ``runs.jsonl``.
+    """Every mean printed in ``table-main*.csv``, ``table-ablation*.csv`` and ``table-states*.csv``
+    against ``runs.jsonl``.
 
     Returns the number of cells checked; a mismatch raises ColdbenchError naming the cell.
     """
     means = _committed_means(Path(folder))
     checked = 0
-    paths = sorted(Path(folder).glob("table-main*.csv")) + sorted(Path(folder).glob("table-ablation*.csv"))
+    paths = [
+        path
+        for kind in ("main", "ablation", "states")
+        for path in sorted(Path(folder).glob(f"table-{kind}*.csv"))
+    ]
     for path in paths:
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
         header = rows[0]
         labels = {metric_label(m): m for m in METRIC_COLUMNS}
+        labels.update({f"{metric_label(m)} {s}": f"{m} {s}" for m in METRIC_COLUMNS for s in STATES})
         for row in rows[1:]:
             variant = row[0]
             for column, text in zip(header, row):

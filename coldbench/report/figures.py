@@ -27,9 +27,11 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from coldbench.data.protocol import STATES  # noqa: E402
 from coldbench.errors import ColdbenchError  # noqa: E402
 from coldbench.report.runs import Runs  # noqa: E402
-from coldbench.report.tables import METHOD_ORDER  # noqa: E402
+from coldbench.report.stats import t_interval  # noqa: E402
+from coldbench.report.tables import FLOORS, METHOD_ORDER  # noqa: E402
 
 DPI = 150
 
@@ -694,10 +696,74 @@ def tsne(
         return _save(fig, out, name, top)
 
 
+# --------------------------------------------------------------------------- four states
+
+
+def states(runs: Runs, out: Path, metric: str | None = None, name: str = "states") -> Figure:
+    """Each variant's test metric in the four cold-start states, with its 95% CI over the state's users.
+
+    The picture of ``report --table states``: states on the x axis (warm, user-cold, item-cold,
+    user-item-cold), one line per variant, floors dashed. Each user's value is averaged over seeds
+    first; warm and item-cold are training users, user-cold and user-item-cold test users.
+    """
+    dataset = _one_dataset(runs)
+    runs, dataset = _shorten(runs, dataset)
+    per_user = runs.per_user(state=None)
+    if per_user.empty or not per_user["state"].isin(["warm", "item-cold"]).any():
+        raise ColdbenchError(
+            f"{dataset}: no runs of the four-state protocol (prepare the data with --item-split)"
+        )
+    metric = metric or _pick_metric(per_user.columns, ("mse", "auc"), "per-user results")
+    users = per_user.groupby(["variant", "state", "user_id"], as_index=False)[metric].mean()
+    variants = variant_order(runs.table)
+    offsets = np.linspace(-0.3, 0.3, len(variants)) if len(variants) > 1 else np.zeros(1)
+    with _style():
+        fig, ax = plt.subplots(figsize=(9.0, 5.5))
+        for index, variant in enumerate(variants):
+            method = variant.split(" ")[0]
+            means, lows, highs = [], [], []
+            for state in STATES:
+                values = users.loc[(users["variant"] == variant) & (users["state"] == state), metric].dropna()
+                low, high = t_interval(values.to_numpy(), 0.95)
+                means.append(values.mean() if len(values) else np.nan)
+                lows.append(low)
+                highs.append(high)
+            x = np.arange(len(STATES)) + offsets[index]
+            mean = np.asarray(means)
+            ax.errorbar(
+                x,
+                mean,
+                yerr=[mean - np.asarray(lows), np.asarray(highs) - mean],
+                marker=MARKERS[index % len(MARKERS)],
+                linestyle="--" if method in FLOORS else "-",
+                linewidth=1.0,
+                capsize=3,
+                label=variant,
+            )
+        ax.set_xticks(range(len(STATES)))
+        ax.set_xticklabels(
+            [
+                "warm\n(training users,\nexisting items)",
+                "user-cold\n(test users,\nexisting items)",
+                "item-cold\n(training users,\nnew items)",
+                "user-item-cold\n(test users,\nnew items)",
+            ]
+        )
+        ax.set_ylabel(f"test {metric.upper()} (mean over users, 95% CI)")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        top = _header(
+            fig,
+            f"Four cold-start states — {dataset}",
+            f"{_seed_note(runs.table)} · each user's value averaged over seeds · floors dashed",
+        )
+        return _save(fig, out, name, top)
+
+
 FIGURES: dict[str, Callable[..., Figure]] = {
     "boxplot": boxplot,
     "lr-hist": lr_hist,
     "tsne": tsne,
     "ctr": ctr,
     "curves": curves,
+    "states": states,
 }

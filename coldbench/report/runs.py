@@ -12,6 +12,7 @@ import pandas as pd
 from rich.console import Console
 
 from coldbench.config import LATER_DEFAULTS, PERFORMANCE_SETTINGS, PRESETS, TrainConfig
+from coldbench.data.protocol import HEADLINE_STATE
 from coldbench.errors import ColdbenchError
 from coldbench.training.run_files import CorruptRun, read_finished
 
@@ -137,8 +138,12 @@ class Runs:
         keep = (tags == tag) | (tags.isna() & ~self.table["method"].isin(covered))
         return Runs(self.table[keep].reset_index(drop=True))
 
-    def per_user(self) -> pd.DataFrame:
-        """All runs' ``per_user.parquet`` with the run's keys as columns."""
+    def per_user(self, state: str | None = HEADLINE_STATE) -> pd.DataFrame:
+        """All runs' ``per_user.parquet`` with the run's keys as columns, for one cold-start ``state``.
+
+        The default is every run's test users (``user-cold``, the only state of the paper's
+        protocol and of runs written before states existed); ``None`` keeps the rows of every state.
+        """
         frames = []
         for row in self.table.itertuples():
             path = Path(row.path) / "per_user.parquet"
@@ -158,7 +163,12 @@ class Runs:
                     seed=row.seed,
                 )
             )
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not frames:
+            return pd.DataFrame()
+        frame = pd.concat(frames, ignore_index=True)
+        states = frame["state"].fillna(HEADLINE_STATE) if "state" in frame else HEADLINE_STATE
+        frame = frame.assign(state=states)
+        return frame if state is None else frame[frame["state"] == state].reset_index(drop=True)
 
     def epochs(self) -> pd.DataFrame:
         """All runs' ``epochs.csv`` with the run's keys as columns."""
@@ -233,6 +243,10 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
         for group in GROUPS:
             for metric, value in metrics["test"].get(group, {}).items():
                 row[f"{group}_{metric}"] = value
+        for state, scores in (metrics.get("states") or {}).items():  # the four-state protocol
+            for group in GROUPS:
+                for metric, value in scores.get(group, {}).items():
+                    row[f"{state}/{group}_{metric}"] = value
         rows.append(row)
     _unique_labels(rows)
     return Runs(pd.DataFrame(rows))

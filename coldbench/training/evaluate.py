@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from coldbench.data.features import EncodedDataset
-from coldbench.data.protocol import STATES
+from coldbench.data.protocol import HEADLINE_STATE, STATES
 from coldbench.engine.batched import make_batch, per_user_rate
 from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method
@@ -85,9 +85,6 @@ def evaluate_split(
     ).set_index("user_id")
     per_user = per_user.join(scores.drop(columns=["n_query"]), how="left")
     return predictions, per_user.reset_index()
-
-
-HEADLINE_STATE = "user-cold"  # new users, existing items: the paper's protocol, and metrics.json's "test"
 
 
 def evaluate_test(

@@ -40,11 +40,12 @@ from coldbench.config import (
 )
 from coldbench.data.features import EncodedDataset, encode, model_item_tables
 from coldbench.data.prepared import PreparedDataset
+from coldbench.data.protocol import HEADLINE_STATE
 from coldbench.engine.batched import make_batch
 from coldbench.engine.model import RecModel
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS, Method
-from coldbench.training.evaluate import HEADLINE_STATE, evaluate_split, evaluate_test
+from coldbench.training.evaluate import evaluate_split, evaluate_test
 from coldbench.training.metrics import aggregate, auc, metric_names
 from coldbench.training.optim import Adam
 from coldbench.training.run_files import CorruptRun, read_finished, record_files

@@ -1,6 +1,6 @@
 """The paper's tables from finished runs: main (Table 2), ablation (3), minor-major (4/5), ctr.
 
-One module per table (``main``, ``ablation``, ``minor_major``, ``ctr``), each a builder that
+One module per table (``main``, ``ablation``, ``minor_major``, ``ctr``, ``states``), each a builder that
 returns a ``ReportTable`` (cells with bold/italic marks, row groups and a caption); beside them
 what they share: ``base`` (cells, row order, metrics, one dataset's runs), ``measure`` (values,
 intervals and tests of one preparation's runs, with ``coldbench.report.stats``), ``compare``
@@ -28,8 +28,15 @@ from coldbench.report.tables.measure import Measurements
 from coldbench.report.tables.minor_major import minor_major_table
 from coldbench.report.tables.paper import paper_match, paper_numbers
 from coldbench.report.tables.render import RENDERERS, to_csv, to_latex, to_markdown, to_rich
+from coldbench.report.tables.states import states_table
 
-TABLES = {"main": main_table, "ablation": ablation_table, "minor-major": minor_major_table, "ctr": ctr_table}
+TABLES = {
+    "main": main_table,
+    "ablation": ablation_table,
+    "minor-major": minor_major_table,
+    "ctr": ctr_table,
+    "states": states_table,
+}
 
 __all__ = [
     "FLOORS",
@@ -46,6 +53,7 @@ __all__ = [
     "metric_label",
     "minor_major_table",
     "one_dataset",
+    "states_table",
     "ordered_variants",
     "paper_match",
     "paper_numbers",

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from coldbench.data.protocol import HEADLINE_STATE
 from coldbench.report.stats import TEST_NAMES, adjust
 from coldbench.report.tables.base import ALPHA, FLOORS, OURS, higher_is_better, method_of
 from coldbench.report.tables.measure import Measurements, better
@@ -18,6 +19,7 @@ class Column:
     label: str
     metric: str
     group: str = "overall"
+    state: str = HEADLINE_STATE  # the four-state protocol's evaluation set
 
 
 @dataclass
@@ -128,7 +130,7 @@ def run_tests(
     """Fill in every comparison's p-value and its corrected p-value (one family: the whole table)."""
     for c in comparisons:
         column = columns[c.column]
-        c.p = measured.p(variants[c.row], variants[c.ref], column.metric, column.group)
+        c.p = measured.p(variants[c.row], variants[c.ref], column.metric, column.group, column.state)
         c.means = (means[c.column][c.row], means[c.column][c.ref])
     for c, adjusted in zip(comparisons, adjust([c.p for c in comparisons], correction)):
         c.adjusted = float(adjusted)

@@ -37,7 +37,7 @@ def metric_table(
     for column in columns:
         header += [column.label] + (["paper", "Δ"] if paper is not None else [])
     report = ReportTable(title, header, groups=[name for name, rows in blocks for _ in rows])
-    means = [[measured.mean(v, c.metric, c.group) for v in variants] for c in columns]
+    means = [[measured.mean(v, c.metric, c.group, c.state) for v in variants] for c in columns]
     comparisons = [c for plan in plans for c in plan(variants, means, columns)]
     run_tests(measured, variants, columns, means, comparisons, correction)
     stars = {
@@ -52,7 +52,10 @@ def metric_table(
         cells = [
             Cell(
                 fmt_ci(
-                    means[j][i], measured.interval(v, column.metric, column.group), digits, (i, j) in stars
+                    means[j][i],
+                    measured.interval(v, column.metric, column.group, column.state),
+                    digits,
+                    (i, j) in stars,
                 )
             )
             for i, v in enumerate(variants)
