@@ -49,13 +49,21 @@ def test_registered() -> None:
 def test_reads_invented_files(tmp_path: Path) -> None:
     data = read(write(tmp_path / "data"))
     assert data.name == "toy"
-    assert list(data.interactions.itertuples(index=False, name=None)) == [
+    core = data.interactions[["user_id", "item_id", "rating"]]
+    assert list(core.itertuples(index=False, name=None)) == [
         ("u1", "i1", 4.0),
         ("u1", "i2", 2.5),
         ("u2", "i1", 1.0),
         ("u3", "i3", 5.0),
     ]
-    assert list(data.interactions.columns) == ["user_id", "item_id", "rating"]
+    assert list(data.interactions.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    assert data.interactions["timestamp"].tolist()[:3] == [100.0, 101.0, 102.0]  # --item-split time
+    assert data.interactions["timestamp"].isna().tolist() == [False, False, False, True]  # blank: unknown
+    assert data.item_years.to_dict() == {
+        "i1": 1995.0,
+        "i2": 1990.0,
+        "i3": pytest.approx(float("nan"), nan_ok=True),
+    }
     assert data.rating_scale == (1.0, 5.0)
     assert data.user_features == [Feature("age"), Feature("gender"), Feature("tags", multi=True)]
     users = data.users.astype(object).where(data.users.notna(), None).to_dict("records")
@@ -159,7 +167,7 @@ def test_real_ml100k(shared_data: Path) -> None:
     assert data.rating_scale == (1.0, 5.0)
     counts = data.interactions["rating"].value_counts().sort_index().to_dict()
     assert counts == {1.0: 6110, 2.0: 11370, 3.0: 27145, 4.0: 34174, 5.0: 21201}
-    assert data.interactions.iloc[0].tolist() == ["196", "242", 3.0]
+    assert data.interactions.iloc[0].tolist() == ["196", "242", 3.0, 881250949]
     assert [f.name for f in data.user_features] == ["age", "gender", "occupation", "zip_code"]
     assert [(f.name, f.multi) for f in data.item_features] == [("release_year", False), ("class", True)]
     assert int(data.users["age"].isna().sum()) == 1  # the one user aged 7

@@ -242,3 +242,9 @@ def test_download_when_no_source(bx_zip: Path, tmp_path: Path, monkeypatch: pyte
     ]
     assert len(data.interactions) == 3
     assert [(s.path, s.verified) for s in data.sources] == [("BX-CSV-Dump.zip", False)]
+
+
+def test_release_years_for_the_year_item_split(bx_zip: Path, tmp_path: Path) -> None:
+    years = read(bx_zip, tmp_path).item_years
+    assert years.dropna().to_dict() == {"0195153448": 2002.0, "0000000002": 1999.0, "0789466953": 2000.0}
+    assert years[["0000000003", "0000000004"]].isna().all()  # unknown: counted as existing

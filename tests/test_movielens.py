@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,8 +81,11 @@ def test_reads_invented_zip(tmp_path: Path) -> None:
     data = read(tmp_path, archive, extras, rate_feature="true")
     assert data.name == "movielens"
     assert data.rating_scale == (1.0, 5.0)
-    assert list(data.interactions.columns) == ["user_id", "item_id", "rating"]
-    assert list(data.interactions.itertuples(index=False, name=None)) == [
+    assert list(data.interactions.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    stamps = data.interactions["timestamp"].tolist()  # for --item-split time; blank: unknown
+    assert stamps[0] == 900000001 and np.isnan(stamps[1]) and stamps[2:] == [900000002, 900000003, 900000004]
+    assert data.item_years.to_dict() == {"10": 1990.0, "20": 1991.0, "30": 1992.0}  # from the titles
+    assert list(data.interactions[["user_id", "item_id", "rating"]].itertuples(index=False, name=None)) == [
         ("7", "10", 5.0),
         ("7", "20", 3.0),
         ("8", "10", 1.0),

@@ -240,3 +240,29 @@ def test_item_id_gives_a_new_item_the_unknown_zero_vector(prepared):
     assert (id_part[torch.from_numpy(trained)].abs().sum(1) > 0).all()
     plain, _ = build_method("melu", data, train=TrainConfig(hidden=(8,), embedding_dim=4))
     assert vectors.shape[1] == plain.item_embedding(torch.arange(2)).shape[1] + 4
+
+
+def test_clicks_get_the_four_states_too(tmp_path):
+    from coldbench.training.trainer import train
+
+    config = ProtocolConfig(task="ctr", item_split="random")
+    result = prepare("synthetic", config=config, options=TINY_SYNTHETIC, data_dir=tmp_path)
+    prepared = load_prepared(result.path.name, tmp_path)
+    assert result.path.name == "synthetic-ctr-states-random"
+    assert set(prepared.interactions["state"]) == {"train", "support", *STATES}
+    run = train("user-mean", prepared, [0], {}, device="cpu", results_dir=tmp_path / "r")[0]
+    assert set(run.metrics["states"]) == set(STATES) and "auc" in run.metrics["states"]["warm"]["overall"]
+
+
+def test_time_split_on_ml100k_takes_the_latest_first_rated(shared_data, tmp_path):
+    source = shared_data / "recbole-ml-100k"
+    if not source.is_dir():
+        pytest.skip("no ML-100K copy in shared data")
+    result = prepare("atomic", config=ProtocolConfig(item_split="time"), source=source, data_dir=tmp_path)
+    prepared = load_prepared(result.path.name, tmp_path)
+    inter = pd.read_csv(
+        source / "ml-100k.inter", sep="\t", header=0, names=["user", "item", "rating", "time"]
+    )
+    first = inter.astype({"item": str}).groupby("item")["time"].min()
+    items = prepared.items.set_index("item_id")
+    assert first.reindex(items.index[items["new"]]).min() >= first.reindex(items.index[~items["new"]]).max()
