@@ -72,7 +72,7 @@ def _check_files(out: Path, name: str) -> None:
 
 def test_variants_in_method_order(rating_runs: Runs) -> None:
     assert figures.variant_order(rating_runs.table) == ["melu", "paml", "reg-paml (gamma=1e-05)"]
-    assert set(figures.FIGURES) == {"boxplot", "lr-hist", "tsne", "ctr", "curves"}
+    assert set(figures.FIGURES) == {"boxplot", "lr-hist", "tsne", "ctr", "curves", "states"}
 
 
 def test_boxplot(rating_runs: Runs, tmp_path: Path) -> None:

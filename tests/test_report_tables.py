@@ -639,6 +639,15 @@ def test_states_table_against_pandas_and_scipy(tmp_path):
     for j, state in enumerate(("warm", "user-cold", "item-cold", "user-item-cold")):  # paml beats mf
         assert ("*" in rows["paml"][2 + j]) == (adjusted[(state, "paml", "mf")] < 0.05), state
     assert any("*" in cell for cell in rows["paml"][2:6])
+    from coldbench.report.tables.states import states_tests
+
+    listed = states_tests(load_runs(tmp_path), "d").set_index(["state", "variant", "reference"])
+    assert len(listed) == len(tests) == 20
+    for state, variant, reference, p in tests:
+        assert listed.loc[(state, variant, reference), "p"] == pytest.approx(p, rel=1e-9)
+        assert listed.loc[(state, variant, reference), "p_adjusted"] == pytest.approx(
+            adjusted[(state, variant, reference)], rel=1e-9
+        )
     failing = [
         s for s in ("warm", "user-cold", "item-cold", "user-item-cold") if adjusted[(s, "mf", "bias")] >= 0.05
     ]

@@ -4,6 +4,7 @@ item-cold and user-item-cold, tested against the ``bias`` floor and against ``mf
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -21,7 +22,7 @@ from coldbench.report.tables.base import (
     resolve_metrics,
     split_floors,
 )
-from coldbench.report.tables.compare import Column, against, floor_check, floor_note, tests_note
+from coldbench.report.tables.compare import Column, Comparison, against, floor_check, floor_note, tests_note
 from coldbench.report.tables.metric_table import metric_table
 
 REFERENCE = "bias"  # the floor every row is tested against
@@ -31,6 +32,66 @@ KNOWS_ITEMS = "mf"  # the baseline with item identity; a row marked * beats it
 def has_states(table: pd.DataFrame) -> bool:
     """Whether runs of the four-state protocol (``metrics.json`` ``states``) are in ``table``."""
     return any(str(column).startswith(f"{STATES[0]}/") for column in table.columns)
+
+
+def states_tests(
+    runs: Runs,
+    dataset: str,
+    *,
+    test: str = "paired",
+    correction: str = "holm",
+    metrics: str | Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The states table's comparisons, one row each: variant, state, metric, reference (``bias`` or
+    ``mf``), both means, p and p adjusted over the table (what its marks and caption rest on)."""
+    built = _build(runs, dataset, test, correction, metrics)
+    return pd.DataFrame(
+        [
+            {
+                "variant": built.variants[c.row],
+                "state": built.columns[c.column].state,
+                "metric": built.columns[c.column].metric,
+                "reference": built.variants[c.ref],
+                "mean": c.means[0],
+                "reference_mean": c.means[1],
+                "p": c.p,
+                "p_adjusted": c.adjusted,
+            }
+            for c in built.comparisons
+        ]
+    )
+
+
+@dataclass
+class _Built:
+    report: ReportTable
+    comparisons: list[Comparison]
+    columns: list[Column]
+    variants: list[str]
+    notes: list[str]
+
+
+def _build(runs: Runs, dataset: str, test: str, correction: str, metrics) -> _Built:
+    """The table with its comparisons, columns, row variants and notes (see ``states_table``)."""
+    table, _ = one_dataset(runs, dataset)
+    if not has_states(table):
+        raise ColdbenchError(
+            f"{dataset}: no runs of the four-state protocol (prepare the data with --item-split random, "
+            "year or time)"
+        )
+    task = str(table["task"].iloc[0])
+    chosen = resolve_metrics(metrics if metrics is not None else ["mse" if task == "rating" else "auc"], task)
+    columns = [Column(f"{metric_label(m)} {state}", m, "overall", state) for m in chosen for state in STATES]
+    blocks = split_floors(ordered_variants(table["variant"], default_gammas(table)))
+    plans = [
+        floor_check(REFERENCE),
+        against(KNOWS_ITEMS, lambda v: method_of(v) not in (*FLOORS, KNOWS_ITEMS)),
+    ]
+    title = f"Four cold-start states — {dataset}"
+    report, comparisons, notes = metric_table(
+        runs, dataset, blocks, title, columns, plans, test=test, correction=correction
+    )
+    return _Built(report, comparisons, columns, [v for _, rows in blocks for v in rows], notes)
 
 
 def states_table(
@@ -50,33 +111,10 @@ def states_table(
     users scored on held-out existing items and on new items; user-cold and user-item-cold the
     test users.
     """
-    table, notes = one_dataset(runs, dataset)
-    if not has_states(table):
-        raise ColdbenchError(
-            f"{dataset}: no runs of the four-state protocol (prepare the data with --item-split random, "
-            "year or time)"
-        )
-    task = str(table["task"].iloc[0])
-    chosen = resolve_metrics(metrics if metrics is not None else ["mse" if task == "rating" else "auc"], task)
-    columns = [Column(f"{metric_label(m)} {state}", m, "overall", state) for m in chosen for state in STATES]
-    blocks = split_floors(ordered_variants(table["variant"], default_gammas(table)))
-    plans = [
-        floor_check(REFERENCE),
-        against(KNOWS_ITEMS, lambda v: method_of(v) not in (*FLOORS, KNOWS_ITEMS)),
-    ]
-    report, comparisons, notes = metric_table(
-        runs,
-        dataset,
-        blocks,
-        f"Four cold-start states — {dataset}",
-        columns,
-        plans,
-        test=test,
-        correction=correction,
-    )
-    variants = [v for _, rows in blocks for v in rows]
+    built = _build(runs, dataset, test, correction, metrics)
+    report, variants, comparisons = built.report, built.variants, built.comparisons
     mf_ran = any(method_of(v) == KNOWS_ITEMS for v in variants)
-    report.caption = notes + [
+    report.caption = built.notes + [
         "mean over seeds [95% CI: "
         + (
             "t-interval over the per-seed values; – with one seed"
@@ -92,7 +130,7 @@ def states_table(
         else "no mf run on this preparation: no row is tested against it",
         tests_note(test, correction, comparisons).replace("over test users", "over the state's users"),
         "below the rule: floors (no meta-training)",
-        floor_note(REFERENCE, variants, columns, comparisons),
+        floor_note(REFERENCE, variants, built.columns, comparisons),
     ]
     if with_paper:
         report.caption.append("paper: the paper reports no four-state results")
