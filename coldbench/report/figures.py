@@ -717,6 +717,7 @@ def states(runs: Runs, out: Path, metric: str | None = None, name: str = "states
     users = per_user.groupby(["variant", "state", "user_id"], as_index=False)[metric].mean()
     variants = variant_order(runs.table)
     offsets = np.linspace(-0.3, 0.3, len(variants)) if len(variants) > 1 else np.zeros(1)
+    colors = sns.color_palette("tab20" if len(variants) > 10 else "tab10", len(variants))
     with _style():
         fig, ax = plt.subplots(figsize=(9.0, 5.5))
         for index, variant in enumerate(variants):
@@ -736,8 +737,9 @@ def states(runs: Runs, out: Path, metric: str | None = None, name: str = "states
                 yerr=[mean - np.asarray(lows), np.asarray(highs) - mean],
                 marker=MARKERS[index % len(MARKERS)],
                 linestyle="--" if method in FLOORS else "-",
-                linewidth=1.0,
+                linewidth=0.8,
                 capsize=3,
+                color=colors[index],
                 label=variant,
             )
         ax.set_xticks(range(len(STATES)))
