@@ -115,8 +115,12 @@ def _pad(rows: UserRows, positions: np.ndarray, dtype: torch.dtype, device) -> t
     column = np.arange(width)
     mask = column[None, :] < sizes[:, None]
     index = np.where(mask, starts[:, None] + column[None, :], 0)
-    items = torch.from_numpy(np.where(mask, rows.items[index], 0))
-    targets = torch.from_numpy(np.where(mask, rows.targets[index], 0.0)).to(dtype)
+    if len(rows.items) == 0:  # no rows at all (a 0-shot support): one padding column
+        index = np.zeros_like(index)
+    source_items = rows.items if len(rows.items) else np.zeros(1, rows.items.dtype)
+    source_targets = rows.targets if len(rows.targets) else np.zeros(1, rows.targets.dtype)
+    items = torch.from_numpy(np.where(mask, source_items[index], 0))
+    targets = torch.from_numpy(np.where(mask, source_targets[index], 0.0)).to(dtype)
     return items.to(device), targets.to(device), torch.from_numpy(mask).to(dtype).to(device)
 
 

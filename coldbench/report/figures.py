@@ -9,7 +9,6 @@ Method variants appear in a fixed order (:func:`variant_order`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -554,17 +553,6 @@ def ctr(runs: Runs, out: Path, name: str = "ctr") -> Figure:
 # --------------------------------------------------------------------------- t-SNE
 
 
-def _override_value(value: Any) -> str:
-    """A config value as the string ``make_spec`` parses back (lists as ``320,192``)."""
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def _pick_run(runs: Runs, variant: str | None) -> pd.Series:
     variants = variant_order(runs.table)
     if variant is None:  # the paper's Fig. 11 shows its own method: prefer the PAML family
@@ -582,45 +570,14 @@ def user_embeddings(
     """Test users' embeddings from a run's selected checkpoint: ``(vectors, major, config)``."""
     import torch
 
-    from coldbench.data.features import encode
-    from coldbench.data.prepared import load_prepared
-    from coldbench.training.trainer import build, make_spec
+    from coldbench.training.loaded import load_run
 
-    run_path = Path(run_path)
-    config = json.loads((run_path / "config.json").read_text())
-    checkpoint = run_path / "checkpoint.pt"
-    if not checkpoint.exists():
-        raise ColdbenchError(f"{checkpoint}: no checkpoint in this run folder; retrain it to plot embeddings")
-    overrides = {key: _override_value(v) for key, v in {**config["train"], **config["params"]}.items()}
-    spec = make_spec(config["method"], overrides, device="cpu")
-    try:
-        dataset = load_prepared(config["dataset"], data_dir)
-    except ColdbenchError:
-        raise ColdbenchError(
-            f"dataset {config['dataset']!r} used by {run_path} is not prepared"
-            f"{f' in {data_dir}' if data_dir else ''}; run `coldbench prepare {config['dataset']}` "
-            "(or pass --data-dir) to plot its embeddings"
-        ) from None
-    expected = config.get("dataset_hash")
-    if expected and dataset.manifest.get("content_hash") != expected:
-        raise ColdbenchError(
-            f"dataset {config['dataset']!r} was prepared differently from the one {run_path} was trained on "
-            "(content hash differs); prepare it again with the run's protocol"
-        )
-    data = encode(dataset)
-    if "test" not in data.splits:
-        raise ColdbenchError(f"dataset {config['dataset']!r} has no test users")
-    model, method, _ = build(spec, data, int(config["seed"]))
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    method.load_state_dict(state["method"])
-    model.eval()
-    split = data.splits["test"]
+    run = load_run(run_path, data_dir)
+    split = run.data.splits["test"]
     with torch.no_grad():
-        vectors = (
-            model.user_embedding(torch.from_numpy(np.array(split.users, dtype=np.int64))).double().numpy()
-        )
-    return vectors, np.asarray(split.major, dtype=bool), config
+        users = torch.from_numpy(np.array(split.users, dtype=np.int64))
+        vectors = run.model.user_embedding(users).double().numpy()
+    return vectors, np.asarray(split.major, dtype=bool), run.config
 
 
 def tsne(
