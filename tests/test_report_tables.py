@@ -24,6 +24,7 @@ from coldbench.report.tables import (
     main_table,
     minor_major_table,
     one_dataset,
+    shots_table,
     states_table,
     to_csv,
     to_latex,
@@ -659,3 +660,60 @@ def test_states_table_against_pandas_and_scipy(tmp_path):
 def test_states_table_needs_four_state_runs(results):
     with pytest.raises(ColdbenchError, match="no runs of the four-state protocol"):
         states_table(load_runs(results), "movielens")
+
+
+def _shots(folder, level: float, seed: int, support: np.ndarray, ks=(0, 1, 2, 4)) -> pd.DataFrame:
+    """A hand-made shots.parquet: user i has support[i] ratings; its MSE falls with k."""
+    rows = []
+    for k in (*ks, -1):
+        for i, n in enumerate(support):
+            if k <= n:
+                mse = level + 0.5 / (1 + max(k, 0)) + 0.05 * np.sin(3 * i + seed + k + 7 * level)
+                rows.append(
+                    {
+                        "user_id": f"u{i}",
+                        "major": bool(MAJOR[i]),
+                        "k": k,
+                        "n_support_full": int(n),
+                        "mse": mse,
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    frame.to_parquet(folder / "shots.parquet", index=False)
+    return frame
+
+
+def test_shots_table_against_pandas_and_scipy(tmp_path):
+    from coldbench.report.stats import holm
+
+    support = np.array([1, 2, 4, 4, 8, 3, 5, 6, 2, 9])
+    levels = {"melu": 1.0, "bias": 1.1}
+    frames = {m: [] for m in levels}
+    for method, level in levels.items():
+        for seed in range(2):
+            folder = write_fake_run(tmp_path, method, seed, _users(_noisy(level, seed)), dataset="d")
+            frames[method].append(_shots(folder, level, seed, support).assign(seed=seed))
+    report = shots_table(load_runs(tmp_path), "d")
+    rows = {row[0]: row for row in csv.reader(io.StringIO(to_csv(report)))}
+    assert report.columns[2:] == [f"k={k} (n={(support >= k).sum()})" for k in (0, 1, 2, 4)]
+    pvalues = []
+    for j, k in enumerate((0, 1, 2, 4)):
+        per_user = {}
+        for method in levels:
+            both = pd.concat(frames[method])
+            at_k = both[both["k"] == k]
+            per_user[method] = at_k.groupby("user_id")["mse"].mean()
+            mean = at_k.groupby("seed")["mse"].mean().mean()
+            values = per_user[method]
+            low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+            cell = rows[method][2 + j]
+            assert cell.startswith(f"{mean:.3f}") and cell.endswith(f"[{low:.3f}, {high:.3f}]"), (method, k)
+        pvalues.append(stats.ttest_rel(per_user["melu"], per_user["bias"]).pvalue)
+    adjusted = holm(pvalues)
+    for j, p in enumerate(adjusted):
+        assert ("*" in rows["melu"][2 + j]) == (p < 0.05)
+    fixed = shots_table(load_runs(tmp_path), "d", users="fixed")
+    assert fixed.columns[2:] == [f"k={k} (n={(support >= 4).sum()})" for k in (0, 1, 2, 4)]
+    write_fake_run(tmp_path / "x", "melu", 0, _users(_noisy(1.0, 0)), dataset="e")
+    with pytest.raises(ColdbenchError, match="no k-shot results"):
+        shots_table(load_runs(tmp_path / "x"), "e")

@@ -101,3 +101,37 @@ def test_every_method_scores_every_k_including_an_empty_support(runs, method):
     scored = evaluate_shots(load_run(trained[method], home), shots=(0, 1, 2))
     assert set(scored["k"]) == {0, 1, 2}
     assert np.isfinite(scored["mse"]).all(), scored.loc[~np.isfinite(scored["mse"]), ["k", "mse"]]
+
+
+def test_evaluate_writes_checksummed_results_into_the_run_and_keeps_them(runs, cli, monkeypatch, tmp_path):
+    import json
+    import shutil
+
+    from coldbench.training.run_files import CorruptRun, read_finished
+
+    home, trained = runs
+    method_folder = shutil.copytree(trained["bias"].parent.parent, tmp_path / "bias")  # a copy to damage
+    folder = method_folder / trained["bias"].parent.name / trained["bias"].name
+    monkeypatch.setenv("COLDBENCH_HOME", str(home))
+    code, out, err = cli("evaluate", str(folder), "--shots", "0,2,4")
+    assert code == 0, err
+    assert "scored" in out
+    metrics = read_finished(folder)  # the new file is covered by the run's checksums
+    assert metrics["shots"]["k"] == [0, 2, 4] and "shots.parquet" in metrics["files"]
+    shots = pd.read_parquet(folder / "shots.parquet")
+    whole = shots[shots["k"] == -1]
+    assert metrics["shots"]["by_k"]["-1"]["overall"]["mse"] == pytest.approx(
+        metrics["test"]["overall"]["mse"]
+    )
+    assert metrics["shots"]["by_k"]["2"]["users"] == (whole["n_support_full"] >= 2).sum()
+    code, out, _ = cli("evaluate", str(folder.parent.parent), "--shots", "0,2,4")
+    assert code == 0 and "kept" in out
+    code, out, _ = cli("evaluate", str(folder), "--shots", "0,2,4", "--force")
+    assert code == 0 and "scored" in out
+    (folder / "shots.parquet").write_bytes(b"damaged")
+    with pytest.raises(CorruptRun, match="shots.parquet"):
+        read_finished(folder)
+    for bad in ("0,x", "-1", ""):
+        code, _, err = cli("evaluate", str(folder), "--shots", bad)
+        assert code == 1 and "--shots" in err
+    json.loads((folder / "metrics.json").read_text())  # still whole

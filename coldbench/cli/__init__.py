@@ -28,7 +28,16 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
-COMMAND_MODULES = ("data", "demo", "report", "train", "reproduce", "sweep", "tune")  # the order of --help
+COMMAND_MODULES = (
+    "data",
+    "demo",
+    "report",
+    "train",
+    "reproduce",
+    "sweep",
+    "tune",
+    "evaluate",
+)  # the order of --help
 
 
 def _register_commands() -> None:

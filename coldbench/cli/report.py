@@ -50,6 +50,13 @@ def report_cli(
         Path | None,
         typer.Option(help="Write the study for committing: tables, PNG figures and runs.jsonl (every run)."),
     ] = None,
+    users: Annotated[
+        str,
+        typer.Option(
+            help="shots table and figure: 'all' test users with at least k support ratings at each k, or "
+            "'fixed': only those with at least the largest k (the same users at every k)."
+        ),
+    ] = "all",
     preset: Annotated[
         str | None,
         typer.Option(help="Only runs labelled \\[paper] or \\[tuned] (and floors with nothing so labelled)."),
@@ -97,6 +104,8 @@ def report_cli(
             kwargs["welch"] = welch
         else:
             kwargs["metrics"] = metrics
+        if table == "shots":
+            kwargs["users"] = users
         if table == "states" and dataset is None:  # every dataset prepared with the four states
             from coldbench.report.tables.states import has_states
 

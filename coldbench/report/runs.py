@@ -170,6 +170,22 @@ class Runs:
         frame = frame.assign(state=states)
         return frame if state is None else frame[frame["state"] == state].reset_index(drop=True)
 
+    def shots(self) -> pd.DataFrame:
+        """All runs' ``shots.parquet`` (``coldbench evaluate``: per user and support size k) with the
+        run's keys as columns; runs without one are left out. ``k = -1`` is the whole support."""
+        frames = [
+            pd.read_parquet(Path(row.path) / "shots.parquet").assign(
+                dataset=row.dataset,
+                method=row.method,
+                variant=row.variant,
+                config_id=row.config_id,
+                seed=row.seed,
+            )
+            for row in self.table.itertuples()
+            if (Path(row.path) / "shots.parquet").is_file()
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
     def epochs(self) -> pd.DataFrame:
         """All runs' ``epochs.csv`` with the run's keys as columns."""
         frames = [

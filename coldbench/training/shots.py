@@ -11,14 +11,20 @@ a report can also keep the users with at least max(k) (the same users at every k
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from coldbench.atomic_io import atomic_path, write_json
 from coldbench.data.features import SplitData, UserRows
+from coldbench.data.protocol import HEADLINE_STATE
 from coldbench.training.evaluate import evaluate_split
-from coldbench.training.loaded import LoadedRun
+from coldbench.training.loaded import LoadedRun, load_run
+from coldbench.training.metrics import aggregate, metric_names
+from coldbench.training.run_files import read_finished, record_files
+from coldbench.training.run_folder import run_lock
 
 SHOTS = (0, 1, 2, 4, 8, 16, 32)  # the default support sizes
 SHOT_STREAM = 5  # the random stream of the support order (the protocol's use 0–4)
@@ -92,3 +98,52 @@ def evaluate_shots(
         shown = -1 if k is None else k
         frames.append(per_user.assign(k=shown, n_support_full=per_user["user_id"].map(full).to_numpy()))
     return pd.concat(frames, ignore_index=True)
+
+
+SHOTS_FILE = "shots.parquet"
+
+
+def headline_split(run: LoadedRun) -> str:
+    """The set a run's ``metrics.json`` ``test`` scores: the user-cold state's, else the test users."""
+    return HEADLINE_STATE if HEADLINE_STATE in run.data.splits else "test"
+
+
+def add_shots(
+    run_path: Path,
+    shots: tuple[int, ...] = SHOTS,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    force: bool = False,
+) -> str:
+    """Score a finished run at each k and keep the result in its folder; returns what was done.
+
+    Writes ``shots.parquet`` (one row per user and k, ``k = -1`` the whole support) and adds to
+    ``metrics.json`` its checksum (under ``files``) and ``shots``: the seed, the k and each k's
+    aggregate metrics. A run that already holds the same k and seed is left alone (``"kept"``)
+    unless ``force``. The run's lock is held throughout, so no training process can interleave.
+    """
+    run_path = Path(run_path)
+    wanted = sorted(set(int(k) for k in shots))
+    with run_lock(run_path):
+        metrics = read_finished(run_path)
+        recorded = metrics.get("shots") or {}
+        if not force and recorded.get("k") == wanted and recorded.get("seed") == seed:
+            return "kept"
+        run = load_run(run_path, data_dir)
+        scored = evaluate_shots(run, (*wanted, None), seed=seed, split=headline_split(run))
+        names = metric_names(run.data.task.name)
+        by_k = {
+            str(k): {
+                "users": int(len(part)),
+                **aggregate(part.set_index("user_id")[names], part.set_index("user_id")["major"]),
+            }
+            for k, part in scored.groupby("k", sort=True)
+        }
+        with atomic_path(run_path / SHOTS_FILE) as tmp:
+            scored.to_parquet(tmp, index=False)
+        files = {**(metrics.get("files") or {}), **record_files(run_path, (SHOTS_FILE,))}
+        write_json(
+            run_path / "metrics.json",
+            {**metrics, "files": files, "shots": {"seed": seed, "k": wanted, "by_k": by_k}},
+        )
+    return "scored"

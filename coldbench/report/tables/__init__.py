@@ -1,7 +1,7 @@
-"""The paper's tables from finished runs: main (Table 2), ablation (3), minor-major (4/5), ctr.
+"""The tables from finished runs: main (Table 2), ablation (3), minor-major (4/5), ctr, states, shots.
 
-One module per table (``main``, ``ablation``, ``minor_major``, ``ctr``, ``states``), each a builder that
-returns a ``ReportTable`` (cells with bold/italic marks, row groups and a caption); beside them
+One module per table (``main``, ``ablation``, ``minor_major``, ``ctr``, ``states``, ``shots``), each
+a builder that returns a ``ReportTable`` (cells with bold/italic marks, row groups and a caption); beside them
 what they share: ``base`` (cells, row order, metrics, one dataset's runs), ``measure`` (values,
 intervals and tests of one preparation's runs, with ``coldbench.report.stats``), ``compare``
 (which rows are tested against which, as one family for the multiple-comparison correction),
@@ -28,6 +28,7 @@ from coldbench.report.tables.measure import Measurements
 from coldbench.report.tables.minor_major import minor_major_table
 from coldbench.report.tables.paper import paper_match, paper_numbers
 from coldbench.report.tables.render import RENDERERS, to_csv, to_latex, to_markdown, to_rich
+from coldbench.report.tables.shots import shots_table
 from coldbench.report.tables.states import states_table
 
 TABLES = {
@@ -36,6 +37,7 @@ TABLES = {
     "minor-major": minor_major_table,
     "ctr": ctr_table,
     "states": states_table,
+    "shots": shots_table,
 }
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "metric_label",
     "minor_major_table",
     "one_dataset",
+    "shots_table",
     "states_table",
     "ordered_variants",
     "paper_match",
