@@ -72,7 +72,7 @@ def _check_files(out: Path, name: str) -> None:
 
 def test_variants_in_method_order(rating_runs: Runs) -> None:
     assert figures.variant_order(rating_runs.table) == ["melu", "paml", "reg-paml (gamma=1e-05)"]
-    assert set(figures.FIGURES) == {"boxplot", "lr-hist", "tsne", "ctr", "curves", "states"}
+    assert set(figures.FIGURES) == {"boxplot", "lr-hist", "tsne", "ctr", "curves", "states", "shots"}
 
 
 def test_boxplot(rating_runs: Runs, tmp_path: Path) -> None:
@@ -184,3 +184,35 @@ def test_states_draws_a_line_per_variant_over_the_four_states(tmp_path: Path) ->
 def test_states_needs_four_state_runs(rating_runs: Runs, tmp_path: Path) -> None:
     with pytest.raises(ColdbenchError, match="four-state protocol"):
         figures.states(rating_runs, tmp_path / "fig")
+
+
+def test_shots_draws_two_panels_with_a_line_per_variant(tmp_path: Path) -> None:
+    support = np.array([1, 2, 4, 8, 8, 3])
+    for method in ("melu", "bias"):
+        for seed in range(2):
+            folder = write_fake_run(tmp_path / "r", method, seed, _per_user(method, seed), dataset="d")
+            rows = [
+                {
+                    "user_id": f"u{i}",
+                    "major": True,
+                    "k": k,
+                    "n_support_full": int(n),
+                    "mse": 1.0 + 0.3 / (2 + k) + 0.01 * i,
+                }
+                for k in (0, 1, 2, 4, -1)
+                for i, n in enumerate(support)
+                if k <= n
+            ]
+            pd.DataFrame(rows).to_parquet(folder / "shots.parquet", index=False)
+    fig = figures.shots(load_runs(tmp_path / "r"), tmp_path / "fig")
+    _check_files(tmp_path / "fig", "shots")
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1", "2", "4"]
+    assert (
+        len(fig.axes[0].get_lines()) == 2 and "users per k: 0: 6, 1: 6, 2: 5, 4: 3" in fig.axes[0].get_title()
+    )
+
+
+def test_shots_needs_k_shot_results(rating_runs: Runs, tmp_path: Path) -> None:
+    with pytest.raises(ColdbenchError, match="no k-shot results"):
+        figures.shots(rating_runs, tmp_path / "fig")

@@ -22,7 +22,9 @@ console = Console()
 @app.command("report")
 def report_cli(
     table: Annotated[str | None, typer.Option(help=f"One of: {', '.join(TABLES)}.")] = None,
-    figure: Annotated[str | None, typer.Option(help="boxplot, lr-hist, tsne, ctr, curves or states.")] = None,
+    figure: Annotated[
+        str | None, typer.Option(help="boxplot, lr-hist, tsne, ctr, curves, states or shots.")
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="Prepared dataset name (default: every one).")] = None,
     format: Annotated[str, typer.Option("--format", help="rich, markdown, latex or csv.")] = "rich",
     out: Annotated[

@@ -718,6 +718,78 @@ def states(runs: Runs, out: Path, metric: str | None = None, name: str = "states
         return _save(fig, out, name, top)
 
 
+# --------------------------------------------------------------------------- k-shot curves
+
+
+def shots(runs: Runs, out: Path, metric: str | None = None, name: str = "shots") -> Figure:
+    """Each variant's test metric against the support size k (``coldbench evaluate``), log2 axis.
+
+    Two panels: (a) every test user with at least k support ratings at each k; (b) only the users
+    with at least the largest k, the same users at every k. A line per variant with its 95% CI over
+    users as a band (each user's value averaged over seeds first); floors dashed; k = 0 (no
+    adaptation) sits one step left of k = 1.
+    """
+    from coldbench.report.tables.shots import shot_users
+
+    dataset = _one_dataset(runs)
+    runs, dataset = _shorten(runs, dataset)
+    frame = runs.shots()
+    if frame.empty:
+        raise ColdbenchError(
+            f"{dataset}: no k-shot results; score the runs first: coldbench evaluate RESULTS"
+        )
+    metric = metric or _pick_metric(frame.columns, ("mse", "auc"), "k-shot results")
+    variants = [v for v in variant_order(runs.table) if v in set(frame["variant"])]
+    colors = sns.color_palette("tab20" if len(variants) > 10 else "tab10", len(variants))
+    with _style():
+        fig, axes = plt.subplots(1, 2, figsize=(12.0, 5.0), sharey=True)
+        for ax, users, title in zip(
+            axes,
+            ("all", "fixed"),
+            ("(a) every user with at least k ratings", "(b) the same users at every k"),
+        ):
+            part = shot_users(frame, users)
+            part = part[part["k"] >= 0]
+            for index, variant in enumerate(variants):
+                rows = part[part["variant"] == variant]
+                per_user = rows.groupby(["k", "user_id"])[metric].mean()
+                ks = sorted(rows["k"].unique())
+                x = np.array([np.log2(k) if k > 0 else -1.0 for k in ks])
+                means, lows, highs = [], [], []
+                for k in ks:
+                    values = per_user.loc[k].dropna().to_numpy()
+                    low, high = t_interval(values, 0.95)
+                    means.append(values.mean() if len(values) else np.nan)
+                    lows.append(low)
+                    highs.append(high)
+                style = "--" if variant.split(" ")[0] in FLOORS else "-"
+                ax.plot(
+                    x,
+                    means,
+                    linestyle=style,
+                    marker=MARKERS[index % len(MARKERS)],
+                    color=colors[index],
+                    label=variant,
+                )
+                ax.fill_between(x, lows, highs, color=colors[index], alpha=0.12, linewidth=0)
+            ks_all = sorted(part["k"].unique())
+            ax.set_xticks([np.log2(k) if k > 0 else -1.0 for k in ks_all])
+            ax.set_xticklabels([str(k) for k in ks_all])
+            ax.set_xlabel("support ratings k (log2 axis; 0: no adaptation)")
+            n = part.loc[part["variant"] == variants[0]].groupby("k")["user_id"].nunique()
+            sizes = ", ".join(f"{k}: {count}" for k, count in n.items())
+            ax.set_title(f"{title}\nusers per k: {sizes}", fontsize=9)
+        axes[0].set_ylabel(f"test {metric.upper()} (mean over users, 95% CI band)")
+        axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        top = _header(
+            fig,
+            f"How much support a user needs — {dataset}",
+            f"{_seed_note(runs.table)} · supports cut to a seeded random k of each user's ratings, nested · "
+            "floors dashed",
+        )
+        return _save(fig, out, name, top)
+
+
 FIGURES: dict[str, Callable[..., Figure]] = {
     "boxplot": boxplot,
     "lr-hist": lr_hist,
@@ -725,4 +797,5 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "ctr": ctr,
     "curves": curves,
     "states": states,
+    "shots": shots,
 }
