@@ -53,18 +53,30 @@ def evaluate_cli(
     ] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Data home of the runs' prepared datasets.")] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Score again runs that hold these k.", metavar="")
+        bool, typer.Option("--force", help="Score again runs that hold these results.", metavar="")
     ] = False,
+    catalogue: Annotated[
+        bool, typer.Option(help="Also rank the whole catalogue per user (Recall@10/20, NDCG@10/20).")
+    ] = True,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Catalogue: a query rating at least this is relevant (default 4 of 5, 7 of 10)."),
+    ] = None,
 ) -> None:
-    """Score finished runs with each test user's support cut to k ratings (k-shot curves).
+    """Score finished runs with each test user's support cut to k ratings (k-shot curves), and
+    rank the whole catalogue for each test user (top-N metrics).
 
-    The results go into each run folder (shots.parquet, and metrics.json's shots), checksummed.
-    Example: coldbench evaluate results/movielens --shots 0,1,2,4,8,16,32
+    The results go into each run folder (shots.parquet, catalogue.parquet, and metrics.json's
+    shots and catalogue), checksummed. Example: coldbench evaluate results/movielens --shots 0,1,4,16
     """
+    from coldbench.training.catalogue import add_catalogue
     from coldbench.training.shots import add_shots
 
     wanted = parse_shots(shots)
     folders = run_folders(runs)
     for index, folder in enumerate(folders, 1):
-        status = add_shots(folder, wanted, seed=seed, data_dir=data_dir, force=force)
+        status = f"shots {add_shots(folder, wanted, seed=seed, data_dir=data_dir, force=force)}"
+        if catalogue:
+            ranked = add_catalogue(folder, threshold, data_dir=data_dir, force=force, seed=seed)
+            status += f", catalogue {ranked}"
         console.print(f"[{index}/{len(folders)}] {escape(str(folder))}: {status}", highlight=False)

@@ -2,7 +2,8 @@
 
 ``constant`` predicts the mean training target (a rating, or the click rate) for everyone: with
 tied predictions ranked in a seeded random order, its nDCG is the random-ranking level.
-``user-mean`` predicts the mean of the user's own support targets. ``bias`` is the baseline
+``user-mean`` predicts the mean of the user's own support targets. ``popular`` ranks items by how
+many training users rated them (its ratings are the mean to within 0.001, as ``constant``'s). ``bias`` is the baseline
 predictor μ + b_i + b_u (Koren 2010, §2.1): item biases fitted on the training users'
 interactions, the user's bias from its support set, each shrunk towards 0 by an L2 strength.
 A method that does not beat these has learned nothing a reviewer would pay for.
@@ -125,3 +126,29 @@ class BiasFloor(Floor):
         residual = batch.support_targets - self.mean - item_bias[batch.support_items]
         user_bias = _support_mean(batch, residual, self.config.user_shrinkage)
         return self.mean + item_bias[batch.query_items] + user_bias.unsqueeze(1)
+
+
+# How far popularity moves a prediction off the mean (the most rated item: +0.001): enough to
+# order items in float32, too little to change the rating error much. A ranking, not a rating.
+POPULARITY_WEIGHT = 1e-3
+
+
+@register_method
+class PopularFloor(Floor):
+    name = "popular"
+    summary = "Floor: the most rated items first (training popularity); every rating predicted as the mean"
+
+    def __init__(self, config: MethodConfig, model: RecModel, train: TrainConfig) -> None:
+        super().__init__(config, model, train)
+        self.register_buffer("popularity", torch.zeros(model.item_embedding.n_rows, dtype=torch.float64))
+
+    def fit(self, train: SplitData) -> None:
+        super().fit(train)
+        items, _ = _all_rows(train)
+        counts = np.bincount(items, minlength=len(self.popularity)).astype(np.float64)
+        self.popularity.copy_(torch.from_numpy(counts / max(counts.max(), 1.0)))
+
+    def predict(self, batch: Batch) -> Tensor:
+        """μ plus at most ``POPULARITY_WEIGHT`` by popularity: its ranking is the training users'
+        counts (most rated first), its ratings are ``constant``'s to within 0.001."""
+        return self.mean + POPULARITY_WEIGHT * self.popularity[batch.query_items]

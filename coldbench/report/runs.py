@@ -154,6 +154,15 @@ class Runs:
                     f"{path}: cannot read the run's per-user scores ({type(error).__name__}); "
                     "redo the run with `coldbench train … --force`, or point --results-dir at live runs"
                 ) from None
+            catalogue = Path(row.path) / "catalogue.parquet"
+            if catalogue.is_file():  # top-N metrics of `coldbench evaluate`: the test users' own state
+                ranked = pd.read_parquet(catalogue).drop(columns=["major", "n_relevant"])
+                states = frame["state"] if "state" in frame else pd.Series(HEADLINE_STATE, index=frame.index)
+                headline = frame[states.fillna(HEADLINE_STATE) == HEADLINE_STATE]
+                others = frame[states.fillna(HEADLINE_STATE) != HEADLINE_STATE]
+                frame = pd.concat(
+                    [headline.merge(ranked, on="user_id", how="left"), others], ignore_index=True
+                )
             frames.append(
                 frame.assign(
                     dataset=row.dataset,
@@ -259,6 +268,10 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
         for group in GROUPS:
             for metric, value in metrics["test"].get(group, {}).items():
                 row[f"{group}_{metric}"] = value
+        for group, scores in ((metrics.get("catalogue") or {}).get("test") or {}).items():  # evaluate
+            for metric, value in scores.items():
+                if metric != "n_users":
+                    row[f"{group}_{metric}"] = value
         for state, scores in (metrics.get("states") or {}).items():  # the four-state protocol
             for group in GROUPS:
                 for metric, value in scores.get(group, {}).items():

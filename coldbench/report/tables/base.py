@@ -17,7 +17,7 @@ from coldbench.report.stats import CORRECTIONS, TESTS
 from coldbench.training.metrics import METRICS
 from coldbench.training.stopping import still_improving
 
-FLOORS = ("constant", "user-mean", "bias")  # no meta-training: what any method has to beat
+FLOORS = ("constant", "popular", "user-mean", "bias")  # no meta-training: what any method has to beat
 
 
 METHOD_ORDER = (
@@ -37,7 +37,8 @@ FLOOR_REFERENCE = {"rating": "bias", "ctr": "user-mean"}  # the floor every meth
 DEFAULT_METRICS = {"rating": ("mse", "ndcg@3", "ndcg@5"), "ctr": ("auc", "nel")}
 
 
-NEWER_METRICS = {"rating": ("ndcg_lin@3", "ndcg_lin@5"), "ctr": ()}  # known even where METRICS lacks them
+CATALOGUE = ("recall@10", "recall@20", "ndcg_cat@10", "ndcg_cat@20")  # `coldbench evaluate` (top-N)
+NEWER_METRICS = {"rating": ("ndcg_lin@3", "ndcg_lin@5", *CATALOGUE), "ctr": CATALOGUE}  # known beyond METRICS
 
 
 LABELS = {"mse": "MSE", "mae": "MAE", "auc": "AUC", "nel": "NEL"}
@@ -99,6 +100,10 @@ def resolve_metrics(metrics: str | Sequence[str] | None, task: str) -> list[str]
 
 def metric_label(metric: str) -> str:
     """``MSE``, ``nDCG@3``, ``nDCG_lin@3``, ``AUC``..."""
+    if metric.startswith("ndcg_cat"):
+        return "NDCG" + metric[len("ndcg_cat") :] + " (catalogue)"
+    if metric.startswith("recall"):
+        return "Recall" + metric[len("recall") :] + " (catalogue)"
     if metric.startswith("ndcg"):
         return "nDCG" + metric[len("ndcg") :]
     return LABELS.get(metric, metric)
@@ -107,7 +112,7 @@ def metric_label(metric: str) -> str:
 def higher_is_better(metric: str) -> bool:
     if metric in METRICS:
         return METRICS[metric].higher_is_better
-    return metric.startswith("ndcg") or metric == "auc"
+    return metric.startswith(("ndcg", "recall")) or metric == "auc"
 
 
 def _order_key(variant: str, gammas: Mapping[str, float]) -> tuple:
