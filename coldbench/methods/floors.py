@@ -2,9 +2,9 @@
 
 ``constant`` predicts the mean training target (a rating, or the click rate) for everyone: with
 tied predictions ranked in a seeded random order, its nDCG is the random-ranking level.
-``user-mean`` predicts the mean of the user's own support targets. ``popular`` ranks items by how
-many training users rated them (its ratings are the mean to within 0.001, as ``constant``'s). ``bias`` is the baseline
-predictor μ + b_i + b_u (Koren 2010, §2.1): item biases fitted on the training users'
+``user-mean`` predicts the mean of the user's own support targets. ``popular`` ranks items by
+how many training users rated them (its ratings are the mean to within 0.001, as ``constant``'s).
+``bias`` is the baseline predictor μ + b_i + b_u (Koren 2010, §2.1): item biases fitted on the training users'
 interactions, the user's bias from its support set, each shrunk towards 0 by an L2 strength.
 A method that does not beat these has learned nothing a reviewer would pay for.
 """
