@@ -274,3 +274,49 @@ def test_a_four_state_study_exports_its_states_table_and_figure_checked_against_
     with pytest.raises(ColdbenchError, match="table-states.csv: .* shows 9.999"):
         check_exported(out)
     assert main_cells > 4 * 8  # the states table's 4 rows × 8 columns are among the cells checked
+
+
+def test_k_shot_results_export_their_table_and_figure_checked_against_the_runs(tmp_path):
+    from coldbench.training.metrics import aggregate
+
+    support = np.arange(40) % 9 + 1
+    for method, level in (("melu", 1.1), ("paml", 1.0), ("bias", 0.9)):
+        for seed in range(2):
+            folder = write_fake_run(tmp_path / "results", method, seed, _per_user(level, seed), dataset="d")
+            rng = np.random.default_rng(seed)
+            rows = [
+                {
+                    "user_id": f"u{i}",
+                    "major": bool(i % 3),
+                    "k": k,
+                    "n_support_full": int(n),
+                    "mse": level + 0.4 / (1 + max(k, 0)) + rng.normal(0, 0.05),
+                }
+                for k in (0, 1, 2, 4, -1)
+                for i, n in enumerate(support)
+                if k <= n
+            ]
+            shots = pd.DataFrame(rows)
+            shots.to_parquet(folder / "shots.parquet", index=False)
+            metrics = json.loads((folder / "metrics.json").read_text())
+            by_k = {
+                str(k): aggregate(part.set_index("user_id")[["mse"]], part.set_index("user_id")["major"])
+                for k, part in shots.groupby("k")
+            }
+            metrics["shots"] = {"seed": 0, "k": [0, 1, 2, 4], "by_k": by_k}
+            (folder / "metrics.json").write_text(json.dumps(metrics))
+    out = tmp_path / "reference" / "d"
+    written = export_study(load_runs(tmp_path / "results"), "d", out)
+    assert out / "table-shots.csv" in written and out / "figures" / "shots.png" in written
+    header = (out / "table-shots.csv").read_text().splitlines()[0]
+    assert "k=4 (n=" in header
+    cells = check_exported(out)
+    assert cells >= 3 * 4 + 3 * 6  # the shots table's 3 rows × 4 k, besides the main table's cells
+    import csv
+
+    rows = list(csv.reader((out / "table-shots.csv").open(newline="")))
+    rows[1][2] = "9.999 [1.000, 2.000]"  # one k-shot mean changed
+    with (out / "table-shots.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with pytest.raises(ColdbenchError, match=r"table-shots.csv: .* shows 9.999"):
+        check_exported(out)

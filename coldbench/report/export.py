@@ -53,15 +53,20 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
     four_states = has_states(selected.table)  # the four-state protocol: its table and figure too
+    scored = any((Path(path) / "shots.parquet").is_file() for path in selected.table["path"])  # evaluate
+    extra_tables = (*(("states",) if four_states else ()), *(("shots",) if scored else ()))
+    extra_figures = (*(("states",) if four_states else ()), *(("shots",) if scored else ()))
     tags = selected.tags()
     # One set of tables per preset when the study holds several (table-main-paper, table-main-tuned);
     # a preset whose runs are all of one family may lack a table (no PAML run: no ablation).
     views = [(f"-{tag}", selected.for_preset(tag)) for tag in tags] if len(tags) > 1 else [("", selected)]
     for suffix, view in views:
-        for name in ("ctr",) if ctr else (*RATING_TABLES, *(("states",) if four_states else ())):
+        for name in ("ctr",) if ctr else (*RATING_TABLES, *extra_tables):
             options = {} if name in ("minor-major", "ctr") else {"metrics": ",".join(METRIC_COLUMNS)}
             if name == "states":  # four states × a metric: keep it to MSE and nDCG@3
                 options = {"metrics": "mse,ndcg@3"}
+            if name == "shots":  # its columns are the k: one metric, MSE
+                options = {}
             try:
                 report = TABLES[name](view, dataset, **options)
             except ColdbenchError:
@@ -78,7 +83,7 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
         if stale.suffix.lstrip(".") in EXTENSIONS.values() and stale not in written:
             stale.unlink()
     figures = out / "figures"
-    for name in ("ctr", "curves") if ctr else (*FIGURES, *(("states",) if four_states else ())):
+    for name in ("ctr", "curves") if ctr else (*FIGURES, *extra_figures):
         DRAW[name](selected, figures)
         (figures / f"{name}.pdf").unlink(missing_ok=True)  # the PNG is enough for a repository
         compact_png(figures / f"{name}.png")
@@ -243,6 +248,8 @@ def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
         scores = {metric: value for metric, value in record["metrics"]["test"]["overall"].items()}
         for state, by_group in (record["metrics"].get("states") or {}).items():
             scores.update({f"{metric} {state}": value for metric, value in by_group["overall"].items()})
+        for k, by_group in ((record["metrics"].get("shots") or {}).get("by_k") or {}).items():
+            scores.update({f"{metric} k={k}": value for metric, value in by_group["overall"].items()})
         for metric, value in scores.items():
             values.setdefault(variant, {}).setdefault(metric, []).append(value)
     return {v: {m: sum(x) / len(x) for m, x in metrics.items()} for v, metrics in values.items()}
@@ -258,7 +265,7 @@ def check_exported(folder: Path, digits: int = 3) -> int:
     checked = 0
     paths = [
         path
-        for kind in ("main", "ablation", "states")
+        for kind in ("main", "ablation", "states", "shots")
         for path in sorted(Path(folder).glob(f"table-{kind}*.csv"))
     ]
     for path in paths:
@@ -267,6 +274,8 @@ def check_exported(folder: Path, digits: int = 3) -> int:
         header = rows[0]
         labels = {metric_label(m): m for m in METRIC_COLUMNS}
         labels.update({f"{metric_label(m)} {s}": f"{m} {s}" for m in METRIC_COLUMNS for s in STATES})
+        if path.name.startswith("table-shots"):  # "k=4 (n=812)": the exported shots table shows MSE
+            labels.update({c: f"mse k={c[2:].split(' ')[0]}" for c in header if c.startswith("k=")})
         for row in rows[1:]:
             variant = row[0]
             for column, text in zip(header, row):
