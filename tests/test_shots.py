@@ -135,3 +135,28 @@ def test_evaluate_writes_checksummed_results_into_the_run_and_keeps_them(runs, c
         code, _, err = cli("evaluate", str(folder), "--shots", bad)
         assert code == 1 and "--shots" in err
     json.loads((folder / "metrics.json").read_text())  # still whole
+
+
+def test_sweep_can_ask_for_the_k_shot_and_catalogue_scores(runs, cli, monkeypatch, tmp_path):
+    home, _ = runs
+    monkeypatch.setenv("COLDBENCH_HOME", str(home))
+    results = tmp_path / "results"
+    code, _, err = cli(
+        "sweep", "--methods", "bias", "--datasets", "synthetic", "--results-dir", str(results), "--shots", "x"
+    )
+    assert code == 1 and "--shots" in err and not results.exists()  # checked before anything trains
+    code, out, err = cli(
+        "sweep",
+        "--methods",
+        "bias",
+        "--datasets",
+        "synthetic",
+        "--results-dir",
+        str(results),
+        "--shots",
+        "0,1",
+    )
+    assert code == 0, err
+    folder = next(results.rglob("metrics.json")).parent
+    assert (folder / "shots.parquet").is_file() and (folder / "catalogue.parquet").is_file()
+    assert "catalogue scored" in out

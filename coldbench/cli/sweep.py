@@ -146,12 +146,21 @@ def sweep_cli(
         "results"
     ),
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
+    shots: Annotated[
+        str | None,
+        typer.Option(
+            help="Then score each finished run at these support sizes and over the catalogue, as "
+            "`coldbench evaluate` does (e.g. 0,1,2,4,8,16,32)."
+        ),
+    ] = None,
 ) -> None:
     """Train every (method, dataset, seed); finished runs are skipped; a summary table ends it."""
+    from coldbench.cli.evaluate import parse_shots
     from coldbench.studies.executors import check_executor
     from coldbench.studies.sweep import plan_sweep, run_sweep
 
     check_executor(executor, workers, address)
+    wanted = parse_shots(shots) if shots is not None else None  # checked before anything trains
     overrides, origins = collect_settings(None, set_, epochs)
     jobs = plan_sweep(
         _names(methods),
@@ -175,3 +184,14 @@ def sweep_cli(
         view.close()
     print_summary(results)
     raise_failures(results)
+    if wanted is not None:
+        from coldbench.training.catalogue import add_catalogue
+        from coldbench.training.shots import add_shots
+
+        for index, result in enumerate(results, 1):
+            folder = Path(result.path)
+            status = add_shots(folder, wanted, data_dir=data_dir)
+            status = f"shots {status}, catalogue {add_catalogue(folder, data_dir=data_dir)}"
+            console.print(
+                f"[{index}/{len(results)}] evaluate {escape(str(folder))}: {status}", highlight=False
+            )
