@@ -258,6 +258,7 @@ def test_train_and_reproduce_share_the_default_dataset():
         (["--seeds", "0"], "--seeds 0"),
         (["--subset", "0"], "--subset=0"),
         (["--set", "hidden=0"], "hidden entries"),
+        (["--shots", "1,x"], "--shots"),
     ],
 )
 def test_reproduce_checks_everything_before_preparing(cli, tmp_path, args, message):

@@ -60,9 +60,18 @@ def reproduce_cli(
     export: Annotated[
         Path | None, typer.Option(help="Also write the committable study here (as `report --export`).")
     ] = None,
+    shots: Annotated[
+        str | None,
+        typer.Option(
+            help="Then score every run at these support sizes and over the catalogue (as evaluate)."
+        ),
+    ] = None,
 ) -> None:
     """Prepare, train every method and the γ ablation, and write every table and figure."""
+    from coldbench.cli.evaluate import parse_shots
     from coldbench.cli.sweep import sweep_progress
+
+    wanted = parse_shots(shots) if shots is not None else None  # checked before anything runs
     from coldbench.studies.reproduce import reproduce
 
     name = dataset or DEFAULT_DATASET
@@ -90,6 +99,7 @@ def reproduce_cli(
             trials=trials,
             pruner=pruner,
             export=export,
+            shots=wanted,
         )
     finally:
         view.close()

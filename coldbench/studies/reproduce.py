@@ -71,6 +71,7 @@ def reproduce(
     trials: int = 20,
     pruner: str = "median",
     export: Path | None = None,
+    shots: tuple[int, ...] | None = None,
 ) -> Path:
     """Run the whole rating study on ``dataset``; finished runs are reused. Returns the index path.
 
@@ -83,6 +84,8 @@ def reproduce(
     same budget (``trials`` finished trials, ``pruner``, sampler seed 0, validation users only;
     finished studies are reused), then trains each with its study's best settings. ``export``
     also writes the committed form of the study there (:func:`coldbench.report.export.export_study`).
+    ``shots``: then score every run at those support sizes and over the catalogue (as
+    ``coldbench evaluate``), so the shots table and figure join the study.
     """
     from coldbench.report.figures import FIGURES
     from coldbench.studies.executors import check_executor
@@ -133,13 +136,21 @@ def reproduce(
             device=device,
         )
     ]
-    failed = [r for r in run_sweep(jobs, executor, workers, address, progress=progress) if r.error]
+    results = run_sweep(jobs, executor, workers, address, progress=progress)
+    failed = [r for r in results if r.error]
     if failed:
         job = failed[0].job
         raise ColdbenchError(
             f"{len(failed)} of {len(jobs)} runs failed (finished runs are kept); first: {job.label}, "
             f"seed {job.seed}: {failed[0].error}"
         )
+    if shots is not None:
+        from coldbench.training.catalogue import add_catalogue
+        from coldbench.training.shots import add_shots
+
+        for result in results:
+            add_shots(Path(result.path), shots, data_dir=data_dir)
+            add_catalogue(Path(result.path), data_dir=data_dir)
 
     runs = load_runs(results_dir).select(prepared.name)
     out = Path(out)
