@@ -172,3 +172,17 @@ def test_real_ml100k(shared_data: Path) -> None:
     assert [(f.name, f.multi) for f in data.item_features] == [("release_year", False), ("class", True)]
     assert int(data.users["age"].isna().sum()) == 1  # the one user aged 7
     assert pd.api.types.is_float_dtype(data.interactions["rating"])
+
+
+def test_prepare_says_why_atomic_files_are_unverified_without_naming_a_flag_not_given(
+    cli, tmp_path: Path
+) -> None:
+    inter = "user_id:token\titem_id:token\trating:float\n" + "".join(
+        f"u{u}\ti{i}\t{(u + i) % 5 + 1}\n" for u in range(1, 9) for i in range(1, 5)
+    )
+    user = "user_id:token\tgender:token\n" + "".join(f"u{u}\t{'FM'[u % 2]}\n" for u in range(1, 9))
+    folder = write(tmp_path / "data", inter=inter, user=user, item=None)
+    args = ["--data-dir", str(tmp_path / "home"), "--split", "1:0:0", "--cold-fraction", "1"]
+    code, out, err = cli("prepare", "atomic", str(folder), *args)
+    assert code == 0, err
+    assert "NOT verified (no published checksum for these files)" in out and "--no-verify" not in out

@@ -409,7 +409,7 @@ def test_prepare_output_and_datasets_listing(cli, tmp_path: Path, files: dict[st
         "prepare", "movielens", "--source", files["ml_ok"], *args, "--data-dir", str(tmp_path)
     )
     assert code == 0, err
-    assert "NOT verified" in out
+    assert "NOT verified (--no-verify)" in out
     code, out, _ = cli("datasets", "--data-dir", str(tmp_path))
     assert code == 0
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}

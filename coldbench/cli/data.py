@@ -186,7 +186,9 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
     state = "reused" if reused else "prepared"
     console.print(f"[bold green]{state}[/] [bold]{manifest['name']}[/] → {path}")
     if manifest.get("verified") is False:
-        console.print("[yellow]source checksum NOT verified (--no-verify)[/]")
+        asked = (manifest.get("request") or {}).get("verify", True)
+        why = "--no-verify" if asked is False else "no published checksum for these files"
+        console.print(f"[yellow]source checksum NOT verified ({why})[/]")
     console.print(describe_recorded(manifest.get("protocol") or {}), highlight=False)
     console.print(
         f"users in source {stats['users_in_source']:,} → cold-start users {stats['cold_start_users']:,} "
