@@ -105,3 +105,25 @@ def test_floors_ignore_training_settings():
         make_spec("melu", {"epochs": 3}, device="cpu").config_id
         != make_spec("melu", {}, device="cpu").config_id
     )
+
+
+def test_train_says_a_floor_is_fitted_in_closed_form_and_shows_no_training_settings(cli, tmp_path):
+    from coldbench.data.prepare import prepare as prepare_data
+    from coldbench.testing import TINY_SYNTHETIC
+
+    prepare_data("synthetic", options=TINY_SYNTHETIC, data_dir=tmp_path / "data")
+    args = [
+        "--dataset",
+        "synthetic",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--results-dir",
+        str(tmp_path / "r"),
+    ]
+    code, out, err = cli("train", "bias", "--epochs", "3", *args)
+    assert code == 0, err
+    plan = out.splitlines()[0]
+    assert "settings: all defaults" in plan and "epochs" not in plan
+    assert "fitted in closed form" in out and "epoch selected on validation" not in out
+    code, out, err = cli("train", "bias", "--set", "user_shrinkage=3", *args)
+    assert code == 0 and "settings: user_shrinkage=3" in out.splitlines()[0]

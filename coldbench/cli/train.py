@@ -68,9 +68,15 @@ def _shown(value: Any) -> str:
 
 
 def changed_settings(spec: RunSpec) -> list[str]:
-    """``key=value`` for every setting of ``spec`` that is not its default."""
+    """``key=value`` for every setting of ``spec`` that is not its default (a closed-form floor has
+    no training settings: only its own are shown)."""
+    from coldbench.methods import METHODS
+
     pairs = []
-    for actual, default in ((spec.train, TrainConfig()), (spec.params, type(spec.params)())):
+    compared = [(spec.params, type(spec.params)())]
+    if METHODS.get(spec.method).meta_trained:
+        compared.insert(0, (spec.train, TrainConfig()))
+    for actual, default in compared:
         defaults = as_dict(default)
         pairs += [f"{k}={_shown(v)}" for k, v in as_dict(actual).items() if defaults[k] != v]
     return pairs
@@ -195,11 +201,19 @@ COLUMNS = {
 }
 
 
+def _floors() -> set[str]:
+    """The methods fitted in closed form (no epochs to select)."""
+    from coldbench.methods import METHODS
+
+    return {name for name in METHODS.names() if not METHODS.get(name).meta_trained}
+
+
 def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
     """A table of test metrics per seed and their mean ± std over seeds."""
     import numpy as np
 
-    table = Table(title=f"{method} on {dataset}: test users, epoch selected on validation")
+    how = "fitted in closed form" if method in _floors() else "epoch selected on validation"
+    table = Table(title=f"{method} on {dataset}: test users, {how}")
     table.add_column("seed")
     table.add_column("epoch", justify="right")
     table.add_column("stopped", justify="right")
