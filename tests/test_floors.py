@@ -127,3 +127,29 @@ def test_train_says_a_floor_is_fitted_in_closed_form_and_shows_no_training_setti
     assert "fitted in closed form" in out and "epoch selected on validation" not in out
     code, out, err = cli("train", "bias", "--set", "user_shrinkage=3", *args)
     assert code == 0 and "settings: user_shrinkage=3" in out.splitlines()[0]
+
+
+def test_train_sweep_and_tune_take_threads(cli, tmp_path, monkeypatch):
+    import torch
+
+    from coldbench.data.prepare import prepare as prepare_data
+    from coldbench.testing import TINY_SYNTHETIC
+
+    prepare_data("synthetic", options=TINY_SYNTHETIC, data_dir=tmp_path / "data")
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    where = ["--data-dir", str(tmp_path / "data"), "--results-dir", str(tmp_path / "r")]
+    code, _, err = cli("train", "bias", "--dataset", "synthetic", "--threads", "1", *where)
+    assert code == 0 and calls == [1], err
+    code, _, err = cli("sweep", "--methods", "constant", "--datasets", "synthetic", "--threads", "1", *where)
+    assert code == 0 and calls == [1, 1], err
+    for command in (["train", "bias"], ["sweep", "--methods", "bias"], ["tune", "bias", "--trials", "1"]):
+        code, _, err = cli(
+            *command,
+            "--dataset" if command[0] != "sweep" else "--datasets",
+            "synthetic",
+            "--threads",
+            "0",
+            *where,
+        )
+        assert code == 1 and "--threads 0" in err, command

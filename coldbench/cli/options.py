@@ -30,6 +30,13 @@ ExecutorOption = Annotated[
     str, typer.Option(help="local (processes) or ray (pip install 'coldbench\\[ray]').")
 ]
 AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Torch CPU threads per run (default: torch's own; sweep and tune: the cores shared among "
+        "--workers). 1 keeps a busy machine's timings steady."
+    ),
+]
 StorageOption = Annotated[
     str | None,
     typer.Option(help="Optuna storage URL of the study (default: results/<dataset>/<method>/tune/study.db)."),
@@ -73,3 +80,9 @@ def collect_settings(
     if epochs is not None:
         overrides["epochs"], origins["epochs"] = epochs, "--epochs"
     return overrides, origins
+
+
+def check_threads(threads: int | None) -> None:
+    """``--threads``: a whole number ≥ 1 when given."""
+    if threads is not None and threads < 1:
+        raise ColdbenchError(f"option --threads {threads}: must be at least 1")

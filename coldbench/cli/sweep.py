@@ -21,7 +21,9 @@ from coldbench.cli.options import (
     PresetOption,
     SetOption,
     StorageOption,
+    ThreadsOption,
     TunedOption,
+    check_threads,
     collect_settings,
 )
 from coldbench.errors import ColdbenchError
@@ -146,6 +148,7 @@ def sweep_cli(
         "results"
     ),
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
+    threads: ThreadsOption = None,
     shots: Annotated[
         str | None,
         typer.Option(
@@ -160,6 +163,7 @@ def sweep_cli(
     from coldbench.studies.sweep import plan_sweep, run_sweep
 
     check_executor(executor, workers, address)
+    check_threads(threads)
     wanted = parse_shots(shots) if shots is not None else None  # checked before anything trains
     overrides, origins = collect_settings(None, set_, epochs)
     jobs = plan_sweep(
@@ -179,7 +183,7 @@ def sweep_cli(
     console.print(f"sweep: {len(jobs)} jobs on {where} · results: {results_dir}", highlight=False)
     view, report = sweep_progress()
     try:
-        results = run_sweep(jobs, executor, workers, address, progress=report)
+        results = run_sweep(jobs, executor, workers, address, threads=threads, progress=report)
     finally:
         view.close()
     print_summary(results)

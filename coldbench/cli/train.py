@@ -17,7 +17,9 @@ from coldbench.cli.options import (
     PresetOption,
     SetOption,
     StorageOption,
+    ThreadsOption,
     TunedOption,
+    check_threads,
     collect_settings,
 )
 from coldbench.config import TrainConfig, as_dict
@@ -145,11 +147,13 @@ def train_cli(
     preset: PresetOption = None,
     tuned: TunedOption = False,
     storage: StorageOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train a method, select the epoch on validation users, evaluate on test users."""
     from coldbench.data.prepared import load_prepared
     from coldbench.training.trainer import check_dataset_name, make_spec, train_spec
 
+    check_threads(threads)
     seeds_to_run = seed_list(seeds, seed)
     overrides, origins = collect_settings(config, set_, epochs)
     if not tuned:
@@ -175,6 +179,10 @@ def train_cli(
     )
     view = TrainView(console, method)
     try:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         results = train_spec(spec, prepared, seeds_to_run, force, progress=view)
     finally:
         view.close()

@@ -17,6 +17,8 @@ from coldbench.cli.options import (
     ExecutorOption,
     SetOption,
     StorageOption,
+    ThreadsOption,
+    check_threads,
     collect_settings,
 )
 from coldbench.errors import ColdbenchError
@@ -50,10 +52,12 @@ def tune_cli(
         "results"
     ),
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Tune a method's settings (Optuna TPE, pruned per epoch); test users are never read."""
     from coldbench.studies.tune import load_tuned_study, summary, trial_line, tune
 
+    check_threads(threads)
     if trials is None and not show:
         raise ColdbenchError("give --trials N to tune (or --show to print a study)")
     overrides, origins = collect_settings(None, set_, epochs)
@@ -81,6 +85,7 @@ def tune_cli(
             progress=lambda kind, info: console.print(trial_line(info), highlight=False),
             executor=executor,
             address=address,
+            threads=threads,
         )
     else:
         study, _ = load_tuned_study(method, prepared, storage, results_dir)

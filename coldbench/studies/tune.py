@@ -310,6 +310,7 @@ def tune(
     results_dir: Path = Path("results"),
     progress: Progress | None = None,
     executor: str = "local",
+    threads: int | None = None,
     address: str | None = None,
 ) -> optuna.Study:
     """Run (or resume) the study of ``method`` on ``prepared`` until it has ``trials`` finished trials.
@@ -356,14 +357,16 @@ def tune(
     )
     open_study(plan, prepared.manifest["content_hash"], create=True)
     if executor == "ray":
-        threads = 1 if address else max(1, (os.cpu_count() or 1) // workers)
+        threads = threads or (1 if address else max(1, (os.cpu_count() or 1) // workers))
         with ray_session(workers * threads, address) as ray:
             task = ray.remote(num_cpus=threads)(_worker)
             ray.get([task.remote(plan, index, threads) for index in range(workers)])
     elif workers == 1:
+        if threads:
+            torch.set_num_threads(threads)
         run_study(plan, progress=progress)
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_worker, plan, index, threads) for index in range(workers)]
             try:
