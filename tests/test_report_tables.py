@@ -116,10 +116,8 @@ def test_main_table_means_intervals_marks_and_star(results):
     assert cell.text == _ci_text(seed_mean, reg, "*") and cell.bold
     assert _cell(report, "transfer", "MSE").italic
     assert "*" not in _cell(report, "transfer", "nDCG@3").text  # equal nDCG everywhere: no test, no star
-    assert any(
-        "paired t-test" in n and "Holm–Bonferroni" in n and "over the 1 comparisons" in n
-        for n in report.caption
-    )
+    assert any("paired t-test" in n and "one comparison, so no correction" in n for n in report.caption)
+    assert not any("1 comparisons" in n or "1 tests" in n for n in report.caption)
     assert any("no bias run" in note for note in report.caption)
 
 
@@ -717,3 +715,16 @@ def test_shots_table_against_pandas_and_scipy(tmp_path):
     write_fake_run(tmp_path / "x", "melu", 0, _users(_noisy(1.0, 0)), dataset="e")
     with pytest.raises(ColdbenchError, match="no k-shot results"):
         shots_table(load_runs(tmp_path / "x"), "e")
+
+
+def test_captions_speak_only_of_what_the_table_shows(tmp_path):
+    for seed in range(2):
+        _write(tmp_path, "melu", seed, _users(_noisy(1.2, seed)), dataset="d")
+        _write(tmp_path, "paml", seed, _users(_noisy(1.0, seed)), dataset="d")
+        _write(tmp_path, "melu", seed, _users(_noisy(1.1, seed)), dataset="d", params={"outer_lr": 0.001})
+    runs = load_runs(tmp_path)
+    main = " | ".join(main_table(runs, "d").caption)
+    assert "below the rule" not in main  # no floors ran: no rule
+    assert "melu (outer_lr=0.001)" not in main  # a variant the main table leaves out is not warned about
+    ablation = " | ".join(ablation_table(runs, "d").caption)
+    assert "Meta-SGD block" not in ablation and "MeLU block" in ablation

@@ -68,7 +68,11 @@ def ablation_table(
         ),
         "* improvement over PAML (the plain paml row)"
         + ("" if plain_row(family, "paml") is not None else ": no paml run, so no test"),
-        "in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)",
+        *(
+            ["in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)"]
+            if any(name == "Meta-SGD" for name, _ in blocks)
+            else []
+        ),
         *(["in the MeLU block, * improvement over plain MeLU"] if len(melu) > 1 else []),
         tests_note(test, correction, comparisons),
         "rules separate "

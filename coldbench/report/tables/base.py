@@ -4,7 +4,7 @@ and the runs of one dataset on one preparation (with the caption lines that say 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +145,11 @@ def ordered_variants(variants, gammas: Mapping[str, float] | None = None) -> lis
     return sorted(set(variants), key=lambda variant: _order_key(variant, gammas or {}))
 
 
+def rule_note(groups: Sequence[str], text: str = "below the rule: floors (no meta-training)") -> list[str]:
+    """``[text]`` when the table draws the rule above its floors (methods and floors both shown)."""
+    return [text] if "floors" in groups and len(set(groups)) > 1 else []
+
+
 def split_floors(variants: list[str]) -> list[tuple[str, list[str]]]:
     """``[("methods", ...), ("floors", ...)]``, empty groups left out."""
     blocks = [
@@ -174,8 +179,14 @@ def _recorded_protocol(table: pd.DataFrame) -> dict | None:
     return protocol if isinstance(protocol, dict) else None
 
 
-def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
-    """The runs of ``dataset`` on its most-used prepared data (one manifest hash), and notes."""
+def one_dataset(
+    runs: Runs, dataset: str, shown: Collection[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The runs of ``dataset`` on its most-used prepared data (one manifest hash), and notes.
+
+    The convergence and tuning notes speak of the ``shown`` variants only (default: every one),
+    so a caption never warns about a run its table leaves out.
+    """
     table = runs.table[runs.table["dataset"] == dataset]
     if table.empty:
         raise ColdbenchError(f"--dataset {dataset}: no finished runs (found: {', '.join(runs.datasets())})")
@@ -189,7 +200,8 @@ def one_dataset(runs: Runs, dataset: str) -> tuple[pd.DataFrame, list[str]]:
         others = ", ".join(f"{h[:12]} ({n} runs)" for h, n in counts.iloc[1:].items())
         notes.append(f"runs on other preparations of {dataset} are left out: {others}")
     table = table[table["dataset_hash"] == chosen]
-    return table, notes + _convergence_notes(table)
+    described = table if shown is None else table[table["variant"].isin(list(shown))]
+    return table, notes + _convergence_notes(described)
 
 
 def _convergence_notes(table: pd.DataFrame) -> list[str]:

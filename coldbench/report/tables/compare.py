@@ -141,14 +141,17 @@ def tests_note(test: str, correction: str, comparisons: list[Comparison]) -> str
     what = TEST_NAMES[test]
     if test != "seeds":
         what += " (users both variants have; each user's metric averaged over the variant's seeds)"
+    if tested == 0:
+        return f"tests: {what}; no pair of rows this table compares had values to test"
+    count = "the 1 comparison" if tested == 1 else f"the {tested} comparisons"
     if correction == "holm":
+        if tested == 1:
+            return f"tests: {what}; one comparison, so no correction; significant: p < {ALPHA}"
         return (
-            f"tests: {what}; Holm–Bonferroni correction over the {tested} comparisons of this table; "
+            f"tests: {what}; Holm–Bonferroni correction over {count} of this table; "
             f"significant: adjusted p < {ALPHA}"
         )
-    return (
-        f"tests: {what}; no correction for the {tested} comparisons of this table; significant: p < {ALPHA}"
-    )
+    return f"tests: {what}; no correction for {count} of this table; significant: p < {ALPHA}"
 
 
 def values_note(test: str, extra: str = "") -> str:

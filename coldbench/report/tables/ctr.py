@@ -15,6 +15,7 @@ from coldbench.report.tables.base import (
     one_dataset,
     ordered_variants,
     resolve_metrics,
+    rule_note,
     split_floors,
 )
 from coldbench.report.tables.compare import Column, floor_check, floor_note, tests_note, values_note
@@ -57,8 +58,11 @@ def ctr_table(
     report.caption = notes + [
         values_note(test, "; NEL is the weighted negative-entropy loss (lower is better)"),
         tests_note(test, correction, comparisons),
-        "below the rule: floors (constant: the training click rate; user-mean: the user's support "
-        "click rate)",
+        *rule_note(
+            report.groups,
+            "below the rule: floors (constant: the training click rate; user-mean: the user's support "
+            "click rate)",
+        ),
         floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons) + " (all users)",
     ]
     if with_paper:

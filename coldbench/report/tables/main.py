@@ -12,6 +12,7 @@ from coldbench.report.tables.base import (
     metric_label,
     plainest,
     resolve_metrics,
+    rule_note,
     split_floors,
 )
 from coldbench.report.tables.compare import (
@@ -58,9 +59,11 @@ def main_table(
         values_note(
             test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
         ),
-        "* improvement of the best PAML-family method over the best baseline (floors are no baseline)",
+        "* improvement of the best PAML-family method over the best baseline (floors are no baseline)"
+        if any(c.kind == "star" for c in comparisons)
+        else "* would mark the best PAML-family method over the best baseline; the table lacks one of them",
         tests_note(test, correction, comparisons),
-        "below the rule: floors (no meta-training)",
+        *rule_note(report.groups),
         floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons),
     ]
     if with_paper:

@@ -30,7 +30,7 @@ def metric_table(
     improvements (``kind == "star"``) and returns the table, the comparisons and the notes.
     """
     check_options(test, correction)
-    table, notes = one_dataset(runs, dataset)
+    table, notes = one_dataset(runs, dataset, shown=[v for _, rows in blocks for v in rows])
     measured = Measurements(table, test)
     variants = [v for _, rows in blocks for v in rows]
     header = ["method", "seeds"]

@@ -13,6 +13,7 @@ from coldbench.report.tables.base import (
     default_gammas,
     one_dataset,
     ordered_variants,
+    rule_note,
     split_floors,
 )
 from coldbench.report.tables.compare import values_note
@@ -95,8 +96,7 @@ def minor_major_table(
     ]
     if correction == "holm":
         report.caption.append(f"p Holm: Holm–Bonferroni adjusted over the {tested} tests of this table")
-    if len(blocks) > 1:
-        report.caption.append("below the rule: floors (no meta-training)")
+    report.caption += rule_note(report.groups)
     if with_paper:
         report.caption += paper_notes(paper, variants, "Tables 4/5")
     return report

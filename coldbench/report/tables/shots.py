@@ -32,6 +32,7 @@ from coldbench.report.tables.base import (
     one_dataset,
     ordered_variants,
     resolve_metrics,
+    rule_note,
     split_floors,
 )
 from coldbench.report.tables.compare import plain_row
@@ -153,7 +154,7 @@ def shots_table(
             if reference
             else f"no {REFERENCE} run with k-shot results: no row is tested"
         ),
-        "below the rule: floors (no meta-training)",
+        *rule_note(report.groups),
     ]
     if reference and failing:
         report.caption.append(f"not significantly better than {REFERENCE} at some k: {', '.join(failing)}")

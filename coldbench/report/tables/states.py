@@ -20,6 +20,7 @@ from coldbench.report.tables.base import (
     one_dataset,
     ordered_variants,
     resolve_metrics,
+    rule_note,
     split_floors,
 )
 from coldbench.report.tables.compare import Column, Comparison, against, floor_check, floor_note, tests_note
@@ -129,7 +130,7 @@ def states_table(
         if mf_ran
         else "no mf run on this preparation: no row is tested against it",
         tests_note(test, correction, comparisons).replace("over test users", "over the state's users"),
-        "below the rule: floors (no meta-training)",
+        *rule_note(report.groups),
         floor_note(REFERENCE, variants, built.columns, comparisons),
     ]
     if with_paper:
