@@ -11,7 +11,7 @@ from rich.table import Table
 
 from coldbench.choices import DEFAULT_PROTOCOL
 from coldbench.cli import app
-from coldbench.cli.options import parse_pairs, parse_ratio
+from coldbench.cli.options import examples, parse_pairs, parse_ratio
 from coldbench.errors import ColdbenchError
 from coldbench.excerpt import excerpt
 from coldbench.paths import prepared_root
@@ -24,7 +24,14 @@ DataDir = Annotated[
 ]
 
 
-@app.command("prepare")
+@app.command(
+    "prepare",
+    epilog=examples(
+        "coldbench prepare synthetic",
+        "coldbench prepare movielens --source ml-1m.zip --extras movies_extrainfos.dat",
+        "coldbench prepare atomic data/ml-100k --item-split year",
+    ),
+)
 def prepare_cli(
     dataset: Annotated[str, typer.Argument(help="movielens, bookcrossing, atomic, synthetic, taobao")],
     path: Annotated[
@@ -234,7 +241,13 @@ def verified_label(manifest: dict) -> str:
     return VERIFIED[manifest.get("verified")]
 
 
-@app.command("datasets")
+@app.command(
+    "datasets",
+    epilog=examples(
+        "coldbench datasets",
+        "coldbench datasets --data-dir ~/.cache/coldbench",
+    ),
+)
 def datasets_cli(data_dir: DataDir = None) -> None:
     """List prepared datasets."""
     from coldbench.data.manifests import list_prepared, read_manifest

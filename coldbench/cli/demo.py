@@ -10,7 +10,7 @@ from rich.console import Console
 
 from coldbench.choices import DEMO_EPOCHS, DEMO_SEEDS
 from coldbench.cli import app
-from coldbench.cli.options import parse_pairs
+from coldbench.cli.options import examples, parse_pairs
 from coldbench.errors import ColdbenchError
 
 console = Console()
@@ -31,7 +31,13 @@ def _methods(text: str | None) -> list[str] | None:
     return names
 
 
-@app.command("demo")
+@app.command(
+    "demo",
+    epilog=examples(
+        "coldbench demo",
+        "coldbench demo --methods global,paml,bias --epochs 2 --seeds 1",
+    ),
+)
 def demo_cli(
     epochs: Annotated[int, typer.Option(help="Training epochs per method (the paper: 20).")] = DEMO_EPOCHS,
     seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = DEMO_SEEDS,

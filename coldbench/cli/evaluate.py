@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from coldbench.cli import app
+from coldbench.cli.options import examples
 from coldbench.errors import ColdbenchError
 
 console = Console()
@@ -42,7 +43,13 @@ def parse_shots(text: str) -> tuple[int, ...]:
     return shots
 
 
-@app.command("evaluate")
+@app.command(
+    "evaluate",
+    epilog=examples(
+        "coldbench evaluate results/movielens",
+        "coldbench evaluate results/movielens/melu --shots 0,1,4,16 --no-catalogue",
+    ),
+)
 def evaluate_cli(
     runs: Annotated[list[Path], typer.Argument(help="Run folders (seed-k), or folders holding runs.")],
     shots: Annotated[
@@ -67,7 +74,7 @@ def evaluate_cli(
     rank the whole catalogue for each test user (top-N metrics).
 
     The results go into each run folder (shots.parquet, catalogue.parquet, and metrics.json's
-    shots and catalogue), checksummed. Example: coldbench evaluate results/movielens --shots 0,1,4,16
+    shots and catalogue), checksummed.
     """
     from coldbench.training.catalogue import add_catalogue
     from coldbench.training.shots import add_shots

@@ -86,3 +86,8 @@ def check_threads(threads: int | None) -> None:
     """``--threads``: a whole number ≥ 1 when given."""
     if threads is not None and threads < 1:
         raise ColdbenchError(f"option --threads {threads}: must be at least 1")
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: its example command lines, one a paragraph."""
+    return "Examples:\n\n" + "\n\n".join(lines)

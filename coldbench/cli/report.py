@@ -14,12 +14,20 @@ from coldbench.atomic_io import atomic_path
 from coldbench.choices import CORRECTIONS, TESTS
 from coldbench.choices import TABLE_NAMES as TABLES
 from coldbench.cli import app
+from coldbench.cli.options import examples
 from coldbench.errors import ColdbenchError
 
 console = Console()
 
 
-@app.command("report")
+@app.command(
+    "report",
+    epilog=examples(
+        "coldbench report --table main --paper",
+        "coldbench report --table minor-major --format markdown --out mm.md",
+        "coldbench report --figure boxplot --out figures/",
+    ),
+)
 def report_cli(
     table: Annotated[str | None, typer.Option(help=f"One of: {', '.join(TABLES)}.")] = None,
     figure: Annotated[

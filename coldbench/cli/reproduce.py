@@ -17,12 +17,19 @@ from coldbench.cli.options import (
     PresetOption,
     SetOption,
     collect_settings,
+    examples,
 )
 
 console = Console()
 
 
-@app.command("reproduce")
+@app.command(
+    "reproduce",
+    epilog=examples(
+        "coldbench reproduce --dataset synthetic --seeds 3",
+        "coldbench reproduce --dataset movielens --tuned --trials 6 --export out/",
+    ),
+)
 def reproduce_cli(
     dataset: Annotated[
         str | None,

@@ -25,6 +25,7 @@ from coldbench.cli.options import (
     TunedOption,
     check_threads,
     collect_settings,
+    examples,
 )
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
@@ -128,7 +129,13 @@ def sweep_progress() -> tuple[TrainView, Callable[[str, dict], None]]:
     return view, report
 
 
-@app.command("sweep")
+@app.command(
+    "sweep",
+    epilog=examples(
+        "coldbench sweep --methods melu,paml,bias --datasets movielens --seeds 3",
+        "coldbench sweep --methods melu --tuned --workers 2 --shots 0,1,4,16",
+    ),
+)
 def sweep_cli(
     methods: Annotated[str, typer.Option(help="Comma-separated methods.")],
     datasets: Annotated[

@@ -21,6 +21,7 @@ from coldbench.cli.options import (
     TunedOption,
     check_threads,
     collect_settings,
+    examples,
 )
 from coldbench.config import TrainConfig, as_dict
 from coldbench.errors import ColdbenchError
@@ -33,7 +34,12 @@ if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
 console = Console()
 
 
-@app.command("methods")
+@app.command(
+    "methods",
+    epilog=examples(
+        "coldbench methods",
+    ),
+)
 def methods_cli() -> None:
     """List the registered methods."""
     table = Table(title="methods")
@@ -129,7 +135,14 @@ def plan_line(spec: RunSpec, dataset: str, defaulted: bool, seeds: list[int]) ->
     )
 
 
-@app.command("train")
+@app.command(
+    "train",
+    epilog=examples(
+        "coldbench train melu --dataset movielens --seeds 3",
+        "coldbench train reg-paml --set gamma=1e-2 --preset paper",
+        "coldbench train at-paml --tuned --threads 1",
+    ),
+)
 def train_cli(
     method: Annotated[str, typer.Argument(help="A registered method (see `coldbench methods`).")],
     dataset: DatasetOption = None,

@@ -20,13 +20,20 @@ from coldbench.cli.options import (
     ThreadsOption,
     check_threads,
     collect_settings,
+    examples,
 )
 from coldbench.errors import ColdbenchError
 
 console = Console()
 
 
-@app.command("tune")
+@app.command(
+    "tune",
+    epilog=examples(
+        "coldbench tune reg-paml --dataset movielens --trials 20 --workers 2",
+        "coldbench tune reg-paml --dataset movielens --show",
+    ),
+)
 def tune_cli(
     method: Annotated[str, typer.Argument(help="A registered method with a search space.")],
     dataset: DatasetOption = None,
