@@ -351,3 +351,15 @@ def test_show_states_what_the_trials_cost():
         == "time: 12 s of training in 1 finished trial; 12 s from the first start to the last end"
     )
     assert time_line([running, failed]) is None
+
+
+def test_no_optuna_log_line_leaks_into_tunes_output(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys; from coldbench.cli import main; sys.argv = ['coldbench', *sys.argv[1:]]; main()"
+    args = ["tune", "bias", "--trials", "1", "--dataset", str(dataset.path), "--results-dir", str(tmp_path)]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "trial 0: complete" in done.stdout
+    assert "A new study created" not in done.stdout + done.stderr and "[I " not in done.stderr

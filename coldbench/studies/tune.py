@@ -140,6 +140,7 @@ def check_fixed(method: str, overrides: dict[str, Any], origins: dict[str, str] 
 
 def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study:
     """Create or load the study and check it was made for this dataset and these settings."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # coldbench prints its own lines (trial_line)
     storage = _storage(plan.storage)
     attrs = {
         "method": plan.method,
