@@ -11,6 +11,7 @@ The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -43,8 +44,17 @@ def run_command(args: list[str], env: dict[str, str]) -> dict:
         out = os.path.join(folder, "modules.json")
         code = CHILD.format(args=args, heavy=HEAVY, out=out)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, check=False)
+        child = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wall = time.perf_counter() - start
+        if not os.path.exists(out):  # the child died before it could report (e.g. no coldbench)
+            last = (child.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"coldbench {' '.join(args)} failed before it could report: {last}")
         with open(out) as handle:
             figures = json.load(handle)
     figures["wall_s"] = wall
@@ -52,6 +62,11 @@ def run_command(args: list[str], env: dict[str, str]) -> dict:
 
 
 def main() -> None:
+    if importlib.util.find_spec("coldbench") is None:
+        raise SystemExit(
+            f"coldbench is not importable by {sys.executable}; run this with the project's Python: "
+            ".venv/bin/python benchmarks/startup.py (after make install)"
+        )
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data-dir", default=None)

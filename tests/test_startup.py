@@ -107,3 +107,24 @@ def test_methods_lists_every_method_and_loads_no_data_or_report_library(tmp_path
     assert code in (0, None)
     assert "torch" in modules  # it really read the classes
     assert not modules & {"pandas", "pyarrow", "scipy", "matplotlib", "seaborn", "optuna"}
+
+
+def test_the_startup_benchmark_says_when_the_project_is_not_importable(tmp_path):
+    """Run by a Python without coldbench (here: one that cannot see the checkout), it says so in one line."""
+    script = ROOT / "benchmarks" / "startup.py"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "PYTHONNOUSERSITE": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import runpy, sys; sys.argv = ['startup.py']; runpy.run_path({str(script)!r}, run_name='__main__')",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "coldbench is not importable" in done.stderr and "Traceback" not in done.stderr
