@@ -118,7 +118,7 @@ def test_the_startup_benchmark_says_when_the_project_is_not_importable(tmp_path)
             sys.executable,
             "-S",
             "-c",
-            f"import runpy, sys; sys.argv = ['startup.py']; runpy.run_path({str(script)!r}, run_name='__main__')",
+            f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')",
         ],
         env=env,
         cwd=tmp_path,
