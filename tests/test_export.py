@@ -28,7 +28,7 @@ def _per_user(level: float, seed: int) -> pd.DataFrame:
             "major": np.arange(n) % 3 != 0,
             "n_support": 8,
             "n_query": 2,
-            "inner_lr": 1e-3,
+            "inner_lr": rng.uniform(5e-4, 1.5e-3, n),  # per-user rates, as PAML gives
             "mse": mse,
             "mae": np.sqrt(mse),
             "ndcg@3": rng.uniform(0.5, 1, n),

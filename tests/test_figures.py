@@ -84,9 +84,12 @@ def test_boxplot(rating_runs: Runs, tmp_path: Path) -> None:
 def test_lr_hist(rating_runs: Runs, tmp_path: Path) -> None:
     fig = figures.lr_hist(rating_runs, tmp_path / "fig")
     _check_files(tmp_path / "fig", "lr-hist")
-    assert len(fig.axes) == len(RATING_METHODS)
-    melu = next(ax for ax in fig.axes if ax.get_title() == "melu")
-    assert any("constant α = 1e-05" in text.get_text() for text in melu.texts)
+    assert [ax.get_title() for ax in fig.axes] == ["paml", "reg-paml (gamma=1e-05)"]  # melu: one rate
+    assert any("one rate for every user: melu (α = 1e-05)" in text.get_text() for text in fig.texts)
+    only_melu = tmp_path / "melu"
+    write_fake_run(only_melu, "melu", 0, _per_user("melu", 0))
+    with pytest.raises(ColdbenchError, match="nothing to draw"):
+        figures.lr_hist(load_runs(only_melu), tmp_path / "fig2")
 
 
 def test_lr_hist_flags_negative_rates(tmp_path: Path) -> None:

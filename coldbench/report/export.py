@@ -84,7 +84,11 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
             stale.unlink()
     figures = out / "figures"
     for name in ("ctr", "curves") if ctr else (*FIGURES, *extra_figures):
-        DRAW[name](selected, figures)
+        try:
+            DRAW[name](selected, figures)
+        except ColdbenchError:  # nothing to draw (lr-hist when every rate is one number): no figure
+            (figures / f"{name}.png").unlink(missing_ok=True)
+            continue
         (figures / f"{name}.pdf").unlink(missing_ok=True)  # the PNG is enough for a repository
         compact_png(figures / f"{name}.png")
         written.append(figures / f"{name}.png")

@@ -9,6 +9,7 @@ Method variants appear in a fixed order (:func:`variant_order`).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,18 +122,19 @@ def _header(fig: Figure, title: str, note: str, handles: list[Any] | None = None
     Spacing is fixed in inches, so it looks the same whatever the figure's height.
     """
     height = fig.get_figheight()
+    extra = 0.17 * note.count("\n")  # each further note line pushes the legend and panels down
     fig.suptitle(title, fontsize=13, fontweight="bold", y=1 - 0.12 / height, va="top")
     fig.text(0.5, 1 - 0.42 / height, note, ha="center", va="top", fontsize=9, color="#333333")
-    used = 0.72
+    used = 0.72 + extra
     if handles:
         fig.legend(
             handles=handles,
             loc="upper center",
-            bbox_to_anchor=(0.5, 1 - 0.62 / height),
+            bbox_to_anchor=(0.5, 1 - (0.62 + extra) / height),
             ncol=len(handles),
             frameon=False,
         )
-        used = 1.0
+        used = 1.0 + extra
     return 1 - used / height
 
 
@@ -385,15 +387,33 @@ def lr_hist(runs: Runs, out: Path, name: str = "lr-hist") -> Figure:
     """Distribution of the per-user inner learning rate, major vs minor, one panel per variant.
 
     Corresponds to paper Figs. 4, 7 and 8. Every (user, seed) pair counts once; bar heights are
-    the share of that group's users, so major and minor are comparable. Methods with one rate
-    for everyone (MeLU, transfer) show a single bar annotated "constant α = …".
+    the share of that group's users, so major and minor are comparable. Only variants whose
+    users get different rates have a panel; the others (one rate for everyone: MeLU, transfer,
+    the floors) are named, with their rate, in the figure's note.
     """
     dataset = _one_dataset(runs)
     runs, dataset = _shorten(runs, dataset)
     per_user = runs.per_user()
     if "inner_lr" not in per_user.columns:
         raise ColdbenchError("per-user results have no inner_lr column; re-evaluate the runs")
-    variants = variant_order(runs.table)
+    variants, left = [], []
+    for variant in variant_order(runs.table):
+        rows = per_user[per_user["variant"] == variant]
+        by_seed = [part["inner_lr"].to_numpy() for _, part in rows.groupby("seed")]
+        if not by_seed:
+            continue
+        if all(_is_constant(values) for values in by_seed):  # no per-user distribution to draw
+            low, high = min(v[0] for v in by_seed), max(v[0] for v in by_seed)
+            shown = f"α = {low:.3g}" if low == high else f"one α per seed, {low:.3g}–{high:.3g}"
+            left.append(f"{variant} ({shown})")
+        else:
+            variants.append(variant)
+    if not variants:
+        raise ColdbenchError(
+            "no variant gives its users different inner learning rates: nothing to draw "
+            f"(one rate each: {'; '.join(left) or 'none'})"
+        )
+    left_out = "; ".join(left)
     ncols = min(3, len(variants))
     nrows = -(-len(variants) // ncols)
     with _style():
@@ -406,7 +426,12 @@ def lr_hist(runs: Runs, out: Path, name: str = "lr-hist") -> Figure:
         top = _header(
             fig,
             f"Per-user inner learning rate α, major vs minor users — {dataset}",
-            f"{_user_note(_users(per_user))} · {_seed_note(runs.table)} (every user × seed counted)",
+            f"{_user_note(_users(per_user))} · {_seed_note(runs.table)} (every user × seed counted)"
+            + (
+                "\n" + "\n".join(textwrap.wrap(f"not drawn, one rate for every user: {left_out}", 150))
+                if left_out
+                else ""
+            ),
             handles=_lr_handles(),
         )
         return _save(fig, out, name, top)
