@@ -219,3 +219,25 @@ def test_shots_draws_two_panels_with_a_line_per_variant(tmp_path: Path) -> None:
 def test_shots_needs_k_shot_results(rating_runs: Runs, tmp_path: Path) -> None:
     with pytest.raises(ColdbenchError, match="no k-shot results"):
         figures.shots(rating_runs, tmp_path / "fig")
+
+
+def test_tsne_names_the_run_it_draws_and_the_cli_chooses_it(
+    trained: tuple[Path, int], tmp_path: Path, cli
+) -> None:
+    root, _ = trained
+    runs = load_runs(root / "res")
+    variant = runs.table["variant"].iloc[0]
+    fig = figures.tsne(runs, tmp_path / "fig", data_dir=root / "data")
+    assert any(f"1 run: {variant}, seed 0" in text.get_text() for text in fig.texts)
+    args = [
+        "--results-dir",
+        str(root / "res"),
+        "--data-dir",
+        str(root / "data"),
+        "--out",
+        str(tmp_path / "cli"),
+    ]
+    code, _, err = cli("report", "--figure", "tsne", "--variant", "nosuch", *args)
+    assert code == 1 and "variant 'nosuch' has no finished run" in err
+    code, _, err = cli("report", "--figure", "tsne", "--variant", variant, *args)
+    assert code == 0, err

@@ -60,6 +60,13 @@ def report_cli(
         Path | None,
         typer.Option(help="Write the study for committing: tables, PNG figures and runs.jsonl (every run)."),
     ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="tsne: the run's variant label as `report` lists it (default: the PAML family's first, "
+            "seed 0 of it); the figure names the run it draws."
+        ),
+    ] = None,
     users: Annotated[
         str,
         typer.Option(
@@ -140,7 +147,7 @@ def report_cli(
             raise ColdbenchError(f"--figure {figure!r}: expected one of {', '.join(FIGURES)}")
         for name in datasets:
             folder = (out or Path("figures")) / name if len(datasets) > 1 else (out or Path("figures"))
-            kwargs = {"data_dir": data_dir} if figure == "tsne" else {}
+            kwargs = {"data_dir": data_dir, "variant": variant} if figure == "tsne" else {}
             FIGURES[figure](runs.select(name), folder, **kwargs)
             console.print(f"wrote {folder / figure}.png and .pdf")
 

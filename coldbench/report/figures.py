@@ -672,7 +672,7 @@ def tsne(
         top = _header(
             fig,
             f"t-SNE of test users' embeddings — {dataset}",
-            f"{shown} test users{overlap} · 1 run (seed {row['seed']}) · "
+            f"{shown} test users{overlap} · 1 run: {row['variant']}, seed {row['seed']} · "
             f"perplexity {perplexity:.3g}, PCA init",
         )
         return _save(fig, out, name, top)
