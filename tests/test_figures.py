@@ -241,3 +241,12 @@ def test_tsne_names_the_run_it_draws_and_the_cli_chooses_it(
     assert code == 1 and "variant 'nosuch' has no finished run" in err
     code, _, err = cli("report", "--figure", "tsne", "--variant", variant, *args)
     assert code == 0, err
+
+
+def test_boxplot_labels_turn_at_an_angle_when_there_are_many_variants(tmp_path: Path) -> None:
+    few = figures.boxplot(_fake_runs(tmp_path / "few"), tmp_path / "fig-few")
+    assert {label.get_rotation() for label in few.axes[0].get_xticklabels()} == {0.0}
+    for index, method in enumerate(("global", "transfer", "melu", "meta-sgd", "paml", "tanp", "bias")):
+        write_fake_run(tmp_path / "many", method, 0, _per_user("paml", index))
+    many = figures.boxplot(load_runs(tmp_path / "many"), tmp_path / "fig-many")
+    assert {label.get_rotation() for label in many.axes[0].get_xticklabels()} == {35.0}

@@ -64,6 +64,18 @@ def _wrap(variant: str) -> str:
     return variant.replace(" (", "\n(")
 
 
+ROTATE_FROM = 7  # variants on one axis from which their labels are set at an angle, so they never overlap
+
+
+def _variant_ticks(ax: Axes, variants: list[str]) -> None:
+    """One tick per variant, labelled on two lines (method, then settings); at an angle when many."""
+    ax.set_xticks(range(len(variants)))
+    if len(variants) >= ROTATE_FROM:
+        ax.set_xticklabels([_wrap(v) for v in variants], rotation=35, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticklabels([_wrap(v) for v in variants])
+
+
 def _shorten(runs: Runs, dataset: str) -> tuple[Runs, str]:
     """Label variants only by what tells them apart; settings they all share go next to the dataset.
 
@@ -227,7 +239,7 @@ def _draw_boxes(ax: Axes, data: pd.DataFrame, variants: list[str], metric: str, 
             box.set_edgecolor("black")
             box.set_hatch(style["hatch"])
     ax.set_xticks(range(len(variants)))
-    ax.set_xticklabels([_wrap(v) for v in variants])
+    _variant_ticks(ax, variants)
     ax.set_xlim(-0.6, len(variants) - 0.4)
 
 
@@ -551,7 +563,7 @@ def ctr(runs: Runs, out: Path, name: str = "ctr") -> Figure:
                 ax.set_ylim(max(0.0, low - pad), high + pad)
                 zoomed = " (y-axis does not start at 0)" if low - pad > 0 else ""
             ax.set_xticks(range(len(variants)))
-            ax.set_xticklabels([_wrap(v) for v in variants])
+            _variant_ticks(ax, variants)
             ax.grid(axis="x", visible=False)
             ax.set_xlabel("method variant")
             ax.set_ylabel(f"test {metric.upper()} ({better} is better)")
