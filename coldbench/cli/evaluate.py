@@ -76,14 +76,18 @@ def evaluate_cli(
     The results go into each run folder (shots.parquet, catalogue.parquet, and metrics.json's
     shots and catalogue), checksummed.
     """
-    from coldbench.training.catalogue import add_catalogue
-    from coldbench.training.shots import add_shots
+    from coldbench.training.catalogue import rescore
 
     wanted = parse_shots(shots)
     folders = run_folders(runs)
     for index, folder in enumerate(folders, 1):
-        status = f"shots {add_shots(folder, wanted, seed=seed, data_dir=data_dir, force=force)}"
-        if catalogue:
-            ranked = add_catalogue(folder, threshold, data_dir=data_dir, force=force, seed=seed)
-            status += f", catalogue {ranked}"
+        status = rescore(
+            folder,
+            wanted,
+            catalogue=catalogue,
+            threshold=threshold,
+            seed=seed,
+            data_dir=data_dir,
+            force=force,
+        )
         console.print(f"[{index}/{len(folders)}] {escape(str(folder))}: {status}", highlight=False)

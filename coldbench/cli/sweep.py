@@ -196,13 +196,11 @@ def sweep_cli(
     print_summary(results)
     raise_failures(results)
     if wanted is not None:
-        from coldbench.training.catalogue import add_catalogue
-        from coldbench.training.shots import add_shots
+        from coldbench.training.catalogue import rescore
 
         for index, result in enumerate(results, 1):
             folder = Path(result.path)
-            status = add_shots(folder, wanted, data_dir=data_dir)
-            status = f"shots {status}, catalogue {add_catalogue(folder, data_dir=data_dir)}"
+            status = rescore(folder, wanted, data_dir=data_dir)
             console.print(
                 f"[{index}/{len(results)}] evaluate {escape(str(folder))}: {status}", highlight=False
             )

@@ -115,8 +115,7 @@ def _pad(rows: UserRows, positions: np.ndarray, dtype: torch.dtype, device) -> t
     column = np.arange(width)
     mask = column[None, :] < sizes[:, None]
     index = np.where(mask, starts[:, None] + column[None, :], 0)
-    if len(rows.items) == 0:  # no rows at all (a 0-shot support): one padding column
-        index = np.zeros_like(index)
+    # no rows at all (a 0-shot support): every index is 0 (padding), so index a one-row stand-in
     source_items = rows.items if len(rows.items) else np.zeros(1, rows.items.dtype)
     source_targets = rows.targets if len(rows.targets) else np.zeros(1, rows.targets.dtype)
     items = torch.from_numpy(np.where(mask, source_items[index], 0))

@@ -91,8 +91,6 @@ class MatrixFactorisation(Floor):
             ],
             1,
         )  # (b_i, q_i)
-        seen = torch.bincount(item_keys, minlength=n_items) > 0
-        item_side[~seen] = 0.0
         for _ in range(self.config.als_sweeps):
             rows = item_side[item_keys]  # solve (b_u, p_u): x = (1, q_i), y = r − μ − b_i
             user_side = ridge_solve(user_keys, _with_one(rows[:, 1:]), residual - rows[:, 0], n_users, reg)

@@ -690,6 +690,17 @@ def tsne(
         return _save(fig, out, name, top)
 
 
+def _means_and_intervals(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group of values (NaNs dropped): the mean and its 95% t-interval, as three arrays."""
+    rows = []
+    for group in groups:
+        values = np.asarray(group, dtype=float)
+        values = values[~np.isnan(values)]
+        rows.append((values.mean() if len(values) else np.nan, *t_interval(values, 0.95)))
+    means, lows, highs = (np.array(column) for column in zip(*rows))
+    return means, lows, highs
+
+
 # --------------------------------------------------------------------------- four states
 
 
@@ -716,19 +727,13 @@ def states(runs: Runs, out: Path, metric: str | None = None, name: str = "states
         fig, ax = plt.subplots(figsize=(9.0, 5.5))
         for index, variant in enumerate(variants):
             method = variant.split(" ")[0]
-            means, lows, highs = [], [], []
-            for state in STATES:
-                values = users.loc[(users["variant"] == variant) & (users["state"] == state), metric].dropna()
-                low, high = t_interval(values.to_numpy(), 0.95)
-                means.append(values.mean() if len(values) else np.nan)
-                lows.append(low)
-                highs.append(high)
+            part = users[users["variant"] == variant]
+            means, lows, highs = _means_and_intervals(part.loc[part["state"] == s, metric] for s in STATES)
             x = np.arange(len(STATES)) + offsets[index]
-            mean = np.asarray(means)
             ax.errorbar(
                 x,
-                mean,
-                yerr=[mean - np.asarray(lows), np.asarray(highs) - mean],
+                means,
+                yerr=[means - lows, highs - means],
                 marker=MARKERS[index % len(MARKERS)],
                 linestyle="--" if method in FLOORS else "-",
                 linewidth=0.8,
@@ -792,13 +797,7 @@ def shots(runs: Runs, out: Path, metric: str | None = None, name: str = "shots")
                 per_user = rows.groupby(["k", "user_id"])[metric].mean()
                 ks = sorted(rows["k"].unique())
                 x = np.array([np.log2(k) if k > 0 else -1.0 for k in ks])
-                means, lows, highs = [], [], []
-                for k in ks:
-                    values = per_user.loc[k].dropna().to_numpy()
-                    low, high = t_interval(values, 0.95)
-                    means.append(values.mean() if len(values) else np.nan)
-                    lows.append(low)
-                    highs.append(high)
+                means, lows, highs = _means_and_intervals(per_user.loc[k] for k in ks)
                 style = "--" if variant.split(" ")[0] in FLOORS else "-"
                 ax.plot(
                     x,

@@ -154,15 +154,14 @@ class Runs:
                     f"{path}: cannot read the run's per-user scores ({type(error).__name__}); "
                     "redo the run with `coldbench train … --force`, or point --results-dir at live runs"
                 ) from None
+            if "state" not in frame:  # runs from before states: every user is user-cold
+                frame = frame.assign(state=HEADLINE_STATE)
             catalogue = Path(row.path) / "catalogue.parquet"
             if catalogue.is_file():  # top-N metrics of `coldbench evaluate`: the test users' own state
                 ranked = pd.read_parquet(catalogue).drop(columns=["major", "n_relevant"])
-                states = frame["state"] if "state" in frame else pd.Series(HEADLINE_STATE, index=frame.index)
-                headline = frame[states.fillna(HEADLINE_STATE) == HEADLINE_STATE]
-                others = frame[states.fillna(HEADLINE_STATE) != HEADLINE_STATE]
-                frame = pd.concat(
-                    [headline.merge(ranked, on="user_id", how="left"), others], ignore_index=True
-                )
+                headline = frame["state"] == HEADLINE_STATE
+                merged = frame[headline].merge(ranked, on="user_id", how="left")
+                frame = pd.concat([merged, frame[~headline]], ignore_index=True)
             frames.append(
                 frame.assign(
                     dataset=row.dataset,
@@ -175,8 +174,6 @@ class Runs:
         if not frames:
             return pd.DataFrame()
         frame = pd.concat(frames, ignore_index=True)
-        states = frame["state"].fillna(HEADLINE_STATE) if "state" in frame else HEADLINE_STATE
-        frame = frame.assign(state=states)
         return frame if state is None else frame[frame["state"] == state].reset_index(drop=True)
 
     def shots(self) -> pd.DataFrame:

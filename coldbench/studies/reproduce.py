@@ -145,12 +145,10 @@ def reproduce(
             f"seed {job.seed}: {failed[0].error}"
         )
     if shots is not None:
-        from coldbench.training.catalogue import add_catalogue
-        from coldbench.training.shots import add_shots
+        from coldbench.training.catalogue import rescore
 
         for result in results:
-            add_shots(Path(result.path), shots, data_dir=data_dir)
-            add_catalogue(Path(result.path), data_dir=data_dir)
+            rescore(Path(result.path), shots, data_dir=data_dir)
 
     runs = load_runs(results_dir).select(prepared.name)
     out = Path(out)

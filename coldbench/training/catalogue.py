@@ -31,7 +31,7 @@ from coldbench.training.loaded import LoadedRun, load_run
 from coldbench.training.metrics import aggregate
 from coldbench.training.run_files import read_finished, record_files
 from coldbench.training.run_folder import run_lock
-from coldbench.training.shots import headline_split
+from coldbench.training.shots import add_shots, headline_split
 
 CATALOGUE_FILE = "catalogue.parquet"
 CUTOFFS = (10, 20)
@@ -168,3 +168,23 @@ def add_catalogue(
         }
         write_json(run_path / "metrics.json", {**metrics, "files": files, "catalogue": catalogue})
     return "scored"
+
+
+def rescore(
+    run_path: Path,
+    shots: tuple[int, ...],
+    *,
+    catalogue: bool = True,
+    threshold: float | None = None,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    force: bool = False,
+) -> str:
+    """What ``coldbench evaluate`` does to one finished run: the k-shot scores, then the catalogue
+    ranking (unless ``catalogue`` is off); returns what was done (``shots scored, catalogue kept``)."""
+    run_path = Path(run_path)
+    done = f"shots {add_shots(run_path, shots, seed=seed, data_dir=data_dir, force=force)}"
+    if catalogue:
+        ranked = add_catalogue(run_path, threshold, data_dir=data_dir, force=force, seed=seed)
+        done += f", catalogue {ranked}"
+    return done
