@@ -52,7 +52,8 @@ def test_export_writes_tables_figures_and_small_run_files_only(study, tmp_path):
     assert {"table-main.md", "table-main.csv", "table-main.tex", "table-minor-major.csv"} <= names
     assert {"boxplot.png", "lr-hist.png", "curves.png"} <= names
     files = {p.name for p in out.rglob("*") if p.is_file()}
-    assert not files & {"per_user.parquet", "predictions.parquet", "checkpoint.pt"}
+    assert "per_user.parquet" in files
+    assert not files & {"predictions.parquet", "checkpoint.pt", "shots.parquet"}
     assert not any(name.endswith(".pdf") for name in files)
     from PIL import Image
 
@@ -62,6 +63,58 @@ def test_export_writes_tables_figures_and_small_run_files_only(study, tmp_path):
     assert not (out / "runs").exists()
     assert {p.parent for p in out.rglob("*") if p.is_file()} == {out, out / "figures"}  # no per-run files
     assert check_exported(out) > 0
+
+
+def test_per_user_scores_are_committed_compactly_and_read_back_as_the_runs_gave_them(study, tmp_path):
+    """per_user.parquet: run, user, state, group and metrics (float32) only; a committed study loads
+    with load_runs like live runs, and its per-user scores equal the runs' to float32 precision."""
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    frame = pd.read_parquet(out / "per_user.parquet")
+    assert list(frame.columns[:4]) == ["run", "user_id", "state", "major"]
+    assert set(frame.columns[4:]) == {"mse", "mae", "ndcg@3", "ndcg@5"}  # no rate, no counts
+    assert (frame.dtypes[4:] == "float32").all() and len(frame) == 8 * 40
+    committed = load_runs(out)
+    assert "study" in committed.table and set(committed.table["run"]) == set(frame["run"].astype(str))
+    assert committed.table.drop(columns=["path", "study"]).equals(study.table.drop(columns=["path"]))
+    live = study.per_user().sort_values(["variant", "seed", "user_id"]).reset_index(drop=True)
+    back = committed.per_user().sort_values(["variant", "seed", "user_id"]).reset_index(drop=True)
+    for metric in ("mse", "mae", "ndcg@3", "ndcg@5"):
+        np.testing.assert_allclose(back[metric], live[metric], rtol=1e-6)
+        assert back[metric].dtype == "float64"
+    assert back["user_id"].tolist() == live["user_id"].tolist()
+    assert back["major"].tolist() == live["major"].tolist()
+
+
+def test_an_edited_per_user_score_or_interval_fails_the_check(study, tmp_path):
+    """The tables are re-derived from the committed files: one per-user value changed, or one
+    interval changed in a table, and check_exported names the line."""
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    assert check_exported(out) > 0
+    frame = pd.read_parquet(out / "per_user.parquet")
+    edited = frame.copy()
+    row = edited.index[edited["run"].astype(str).str.startswith("melu/")][3]
+    edited.loc[row, "mse"] = edited.loc[row, "mse"] + np.float32(0.3)
+    edited.to_parquet(out / "per_user.parquet", index=False)
+    with pytest.raises(ColdbenchError, match=r"table-\S+: the committed line differs"):
+        check_exported(out)
+    frame.to_parquet(out / "per_user.parquet", index=False)
+    assert check_exported(out) > 0
+    table = (out / "table-main.md").read_text()
+    low = table.split("[", 1)[1].split(",", 1)[0]  # the first interval's lower end
+    (out / "table-main.md").write_text(table.replace(f"[{low},", f"[{float(low) - 0.001:.3f},", 1))
+    with pytest.raises(ColdbenchError, match=r"table-main.md:\d+: the committed line differs"):
+        check_exported(out)
+
+
+def test_a_committed_study_without_per_user_scores_checks_its_means_only(study, tmp_path):
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    (out / "per_user.parquet").unlink()
+    assert check_exported(out) > 0  # the means against runs.jsonl
+    with pytest.raises(ColdbenchError, match="per_user.parquet: this committed study has no such file"):
+        load_runs(out).per_user()
 
 
 def _lines(folder: Path) -> list[dict]:
@@ -268,6 +321,10 @@ def test_a_four_state_study_exports_its_states_table_and_figure_checked_against_
     header = (out / "table-states.csv").read_text().splitlines()[0]
     assert "MSE warm" in header and "nDCG@3 user-item-cold" in header
     main_cells = check_exported(out)
+    frame = pd.read_parquet(out / "per_user.parquet")
+    others = frame[frame["state"] != "user-cold"]
+    assert others[["mse", "ndcg@3"]].notna().all().all() and others[["mae", "ndcg@5"]].isna().all().all()
+    assert frame.loc[frame["state"] == "user-cold", ["mae", "ndcg@5"]].notna().all().all()
     table = (out / "table-states.csv").read_text()
     tampered = table.replace(table.split("\n")[1].split(",")[2].split(" ")[0], "9.999", 1)
     (out / "table-states.csv").write_text(tampered)
@@ -312,6 +369,9 @@ def test_k_shot_results_export_their_table_and_figure_checked_against_the_runs(t
     assert "k=4 (n=" in header
     cells = check_exported(out)
     assert cells >= 3 * 4 + 3 * 6  # the shots table's 3 rows × 4 k, besides the main table's cells
+    committed = pd.read_parquet(out / "shots.parquet")
+    assert list(committed.columns) == ["run", "user_id", "k", "major", "n_support_full", "mse"]
+    assert len(committed) == len(load_runs(tmp_path / "results").shots())
     import csv
 
     rows = list(csv.reader((out / "table-shots.csv").open(newline="")))

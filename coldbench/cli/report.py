@@ -102,7 +102,8 @@ def report_cli(
             written = export_study(runs, name, folder)
             cells = check_exported(folder)
             console.print(
-                f"wrote {len(written)} files to {folder} ({cells} table means checked against runs)"
+                f"wrote {len(written)} files to {folder} "
+                f"({cells} table cells and lines checked against the committed runs)"
             )
         return
     if table is None and figure is None:

@@ -6,10 +6,18 @@
 run's ``config.json`` and ``metrics.json`` as parsed and its ``epochs.csv`` as a list of rows
 (column order kept, numbers as numbers). One file instead of three per run keeps a committed
 study small (a file costs at least one 4 KB block) while a diff still shows run by run what
-changed. Read it with ``pandas.read_json(path, lines=True)``. Predictions, per-user rows and
-checkpoints stay behind: they are large, and MovieLens may not be redistributed.
-``check_exported`` reads the committed files back and confirms that every mean in the committed
-tables is the mean over seeds of the test metrics in ``runs.jsonl``.
+changed. Read it with ``pandas.read_json(path, lines=True)``.
+
+Beside it, ``per_user.parquet`` holds every run's per-user scores (columns ``run``, ``user_id``,
+``state``, ``major`` and the metrics, float32): every metric for the test users, and
+``STATE_METRICS`` for the other states of the four-state protocol. ``shots.parquet`` holds the
+k-shot scores of runs scored by ``coldbench evaluate`` (``run``, ``user_id``, ``k``, ``major``,
+``n_support_full`` and the task's headline metric). No ratings, item ids, predictions or
+checkpoints are committed: they are large, and MovieLens may not be redistributed.
+
+The tables are rendered from these committed files (``load_committed``), so ``check_exported``
+can render every committed table again from them and compare it character by character: every
+interval, p-value, Holm adjustment and ``*``, besides every mean against ``runs.jsonl``.
 """
 
 from __future__ import annotations
@@ -20,29 +28,54 @@ import math
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pandas as pd
+
 from coldbench.atomic_io import atomic_path
-from coldbench.data.protocol import STATES
+from coldbench.data.protocol import HEADLINE_STATE, STATES
 from coldbench.errors import ColdbenchError
 from coldbench.paths import portable_storage
-from coldbench.report.runs import Runs, method_info, variant_label
+from coldbench.report.runs import (
+    OLD_RUN_TREE,
+    RUNS_FILE,
+    SHOTS_FILE,
+    USERS_FILE,
+    Runs,
+    load_committed,
+    method_info,
+    read_runs_jsonl,
+    variant_label,
+)
 from coldbench.report.tables import RENDERERS, TABLES, metric_label
 from coldbench.report.tables.states import has_states
 
 RUN_FILES = ("config.json", "epochs.csv", "metrics.json")  # what runs.jsonl holds of each run
-RUNS_FILE = "runs.jsonl"
-OLD_RUN_TREE = "runs"  # exports before runs.jsonl wrote runs/<method>/<config-id>/seed-<k>/{RUN_FILES}
-RECORD_KEYS = ("run", "config", "metrics", "epochs")
+STATE_METRICS = ("mse", "ndcg@3", "auc", "nel")  # kept for every state; the test users keep every metric
+SHOT_METRICS = ("mse", "auc")  # the shots table's metric (ratings, clicks)
+NOT_METRICS = ("major", "n_support", "n_query", "n_relevant", "inner_lr", "seed", "k", "n_support_full")
 RATING_TABLES = ("main", "ablation", "minor-major")
 FIGURES = ("boxplot", "lr-hist", "curves")
 EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex"}
 METRIC_COLUMNS = ("mse", "mae", "ndcg@3", "ndcg@5", "ndcg_lin@3", "ndcg_lin@5")
 
 
+def table_options(name: str) -> dict:
+    """The options a committed table is rendered with (``check_exported`` renders it again so)."""
+    if name == "states":  # four states × a metric: keep it to MSE and nDCG@3
+        return {"metrics": "mse,ndcg@3"}
+    if name in ("minor-major", "ctr", "shots"):  # one metric each (shots: its columns are the k)
+        return {}
+    return {"metrics": ",".join(METRIC_COLUMNS)}
+
+
 def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
-    """Write the committed form of ``dataset``'s study under ``out``; returns the files written."""
+    """Write the committed form of ``dataset``'s study under ``out``; returns the files written.
+
+    The committed run files come first; the tables are then rendered from them, not from the live
+    runs, so that they can be re-derived from the repository alone.
+    """
     from coldbench.report.figures import FIGURES as DRAW
 
     selected = runs.select(dataset)
@@ -53,29 +86,35 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
     four_states = has_states(selected.table)  # the four-state protocol: its table and figure too
-    scored = any((Path(path) / "shots.parquet").is_file() for path in selected.table["path"])  # evaluate
+    scored = any((Path(path) / SHOTS_FILE).is_file() for path in selected.table["path"])  # evaluate
     extra_tables = (*(("states",) if four_states else ()), *(("shots",) if scored else ()))
     extra_figures = (*(("states",) if four_states else ()), *(("shots",) if scored else ()))
-    tags = selected.tags()
+    out.mkdir(parents=True, exist_ok=True)
+    runs_in = ((row.method, row.config_id, row.seed, Path(row.path)) for row in selected.table.itertuples())
+    written.append(write_runs_jsonl(runs_in, out / RUNS_FILE))
+    if old_tree is not None:
+        shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
+    written.append(write_per_user(selected, out / USERS_FILE))
+    shots = write_shots(selected, out / SHOTS_FILE)
+    if shots is None:
+        (out / SHOTS_FILE).unlink(missing_ok=True)
+    else:
+        written.append(shots)
+    committed = load_committed(out)
+    tags = committed.tags()
     # One set of tables per preset when the study holds several (table-main-paper, table-main-tuned);
     # a preset whose runs are all of one family may lack a table (no PAML run: no ablation).
-    views = [(f"-{tag}", selected.for_preset(tag)) for tag in tags] if len(tags) > 1 else [("", selected)]
+    views = [(f"-{tag}", committed.for_preset(tag)) for tag in tags] if len(tags) > 1 else [("", committed)]
     for suffix, view in views:
         for name in ("ctr",) if ctr else (*RATING_TABLES, *extra_tables):
-            options = {} if name in ("minor-major", "ctr") else {"metrics": ",".join(METRIC_COLUMNS)}
-            if name == "states":  # four states × a metric: keep it to MSE and nDCG@3
-                options = {"metrics": "mse,ndcg@3"}
-            if name == "shots":  # its columns are the k: one metric, MSE
-                options = {}
             try:
-                report = TABLES[name](view, dataset, **options)
+                report = TABLES[name](view, dataset, **table_options(name))
             except ColdbenchError:
                 if suffix:
                     continue
                 raise
             for fmt, ext in EXTENSIONS.items():
                 path = out / f"table-{name}{suffix}.{ext}"
-                path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:
                     tmp.write_text(RENDERERS[fmt](report))
                 written.append(path)
@@ -85,18 +124,62 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     figures = out / "figures"
     for name in ("ctr", "curves") if ctr else (*FIGURES, *extra_figures):
         try:
-            DRAW[name](selected, figures)
+            DRAW[name](selected, figures)  # from the live runs: lr-hist needs each user's rate
         except ColdbenchError:  # nothing to draw (lr-hist when every rate is one number): no figure
             (figures / f"{name}.png").unlink(missing_ok=True)
             continue
         (figures / f"{name}.pdf").unlink(missing_ok=True)  # the PNG is enough for a repository
         compact_png(figures / f"{name}.png")
         written.append(figures / f"{name}.png")
-    runs_in = ((row.method, row.config_id, row.seed, Path(row.path)) for row in selected.table.itertuples())
-    written.append(write_runs_jsonl(runs_in, out / RUNS_FILE))
-    if old_tree is not None:
-        shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
     return written
+
+
+def _compact(frame: pd.DataFrame, runs: Runs, keep: Callable[[str], bool]) -> pd.DataFrame:
+    """``frame``'s rows with a ``run`` key, the kept metrics as float32, sorted for compression."""
+    names = runs.table.set_index(["variant", "seed"])["run"]
+    frame = frame.assign(run=[names[(v, s)] for v, s in zip(frame["variant"], frame["seed"])])
+    keys = [c for c in ("run", "user_id", "state", "k", "major", "n_support_full") if c in frame]
+    metrics = [
+        c
+        for c in frame.columns
+        if c not in (*keys, *NOT_METRICS, "dataset", "method", "variant", "config_id")
+        and pd.api.types.is_float_dtype(frame[c])
+        and keep(c)
+    ]
+    out = frame[keys + metrics].copy()
+    for column in ("run", "user_id", "state"):
+        if column in out:
+            out[column] = out[column].astype(str).astype("category")
+    for column, kind in (("k", "int16"), ("n_support_full", "int32")):
+        if column in out:
+            out[column] = out[column].astype(kind)
+    out[metrics] = out[metrics].astype("float32")
+    return out.sort_values([c for c in ("run", "state", "k", "user_id") if c in out]).reset_index(drop=True)
+
+
+def _write_parquet(frame: pd.DataFrame, dest: Path) -> Path:
+    with atomic_path(dest) as tmp:
+        frame.to_parquet(tmp, index=False, compression="zstd", compression_level=19)
+    return Path(dest)
+
+
+def write_per_user(runs: Runs, dest: Path) -> Path:
+    """``per_user.parquet``: every run's per-user scores, every state (see the module docstring)."""
+    frame = runs.per_user(state=None)
+    frame = _compact(frame, runs, lambda metric: True)
+    headline = frame["state"] == HEADLINE_STATE
+    for metric in frame.columns[frame.dtypes == "float32"]:
+        if metric not in STATE_METRICS:  # other states keep the states table's metrics only
+            frame.loc[~headline, metric] = float("nan")
+    return _write_parquet(frame, dest)
+
+
+def write_shots(runs: Runs, dest: Path) -> Path | None:
+    """``shots.parquet``: the k-shot scores of the runs ``coldbench evaluate`` scored, or None."""
+    frame = runs.shots()
+    if frame.empty:
+        return None
+    return _write_parquet(_compact(frame, runs, lambda metric: metric in SHOT_METRICS), dest)
 
 
 def _cell(text: str) -> int | float | str | None:
@@ -209,34 +292,6 @@ def compact_png(path: Path) -> None:
         palette.save(tmp, format="PNG", optimize=True)
 
 
-def read_runs_jsonl(folder: Path) -> list[dict]:
-    """The runs committed in ``folder/runs.jsonl`` (none if it is missing), one dict per line.
-
-    A ``runs/`` tree from an older export is an error, whether beside ``runs.jsonl`` or instead
-    of it: the two must not disagree unseen.
-    """
-    folder = Path(folder)
-    path, tree = folder / RUNS_FILE, folder / OLD_RUN_TREE
-    if tree.exists():
-        where = "beside" if path.exists() else "instead of"
-        raise ColdbenchError(
-            f"{tree}: per-run folders from an older export, {where} {RUNS_FILE}; export again "
-            f"(or bundle them with coldbench.report.export.bundle_run_tree) and delete {tree}"
-        )
-    if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except ValueError as error:
-            raise ColdbenchError(f"{path}:{number}: not a JSON object ({error})") from None
-        if not isinstance(record, dict) or any(key not in record for key in RECORD_KEYS):
-            raise ColdbenchError(f"{path}:{number}: expected an object with {', '.join(RECORD_KEYS)}")
-        records.append(record)
-    return records
-
-
 def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
     """variant → metric → mean over seeds, from each run's config and test metrics in ``runs.jsonl``.
 
@@ -260,11 +315,64 @@ def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
 
 
 def check_exported(folder: Path, digits: int = 3) -> int:
-    """Every mean printed in ``table-main*.csv``, ``table-ablation*.csv`` and ``table-states*.csv``
-    against ``runs.jsonl``.
+    """Every committed table of ``folder`` against its committed runs; returns the cells checked.
 
-    Returns the number of cells checked; a mismatch raises ColdbenchError naming the cell.
+    Every mean printed in ``table-main*.csv``, ``table-ablation*.csv``, ``table-states*.csv`` and
+    ``table-shots*.csv`` is checked against ``runs.jsonl``; where ``per_user.parquet`` is committed,
+    every table file is also rendered again from the committed files and must be identical (its
+    intervals, p-values and ``*`` included). A mismatch raises ColdbenchError naming the cell or
+    the line.
     """
+    folder = Path(folder)
+    checked = _check_means(folder, digits)
+    if (folder / USERS_FILE).is_file():
+        checked += rederive_tables(folder)
+    return checked
+
+
+def rederive_tables(folder: Path) -> int:
+    """Render every committed ``table-<name>[-<preset>].<ext>`` of ``folder`` again from its committed
+    runs and per-user scores; returns the number of lines compared, raises on the first difference."""
+    folder = Path(folder)
+    committed = load_committed(folder)
+    dataset = committed.datasets()[0] if len(committed.datasets()) == 1 else None
+    formats = {ext: fmt for fmt, ext in EXTENSIONS.items()}
+    lines = 0
+    reports: dict[str, object] = {}
+    for path in sorted(folder.glob("table-*")):
+        fmt = formats.get(path.suffix.lstrip("."))
+        if fmt is None:
+            continue
+        stem = path.stem.removeprefix("table-")
+        name, tag = next(
+            (
+                (n, stem[len(n) + 1 :] or None)
+                for n in sorted(TABLES, key=len, reverse=True)
+                if stem == n or stem.startswith(f"{n}-")
+            ),
+            (None, None),
+        )
+        if name is None or dataset is None:
+            raise ColdbenchError(f"{path}: not a table this study can render (tables: {', '.join(TABLES)})")
+        if stem not in reports:
+            view = committed.for_preset(tag) if tag else committed
+            reports[stem] = TABLES[name](view, dataset, **table_options(name))
+        want = RENDERERS[fmt](reports[stem]).splitlines()
+        have = path.read_text(encoding="utf-8").splitlines()
+        for number, (ours, theirs) in enumerate(zip(want, have), 1):
+            if ours != theirs:
+                raise ColdbenchError(
+                    f"{path}:{number}: the committed line differs from the one its committed runs give\n"
+                    f"  committed: {theirs}\n  re-derived: {ours}"
+                )
+        if len(want) != len(have):
+            raise ColdbenchError(f"{path}: {len(have)} lines committed, its committed runs give {len(want)}")
+        lines += len(want)
+    return lines
+
+
+def _check_means(folder: Path, digits: int = 3) -> int:
+    """Every mean printed in the committed main, ablation, states and shots CSVs against ``runs.jsonl``."""
     means = _committed_means(Path(folder))
     checked = 0
     paths = [

@@ -1,4 +1,11 @@
-"""Collect finished runs under a results folder into tidy tables."""
+"""Collect finished runs into tidy tables: live run folders, or a committed study's files.
+
+A committed study (``coldbench report --export``) is a folder holding ``runs.jsonl`` (every run's
+config, metrics and epochs), ``per_user.parquet`` (every run's per-user scores, float32, no
+ratings and no item ids) and, when the runs were scored by ``coldbench evaluate``,
+``shots.parquet``. ``load_runs`` reads such a folder like a results folder, so every table's
+intervals, tests and ``*`` can be re-derived from what the repository holds.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +25,11 @@ from coldbench.errors import ColdbenchError
 from coldbench.training.run_files import CorruptRun, read_finished
 
 GROUPS = ("overall", "major", "minor")
+RUNS_FILE = "runs.jsonl"  # a committed study's runs, one JSON object per line
+USERS_FILE = "per_user.parquet"  # a committed study's per-user scores (and a run folder's own)
+SHOTS_FILE = "shots.parquet"  # a committed study's k-shot scores (and a run folder's own)
+OLD_RUN_TREE = "runs"  # exports before runs.jsonl wrote runs/<method>/<config-id>/seed-<k>/{RUN_FILES}
+RECORD_KEYS = ("run", "config", "metrics", "epochs")
 
 
 def _changed(values: dict, defaults: dict) -> list[str]:
@@ -146,7 +159,19 @@ class Runs:
         """
         frames = []
         for row in self.table.itertuples():
-            path = Path(row.path) / "per_user.parquet"
+            if isinstance(getattr(row, "study", None), str):  # a committed study's run
+                frame = _committed_rows(Path(row.study) / USERS_FILE, row.run)
+                frames.append(
+                    frame.assign(
+                        dataset=row.dataset,
+                        method=row.method,
+                        variant=row.variant,
+                        config_id=row.config_id,
+                        seed=row.seed,
+                    )
+                )
+                continue
+            path = Path(row.path) / USERS_FILE
             try:
                 frame = pd.read_parquet(path)
             except (OSError, ValueError) as error:  # missing, unreadable or not parquet (pyarrow's errors)
@@ -179,27 +204,28 @@ class Runs:
     def shots(self) -> pd.DataFrame:
         """All runs' ``shots.parquet`` (``coldbench evaluate``: per user and support size k) with the
         run's keys as columns; runs without one are left out. ``k = -1`` is the whole support."""
-        frames = [
-            pd.read_parquet(Path(row.path) / "shots.parquet").assign(
-                dataset=row.dataset,
-                method=row.method,
-                variant=row.variant,
-                config_id=row.config_id,
-                seed=row.seed,
-            )
-            for row in self.table.itertuples()
-            if (Path(row.path) / "shots.parquet").is_file()
-        ]
+        frames = []
+        for row in self.table.itertuples():
+            if isinstance(getattr(row, "study", None), str):  # a committed study's run
+                path = Path(row.study) / SHOTS_FILE
+                frame = _committed_rows(path, row.run) if path.is_file() else None
+            else:
+                path = Path(row.path) / SHOTS_FILE
+                frame = pd.read_parquet(path) if path.is_file() else None
+            if frame is not None and len(frame):
+                keys = {"dataset": row.dataset, "method": row.method, "variant": row.variant}
+                frames.append(frame.assign(**keys, config_id=row.config_id, seed=row.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def epochs(self) -> pd.DataFrame:
         """All runs' ``epochs.csv`` with the run's keys as columns."""
-        frames = [
-            pd.read_csv(Path(row.path) / "epochs.csv").assign(
-                dataset=row.dataset, variant=row.variant, seed=row.seed
-            )
-            for row in self.table.itertuples()
-        ]
+        frames = []
+        for row in self.table.itertuples():
+            if isinstance(getattr(row, "study", None), str):  # a committed study: runs.jsonl has them
+                frame = pd.DataFrame(_committed_records(Path(row.study) / RUNS_FILE)[row.run]["epochs"])
+            else:
+                frame = pd.read_csv(Path(row.path) / "epochs.csv")
+            frames.append(frame.assign(dataset=row.dataset, variant=row.variant, seed=row.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -221,18 +247,62 @@ def _read_run(folder: Path) -> tuple[dict, dict]:
     return metrics, config
 
 
+def _row(config: dict, metrics: dict, path: str) -> dict:
+    """One run's row of the runs table, from its parsed ``config.json`` and ``metrics.json``."""
+    info = method_info(config["method"], config)
+    row = {
+        "dataset": config["dataset"],
+        "dataset_hash": config["dataset_hash"],
+        "method": config["method"],
+        "config_id": config["config_id"],
+        "variant": variant_label(
+            config["method"], config["params"], config.get("train"), config.get("tuned"), info
+        ),
+        "default_gamma": float(info["defaults"].get("gamma", 0.0)),  # orders REG-PAML's γ variants
+        "seed": config["seed"],
+        "run": f"{config['method']}/{config['config_id']}/seed-{config['seed']}",
+        "path": path,
+        # the prepared data's protocol as the run records it (None for runs that predate it)
+        "protocol": json.dumps(config.get("dataset_protocol"), sort_keys=True),
+        "task": metrics.get("task", "rating"),
+        "selected_epoch": metrics.get("selected_epoch"),
+        "train_seconds": metrics.get("train_seconds"),
+        # runs from before early stopping trained every epoch: epochs_run is the maximum
+        "epochs_run": metrics.get("epochs_run", (config.get("train") or {}).get("epochs")),
+        "stopped": metrics.get("stopped", "maximum"),
+        "tuned_trials": (config.get("tuned") or {}).get("trials"),
+        "tuned_pruner": (config.get("tuned") or {}).get("pruner"),
+    }
+    for group in GROUPS:
+        for metric, value in metrics["test"].get(group, {}).items():
+            row[f"{group}_{metric}"] = value
+    for group, scores in ((metrics.get("catalogue") or {}).get("test") or {}).items():  # evaluate
+        for metric, value in scores.items():
+            if metric != "n_users":
+                row[f"{group}_{metric}"] = value
+    for state, scores in (metrics.get("states") or {}).items():  # the four-state protocol
+        for group in GROUPS:
+            for metric, value in scores.get(group, {}).items():
+                row[f"{state}/{group}_{metric}"] = value
+    return row
+
+
 def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
     """Every finished run (a ``metrics.json`` beside its ``config.json``) under ``results_dir``.
 
     A run whose files do not match the checksums in its ``metrics.json`` (or that cannot be read)
     is left out, with a warning naming it. Hidden folders (a ``--force`` rerun in progress) are
-    not runs.
+    not runs. A committed study's folder (``runs.jsonl``, no run folders) is read with
+    ``load_committed``.
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ColdbenchError(f"--results-dir {results_dir}: no such folder; train something first")
+    found = sorted(results_dir.rglob("metrics.json"))
+    if not found and (results_dir / RUNS_FILE).is_file():
+        return load_committed(results_dir)
     rows = []
-    for metrics_path in sorted(results_dir.rglob("metrics.json")):
+    for metrics_path in found:
         folder = metrics_path.parent
         if any(part.startswith(".") for part in folder.relative_to(results_dir).parts):
             continue
@@ -241,38 +311,101 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
         except CorruptRun as error:
             warn(f"{error}; left out (redo it with `coldbench train … --force`)")
             continue
-        info = method_info(config["method"], config)
-        row = {
-            "dataset": config["dataset"],
-            "dataset_hash": config["dataset_hash"],
-            "method": config["method"],
-            "config_id": config["config_id"],
-            "variant": variant_label(
-                config["method"], config["params"], config.get("train"), config.get("tuned"), info
-            ),
-            "default_gamma": float(info["defaults"].get("gamma", 0.0)),  # orders REG-PAML's γ variants
-            "seed": config["seed"],
-            "path": str(folder),
-            "task": metrics.get("task", "rating"),
-            "selected_epoch": metrics.get("selected_epoch"),
-            "train_seconds": metrics.get("train_seconds"),
-            # runs from before early stopping trained every epoch: epochs_run is the maximum
-            "epochs_run": metrics.get("epochs_run", (config.get("train") or {}).get("epochs")),
-            "stopped": metrics.get("stopped", "maximum"),
-            "tuned_trials": (config.get("tuned") or {}).get("trials"),
-            "tuned_pruner": (config.get("tuned") or {}).get("pruner"),
-        }
-        for group in GROUPS:
-            for metric, value in metrics["test"].get(group, {}).items():
-                row[f"{group}_{metric}"] = value
-        for group, scores in ((metrics.get("catalogue") or {}).get("test") or {}).items():  # evaluate
-            for metric, value in scores.items():
-                if metric != "n_users":
-                    row[f"{group}_{metric}"] = value
-        for state, scores in (metrics.get("states") or {}).items():  # the four-state protocol
-            for group in GROUPS:
-                for metric, value in scores.get(group, {}).items():
-                    row[f"{state}/{group}_{metric}"] = value
-        rows.append(row)
+        rows.append(_row(config, metrics, str(folder)))
     _unique_labels(rows)
     return Runs(pd.DataFrame(rows))
+
+
+def load_committed(folder: Path) -> Runs:
+    """The runs of a committed study: ``folder/runs.jsonl``, with per-user scores read from
+    ``folder/per_user.parquet`` (and k-shot scores from ``folder/shots.parquet``) when asked for."""
+    folder = Path(folder)
+    records = read_runs_jsonl(folder)
+    if not records:
+        raise ColdbenchError(f"{folder}: no {RUNS_FILE} with runs in it")
+    rows = []
+    for number, record in enumerate(records, 1):
+        try:
+            row = _row(record["config"], record["metrics"], str(folder))
+        except (KeyError, TypeError, AttributeError) as error:
+            where = f"{folder / RUNS_FILE}:{number}"
+            raise ColdbenchError(f"{where}: not a run record ({error!r} missing)") from None
+        rows.append({**row, "run": record["run"], "study": str(folder)})
+    _unique_labels(rows)
+    return Runs(pd.DataFrame(rows))
+
+
+def read_runs_jsonl(folder: Path) -> list[dict]:
+    """The runs committed in ``folder/runs.jsonl`` (none if it is missing), one dict per line.
+
+    A ``runs/`` tree from an older export is an error, whether beside ``runs.jsonl`` or instead
+    of it: the two must not disagree unseen.
+    """
+    folder = Path(folder)
+    path, tree = folder / RUNS_FILE, folder / OLD_RUN_TREE
+    if tree.exists():
+        where = "beside" if path.exists() else "instead of"
+        raise ColdbenchError(
+            f"{tree}: per-run folders from an older export, {where} {RUNS_FILE}; export again "
+            f"(or bundle them with coldbench.report.export.bundle_run_tree) and delete {tree}"
+        )
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise ColdbenchError(f"{path}:{number}: not a JSON object ({error})") from None
+        if not isinstance(record, dict) or any(key not in record for key in RECORD_KEYS):
+            raise ColdbenchError(f"{path}:{number}: expected an object with {', '.join(RECORD_KEYS)}")
+        records.append(record)
+    return records
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """A file's identity for the caches below: its path, size and modification time."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ColdbenchError(
+            f"{path}: this committed study has no such file (exported before per-user scores were "
+            "committed?); its means are checked against runs.jsonl, but intervals and tests need it"
+        ) from None
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def _committed_rows(path: Path, run: str) -> pd.DataFrame:
+    """The rows of ``run`` in a committed study's per-user (or k-shot) file."""
+    by_run = _read_by_run(*_stamp(path))
+    if run not in by_run:
+        raise ColdbenchError(f"{path}: no rows of run {run} (the file does not match runs.jsonl)")
+    return by_run[run].copy()
+
+
+@lru_cache(maxsize=8)
+def _read_by_run(path: str, size: int, mtime_ns: int) -> dict[str, pd.DataFrame]:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise ColdbenchError(f"{path}: cannot read it ({type(error).__name__})") from None
+    if "run" not in frame or "user_id" not in frame:
+        raise ColdbenchError(f"{path}: expected the columns run and user_id")
+    for column in ("run", "user_id", "state"):
+        if column in frame:
+            frame[column] = frame[column].astype(str)
+    floats = frame.columns[frame.dtypes == "float32"]
+    frame[floats] = frame[floats].astype("float64")  # committed as float32; computed on as every run's
+    return {
+        str(run): part.drop(columns="run").reset_index(drop=True)
+        for run, part in frame.groupby("run", sort=False, observed=True)
+    }
+
+
+def _committed_records(path: Path) -> dict[str, dict]:
+    return _records_by_run(*_stamp(path))
+
+
+@lru_cache(maxsize=8)
+def _records_by_run(path: str, size: int, mtime_ns: int) -> dict[str, dict]:
+    return {record["run"]: record for record in read_runs_jsonl(Path(path).parent)}

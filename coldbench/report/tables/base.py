@@ -171,11 +171,14 @@ def plainest(variants, gammas: Mapping[str, float] | None = None) -> list[str]:
 
 def _recorded_protocol(table: pd.DataFrame) -> dict | None:
     """The prepared data's protocol as the first run records it (``None`` for runs that predate it)."""
-    try:
-        config = json.loads((Path(table["path"].iloc[0]) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    protocol = config.get("dataset_protocol")
+    if "protocol" in table:  # load_runs keeps it from config.json (live runs and committed studies)
+        protocol = json.loads(table["protocol"].iloc[0])
+    else:
+        try:
+            path = Path(table["path"].iloc[0]) / "config.json"
+            protocol = json.loads(path.read_text(encoding="utf-8")).get("dataset_protocol")
+        except (OSError, ValueError):
+            return None
     return protocol if isinstance(protocol, dict) else None
 
 
