@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from coldbench.errors import ColdbenchError
-from coldbench.report.export import bundle_run_tree, check_exported, export_study
+from coldbench.report.export import NO_COMMIT, bundle_run_tree, check_exported, export_study
 from coldbench.report.runs import load_runs
 from coldbench.testing import write_fake_run
 
@@ -151,7 +152,11 @@ def test_runs_jsonl_holds_each_runs_three_files_one_line_per_run_in_order(study,
     assert [r["run"].rsplit("-", 1)[1] for r in paml] == ["0", "1", "2", "10"]
     for record in records:
         source = sources[record["run"]]
-        assert list(record) == ["run", "config", "metrics", "epochs"]
+        assert list(record) == ["run", "provenance", "config", "metrics", "epochs"]
+        commit = record["config"].get("versions", {}).get("coldbench_commit")
+        assert record["provenance"] == (
+            {"commit": commit} if commit else {"commit": None, "reason": NO_COMMIT}
+        )
         assert record["config"] == json.loads((source / "config.json").read_text())
         assert record["metrics"] == json.loads((source / "metrics.json").read_text())
         table = pd.read_csv(source / "epochs.csv")
@@ -233,6 +238,26 @@ def test_committed_reference_tables_match_their_runs(folder):
         if "tuned" in record["config"]
     ]
     assert all(s.startswith("<results-dir>/") for s in storages), storages[:1]  # no machine's path
+
+
+COMMIT = re.compile(r"[0-9a-f]{40}(\+dirty)?")
+
+
+@pytest.mark.parametrize("folder", sorted(p for p in REFERENCE.glob("*") if p.is_dir()), ids=lambda p: p.name)
+def test_every_committed_run_names_its_code_commit_or_why_it_is_unknown(folder):
+    for record in map(json.loads, (folder / "runs.jsonl").read_text().splitlines()):
+        provenance = record["provenance"]
+        recorded = record["config"].get("versions", {}).get("coldbench_commit")
+        if provenance["commit"] is None:
+            assert recorded is None and len(provenance["reason"]) > 40, record["run"]
+        else:
+            assert COMMIT.fullmatch(provenance["commit"]) and provenance["commit"] == recorded, record["run"]
+
+
+def test_a_run_without_a_recorded_commit_is_exported_with_the_reason(study, tmp_path):
+    export_study(study, "d", tmp_path / "d")
+    records = _lines(tmp_path / "d")
+    assert records and all(r["provenance"] == {"commit": None, "reason": NO_COMMIT} for r in records)
 
 
 def test_an_absolute_default_study_path_is_exported_as_the_results_folder(tmp_path):

@@ -198,6 +198,12 @@ def _cell(text: str) -> int | float | str | None:
     return value if math.isfinite(value) else text
 
 
+NO_COMMIT = (
+    "config.json records no code commit: coldbench ran from outside a git checkout "
+    "(an installed package) or without git"
+)
+
+
 def run_record(run: str, folder: Path) -> dict:
     """One line of ``runs.jsonl``: ``run``'s name and the three small files in ``folder``, parsed."""
     folder = Path(folder)
@@ -216,7 +222,21 @@ def run_record(run: str, folder: Path) -> dict:
     if isinstance(tuned, dict) and isinstance(tuned.get("storage"), str) and len(folder.parents) > 3:
         # runs tuned before provenance was portable recorded this machine's path of the study
         tuned["storage"] = portable_storage(tuned["storage"], folder.parents[3])
-    return {"run": run, "config": config, "metrics": metrics, "epochs": epochs}
+    return {
+        "run": run,
+        "provenance": provenance(config),
+        "config": config,
+        "metrics": metrics,
+        "epochs": epochs,
+    }
+
+
+def provenance(config: dict) -> dict:
+    """The code commit a run records, or ``None`` with the reason it is unknown."""
+    commit = (config.get("versions") or {}).get("coldbench_commit")
+    if commit:
+        return {"commit": commit}
+    return {"commit": None, "reason": NO_COMMIT}
 
 
 def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path]], dest: Path) -> Path:
