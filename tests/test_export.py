@@ -13,7 +13,7 @@ import pytest
 
 from coldbench.errors import ColdbenchError
 from coldbench.report.export import NO_COMMIT, bundle_run_tree, check_exported, export_study
-from coldbench.report.runs import load_runs
+from coldbench.report.runs import Runs, load_runs
 from coldbench.testing import write_fake_run
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -405,3 +405,28 @@ def test_k_shot_results_export_their_table_and_figure_checked_against_the_runs(t
         csv.writer(handle).writerows(rows)
     with pytest.raises(ColdbenchError, match=r"table-shots.csv: .* shows 9.999"):
         check_exported(out)
+
+
+def test_keep_committed_adds_runs_to_a_committed_study_as_one_export_of_all_would(study, tmp_path):
+    """A study trained over sessions: the committed runs the new results lack stay; a run in both
+    is taken from the new results; the outcome equals one export of every run."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    export_study(study, "d", full)
+    methods = study.table["method"]
+    export_study(Runs(study.table[methods.isin(["melu", "paml"])]), "d", part)
+    export_study(Runs(study.table[methods != "melu"]), "d", part, keep_committed=True)
+    for name in ("runs.jsonl", "table-main.md", "table-ablation.md", "table-minor-major.csv"):
+        assert (part / name).read_text() == (full / name).read_text(), name
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(part / "per_user.parquet"), pd.read_parquet(full / "per_user.parquet")
+    )
+    assert check_exported(part) > 0
+    export_study(Runs(study.table[methods != "melu"]), "d", part)  # without it: replaced
+    assert not any(record["run"].startswith("melu/") for record in _lines(part))
+
+
+def test_keep_committed_refuses_runs_on_other_prepared_data(study, tmp_path):
+    export_study(study, "d", tmp_path / "d")
+    other = study.table.assign(dataset_hash="f" * 64)
+    with pytest.raises(ColdbenchError, match="other prepared data"):
+        export_study(Runs(other[other["method"] == "melu"]), "d", tmp_path / "d", keep_committed=True)

@@ -60,6 +60,15 @@ def report_cli(
         Path | None,
         typer.Option(help="Write the study for committing: tables, PNG figures and runs.jsonl (every run)."),
     ] = None,
+    keep_committed: Annotated[
+        bool,
+        typer.Option(
+            "--keep-committed",
+            metavar="",
+            help="With --export: keep the runs already committed there that these results lack "
+            "(a study trained over several sessions).",
+        ),
+    ] = False,
     variant: Annotated[
         str | None,
         typer.Option(
@@ -99,7 +108,7 @@ def report_cli(
 
         for name in datasets:
             folder = export / name if len(datasets) > 1 or dataset is None else export
-            written = export_study(runs, name, folder)
+            written = export_study(runs, name, folder, keep_committed=keep_committed)
             cells = check_exported(folder)
             console.print(
                 f"wrote {len(written)} files to {folder} "

@@ -43,6 +43,7 @@ from coldbench.report.runs import (
     SHOTS_FILE,
     USERS_FILE,
     Runs,
+    committed_records,
     load_committed,
     method_info,
     read_runs_jsonl,
@@ -70,11 +71,13 @@ def table_options(name: str) -> dict:
     return {"metrics": ",".join(METRIC_COLUMNS)}
 
 
-def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
+def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = False) -> list[Path]:
     """Write the committed form of ``dataset``'s study under ``out``; returns the files written.
 
     The committed run files come first; the tables are then rendered from them, not from the live
-    runs, so that they can be re-derived from the repository alone.
+    runs, so that they can be re-derived from the repository alone. With ``keep_committed`` the
+    runs already committed in ``out`` that ``runs`` lacks stay in the study (one trained over
+    several sessions, on machines that do not keep run folders); a run in both is taken from ``runs``.
     """
     from coldbench.report.figures import FIGURES as DRAW
 
@@ -83,6 +86,8 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
         raise ColdbenchError(f"--dataset {dataset}: no finished runs to export")
     out = Path(out)
     old_tree = _old_run_tree(out)  # checked before anything is written
+    if keep_committed and (out / RUNS_FILE).is_file():
+        selected = _with_committed(selected, out, dataset)
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
     four_states = has_states(selected.table)  # the four-state protocol: its table and figure too
@@ -90,16 +95,22 @@ def export_study(runs: Runs, dataset: str, out: Path) -> list[Path]:
     extra_tables = (*(("states",) if four_states else ()), *(("shots",) if scored else ()))
     extra_figures = (*(("states",) if four_states else ()), *(("shots",) if scored else ()))
     out.mkdir(parents=True, exist_ok=True)
-    runs_in = ((row.method, row.config_id, row.seed, Path(row.path)) for row in selected.table.itertuples())
+    # every committed file is computed before any is replaced: kept runs are read from them
+    per_user = compact_per_user(selected)
+    shots = compact_shots(selected)
+    earlier = committed_records(out / RUNS_FILE) if "study" in selected.table else {}
+    runs_in = [
+        (row.method, row.config_id, row.seed, earlier[row.run] if _is_committed(row) else Path(row.path))
+        for row in selected.table.itertuples()
+    ]
     written.append(write_runs_jsonl(runs_in, out / RUNS_FILE))
     if old_tree is not None:
         shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
-    written.append(write_per_user(selected, out / USERS_FILE))
-    shots = write_shots(selected, out / SHOTS_FILE)
+    written.append(_write_parquet(per_user, out / USERS_FILE))
     if shots is None:
         (out / SHOTS_FILE).unlink(missing_ok=True)
     else:
-        written.append(shots)
+        written.append(_write_parquet(shots, out / SHOTS_FILE))
     committed = load_committed(out)
     tags = committed.tags()
     # One set of tables per preset when the study holds several (table-main-paper, table-main-tuned);
@@ -163,23 +174,40 @@ def _write_parquet(frame: pd.DataFrame, dest: Path) -> Path:
     return Path(dest)
 
 
-def write_per_user(runs: Runs, dest: Path) -> Path:
-    """``per_user.parquet``: every run's per-user scores, every state (see the module docstring)."""
+def compact_per_user(runs: Runs) -> pd.DataFrame:
+    """``per_user.parquet``'s rows: every run's per-user scores, every state (see the module docstring)."""
     frame = runs.per_user(state=None)
     frame = _compact(frame, runs, lambda metric: True)
     headline = frame["state"] == HEADLINE_STATE
     for metric in frame.columns[frame.dtypes == "float32"]:
         if metric not in STATE_METRICS:  # other states keep the states table's metrics only
             frame.loc[~headline, metric] = float("nan")
-    return _write_parquet(frame, dest)
+    return frame
 
 
-def write_shots(runs: Runs, dest: Path) -> Path | None:
-    """``shots.parquet``: the k-shot scores of the runs ``coldbench evaluate`` scored, or None."""
+def compact_shots(runs: Runs) -> pd.DataFrame | None:
+    """``shots.parquet``'s rows: the k-shot scores of the runs ``coldbench evaluate`` scored, or None."""
     frame = runs.shots()
     if frame.empty:
         return None
-    return _write_parquet(_compact(frame, runs, lambda metric: metric in SHOT_METRICS), dest)
+    return _compact(frame, runs, lambda metric: metric in SHOT_METRICS)
+
+
+def _is_committed(row) -> bool:
+    return isinstance(getattr(row, "study", None), str)
+
+
+def _with_committed(live: Runs, out: Path, dataset: str) -> Runs:
+    """``live`` plus the runs committed in ``out`` that it lacks (same prepared data only)."""
+    earlier = load_committed(out).select(dataset)
+    kept = earlier.table[~earlier.table["run"].isin(set(live.table["run"]))]
+    hashes = set(live.table["dataset_hash"]) | set(kept["dataset_hash"])
+    if len(hashes) > 1:
+        raise ColdbenchError(
+            f"{out / RUNS_FILE}: its runs were trained on other prepared data than these "
+            f"({', '.join(sorted(h[:12] for h in hashes))}); export to another folder"
+        )
+    return Runs(pd.concat([live.table, kept], ignore_index=True))
 
 
 def _cell(text: str) -> int | float | str | None:
@@ -239,11 +267,12 @@ def provenance(config: dict) -> dict:
     return {"commit": None, "reason": NO_COMMIT}
 
 
-def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path]], dest: Path) -> Path:
-    """Write ``runs.jsonl`` at ``dest`` atomically from ``(method, config_id, seed, folder)`` per run.
+def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path | dict]], dest: Path) -> Path:
+    """Write ``runs.jsonl`` at ``dest`` atomically from ``(method, config_id, seed, source)`` per run.
 
-    The one writer of the committed run file (``export_study`` and ``bundle_run_tree`` use it):
-    one compact JSON object per line, sorted by method, config id and seed.
+    ``source`` is the run's folder, or its record as already committed. The one writer of the
+    committed run file (``export_study`` and ``bundle_run_tree`` use it): one compact JSON object
+    per line, sorted by method, config id and seed.
     """
     entries = sorted(runs, key=lambda entry: (entry[0], entry[1], int(entry[2])))
     names = [f"{method}/{config_id}/seed-{seed}" for method, config_id, seed, _ in entries]
@@ -252,7 +281,7 @@ def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path]], dest: Path) -> 
         raise ColdbenchError(f"{dest}: run {repeated[0]} comes from more than one folder")
     with atomic_path(dest) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as handle:
         for name, (*_, folder) in zip(names, entries):
-            record = run_record(name, folder)
+            record = folder if isinstance(folder, dict) else run_record(name, folder)
             handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
     return Path(dest)
 

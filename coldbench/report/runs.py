@@ -222,7 +222,7 @@ class Runs:
         frames = []
         for row in self.table.itertuples():
             if isinstance(getattr(row, "study", None), str):  # a committed study: runs.jsonl has them
-                frame = pd.DataFrame(_committed_records(Path(row.study) / RUNS_FILE)[row.run]["epochs"])
+                frame = pd.DataFrame(committed_records(Path(row.study) / RUNS_FILE)[row.run]["epochs"])
             else:
                 frame = pd.read_csv(Path(row.path) / "epochs.csv")
             frames.append(frame.assign(dataset=row.dataset, variant=row.variant, seed=row.seed))
@@ -402,7 +402,8 @@ def _read_by_run(path: str, size: int, mtime_ns: int) -> dict[str, pd.DataFrame]
     }
 
 
-def _committed_records(path: Path) -> dict[str, dict]:
+def committed_records(path: Path) -> dict[str, dict]:
+    """The records of a committed ``runs.jsonl`` by run name (read once per version of the file)."""
     return _records_by_run(*_stamp(path))
 
 
