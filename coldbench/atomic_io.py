@@ -80,10 +80,24 @@ def remove_stale_temps(dest: Path) -> list[Path]:
     return removed
 
 
+def writable_target(dest: Path) -> Path:
+    """``dest``, or the file its symbolic link points to; a ColdbenchError for a non-regular file."""
+    dest = Path(dest)
+    if dest.is_symlink():
+        dest = dest.resolve()
+    if dest.exists() and not dest.is_file():
+        raise ColdbenchError(f"{dest}: not a regular file (a device, folder or pipe); nothing was written")
+    return dest
+
+
 @contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; on success rename it onto ``dest``."""
-    dest = Path(dest)
+    """Yield a temporary path beside ``dest``; on success rename it onto ``dest``.
+
+    A symbolic link is written through (its target is replaced, the link stays); a destination
+    that is not a regular file (a device, folder or pipe) is refused before anything is written.
+    """
+    dest = writable_target(dest)
     with write_boundary(dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)

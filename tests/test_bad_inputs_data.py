@@ -457,3 +457,31 @@ def test_option_specs() -> None:
     ]:
         with pytest.raises(ColdbenchError, match=r"^option k"):
             spec.parse("k", text)
+
+
+def test_a_write_goes_through_a_symbolic_link_and_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """Writing onto a link replaces the linked file, not the link; a pipe or folder is refused untouched."""
+    import os
+
+    from coldbench.atomic_io import atomic_path
+    from coldbench.errors import ColdbenchError
+
+    target = tmp_path / "real.md"
+    target.write_text("old")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    with atomic_path(link) as tmp:
+        tmp.write_text("new")
+    assert link.is_symlink() and target.read_text() == "new"
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for dest in (pipe, folder, tmp_path / "to-pipe"):
+        if dest.name == "to-pipe":
+            dest.symlink_to(pipe)
+        with pytest.raises(ColdbenchError, match="not a regular file"):
+            with atomic_path(dest) as tmp:
+                tmp.write_text("x")
+    assert pipe.exists() and not pipe.is_file() and folder.is_dir() and not any(folder.iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from coldbench.errors import ColdbenchError
-from coldbench.report.export import NO_COMMIT, bundle_run_tree, check_exported, export_study
+from coldbench.report.export import NO_COMMIT, bundle_run_tree, check_exported, export_study, exported_files
 from coldbench.report.runs import Runs, load_runs
 from coldbench.testing import write_fake_run
 
@@ -232,6 +232,8 @@ def test_an_older_exports_run_folders_bundle_into_the_same_runs_jsonl(study, tmp
 def test_committed_reference_tables_match_their_runs(folder):
     assert (folder / "runs.jsonl").is_file() and not (folder / "runs").exists()
     assert check_exported(folder) > 0
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert files - {"exported-files.txt"} == exported_files(folder)  # nothing committed but the export
     storages = [
         record["config"]["tuned"]["storage"]
         for record in map(json.loads, (folder / "runs.jsonl").read_text().splitlines())
@@ -311,6 +313,7 @@ def test_a_study_with_both_presets_gets_one_set_of_tables_per_preset(tmp_path):
     out = tmp_path / "d"
     out.mkdir()
     (out / "table-main.csv").write_text("an earlier export's, when the study held one preset\n")
+    (out / "exported-files.txt").write_text("table-main.csv\n")  # as that export recorded it
     (out / "README.txt").write_text("not an export's file\n")
     names = {p.name for p in export_study(runs, "d", out)}
     assert {"table-main-paper.csv", "table-main-tuned.csv", "table-minor-major-tuned.md"} <= names
@@ -430,3 +433,31 @@ def test_keep_committed_refuses_runs_on_other_prepared_data(study, tmp_path):
     other = study.table.assign(dataset_hash="f" * 64)
     with pytest.raises(ColdbenchError, match="other prepared data"):
         export_study(Runs(other[other["method"] == "melu"]), "d", tmp_path / "d", keep_committed=True)
+
+
+def test_an_export_deletes_only_files_an_earlier_export_of_it_wrote(study, tmp_path):
+    """A paper folder keeps the user's own tables and figures; a file the last export wrote and
+    this one does not is removed; the list of the export's own files is kept beside them."""
+    out = tmp_path / "paper"
+    (out / "figures").mkdir(parents=True)
+    mine = [
+        out / "table-mine.md",
+        out / "table-main.tex.bak",
+        out / "figures" / "mine.png",
+        out / "notes.csv",
+    ]
+    for path in mine:
+        path.write_text("the user's own")
+    written = export_study(study, "d", out)
+    listed = (out / "exported-files.txt").read_text().splitlines()
+    assert sorted(listed) == sorted(
+        p.relative_to(out).as_posix() for p in written if p.name != "exported-files.txt"
+    )
+    (out / "table-gone.md").write_text("an older export's table")
+    (out / "exported-files.txt").write_text("\n".join([*listed, "table-gone.md"]) + "\n")
+    export_study(study, "d", out)
+    assert all(path.read_text() == "the user's own" for path in mine)
+    assert not (out / "table-gone.md").exists() and (out / "table-main.md").is_file()
+    (out / "exported-files.txt").write_text("../outside.txt\n")
+    with pytest.raises(ColdbenchError, match="not a file of this folder"):
+        export_study(study, "d", out)

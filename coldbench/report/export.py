@@ -58,6 +58,7 @@ SHOT_METRICS = ("mse", "auc")  # the shots table's metric (ratings, clicks)
 NOT_METRICS = ("major", "n_support", "n_query", "n_relevant", "inner_lr", "seed", "k", "n_support_full")
 RATING_TABLES = ("main", "ablation", "minor-major")
 FIGURES = ("boxplot", "lr-hist", "curves")
+EXPORTED_FILES = "exported-files.txt"  # what the last export wrote: the only files a re-export deletes
 EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex"}
 METRIC_COLUMNS = ("mse", "mae", "ndcg@3", "ndcg@5", "ndcg_lin@3", "ndcg_lin@5")
 
@@ -88,6 +89,7 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
     old_tree = _old_run_tree(out)  # checked before anything is written
     if keep_committed and (out / RUNS_FILE).is_file():
         selected = _with_committed(selected, out, dataset)
+    own_before = exported_files(out)  # only these may be deleted: never a file the user put there
     written: list[Path] = []
     ctr = (selected.table["task"] == "ctr").all()
     four_states = has_states(selected.table)  # the four-state protocol: its table and figure too
@@ -107,9 +109,7 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
     if old_tree is not None:
         shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
     written.append(_write_parquet(per_user, out / USERS_FILE))
-    if shots is None:
-        (out / SHOTS_FILE).unlink(missing_ok=True)
-    else:
+    if shots is not None:
         written.append(_write_parquet(shots, out / SHOTS_FILE))
     committed = load_committed(out)
     tags = committed.tags()
@@ -129,20 +129,40 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
                 with atomic_path(path) as tmp:
                     tmp.write_text(RENDERERS[fmt](report))
                 written.append(path)
-    for stale in sorted(out.glob("table-*")):  # e.g. table-main.* once the study holds two presets
-        if stale.suffix.lstrip(".") in EXTENSIONS.values() and stale not in written:
-            stale.unlink()
     figures = out / "figures"
     for name in ("ctr", "curves") if ctr else (*FIGURES, *extra_figures):
         try:
             DRAW[name](selected, figures)  # from the live runs: lr-hist needs each user's rate
         except ColdbenchError:  # nothing to draw (lr-hist when every rate is one number): no figure
-            (figures / f"{name}.png").unlink(missing_ok=True)
             continue
-        (figures / f"{name}.pdf").unlink(missing_ok=True)  # the PNG is enough for a repository
+        (figures / f"{name}.pdf").unlink(missing_ok=True)  # just drawn: the PNG is enough for a repository
         compact_png(figures / f"{name}.png")
         written.append(figures / f"{name}.png")
-    return written
+    mine = {path.relative_to(out).as_posix() for path in written}
+    for stale in sorted(own_before - mine):  # e.g. table-main.* once the study holds two presets
+        (out / stale).unlink(missing_ok=True)
+    with atomic_path(out / EXPORTED_FILES) as tmp:
+        tmp.write_text("".join(f"{name}\n" for name in sorted(mine)), encoding="utf-8")
+    return [*written, out / EXPORTED_FILES]
+
+
+def exported_files(out: Path) -> set[str]:
+    """The files an earlier export wrote into ``out`` (``exported-files.txt``), relative to it.
+
+    A folder without the list (a new one, or an export from before it existed) has none, so an
+    export deletes nothing there but what it replaces.
+    """
+    try:
+        lines = (Path(out) / EXPORTED_FILES).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return set()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ColdbenchError(f"{Path(out) / EXPORTED_FILES}: cannot read it ({error})") from None
+    names = {line.strip() for line in lines if line.strip()}
+    unsafe = sorted(n for n in names if n.startswith("/") or ".." in Path(n).parts or n == EXPORTED_FILES)
+    if unsafe:
+        raise ColdbenchError(f"{Path(out) / EXPORTED_FILES}: {unsafe[0]!r} is not a file of this folder")
+    return names
 
 
 def _compact(frame: pd.DataFrame, runs: Runs, keep: Callable[[str], bool]) -> pd.DataFrame:
