@@ -461,3 +461,29 @@ def test_an_export_deletes_only_files_an_earlier_export_of_it_wrote(study, tmp_p
     (out / "exported-files.txt").write_text("../outside.txt\n")
     with pytest.raises(ColdbenchError, match="not a file of this folder"):
         export_study(study, "d", out)
+
+
+def test_a_seed_without_a_finite_value_is_counted_out_and_runs_jsonl_stays_strict_json(tmp_path):
+    """A seed whose nDCG is NaN for every user: the row says "1 of 2" seeds and a note names it;
+    runs.jsonl writes the NaN as null (strict JSON has no NaN)."""
+    for method, level in (("melu", 1.1), ("paml", 1.0), ("bias", 0.9)):
+        for seed in range(2):
+            per_user = _per_user(level, seed)
+            if method == "melu" and seed == 1:
+                per_user["ndcg@3"] = np.nan
+            write_fake_run(tmp_path / "results", method, seed, per_user, dataset="d")
+    out = tmp_path / "d"
+    export_study(load_runs(tmp_path / "results"), "d", out)
+
+    def strict(token):
+        raise ValueError(f"not JSON: {token}")
+
+    records = [
+        json.loads(line, parse_constant=strict) for line in (out / "runs.jsonl").read_text().splitlines()
+    ]
+    melu = next(r for r in records if r["run"].startswith("melu/") and r["run"].endswith("seed-1"))
+    assert melu["metrics"]["test"]["overall"]["ndcg@3"] is None
+    table = pd.read_csv(out / "table-main.csv").set_index("method")
+    assert table.loc["melu", "seeds"] == "1 of 2" and str(table.loc["bias", "seeds"]) == "2"
+    assert "left out of the means: melu (1 of 2)" in (out / "table-main.md").read_text()
+    assert check_exported(out) > 0

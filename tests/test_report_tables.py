@@ -393,7 +393,7 @@ def test_renderers(results):
     report = main_table(load_runs(results), "movielens")
     text = _cell(report, "reg-paml", "MSE").text
     markdown = to_markdown(report)
-    assert "| method | seeds | MSE |" in markdown and f"**{text}**" in markdown
+    assert "| method | seeds | MSE |" in markdown and f"**{text.replace('*', chr(92) + '*')}**" in markdown
     latex = to_latex(report)
     assert rf"\textbf{{{text}}}" in latex and r"\begin{tabular}" in latex
     rows = list(csv.reader(io.StringIO(to_csv(report))))
@@ -733,3 +733,22 @@ def test_captions_speak_only_of_what_the_table_shows(tmp_path):
     assert "outer_lr=0.001" not in warning  # a variant the main table leaves out is not warned about
     ablation = " | ".join(ablation_table(runs, "d").caption)
     assert "Meta-SGD block" not in ablation and "MeLU block" in ablation
+
+
+def test_a_starred_cell_in_italics_keeps_its_star_in_markdown():
+    """Second best and significant: the star is escaped, so Markdown shows it instead of reading
+    it as emphasis; the caption's star legend is no nested bullet."""
+    from markdown_it import MarkdownIt
+
+    from coldbench.report.tables.base import Cell, ReportTable
+
+    report = ReportTable(
+        "t",
+        ["method", "MSE"],
+        rows=[[Cell("a"), Cell("1.014* [1.009, 1.020]", italic=True)]],
+        groups=["methods"],
+    )
+    report.caption = ["* improvement over PAML (the plain paml row)", "below the rule: floors"]
+    html = MarkdownIt("commonmark").enable("table").render(to_markdown(report))
+    assert "<em>1.014* [1.009, 1.020]</em>" in html
+    assert "<li>* improvement over PAML (the plain paml row)</li>" in html and html.count("<ul>") == 1

@@ -149,6 +149,62 @@ def test_result_files_carry_checksums(dataset, tmp_path):
     assert all(len(entry["sha256"]) == 64 and entry["bytes"] > 0 for entry in recorded.values())
 
 
+def test_a_hand_edited_metrics_json_is_a_corrupt_run(dataset, tmp_path):
+    """metrics.json's own sha256 is kept beside it: an edited number, or a removed checksum, is caught."""
+    from coldbench.training.run_files import METRICS_CHECKSUM, CorruptRun, read_finished
+
+    result = _train(dataset, tmp_path, epochs=1)
+    metrics = result.path / "metrics.json"
+    assert read_finished(result.path)["test"]["overall"]["mse"] > 0
+    original = metrics.read_text()
+    edited = json.loads(original)
+    edited["test"]["overall"]["mse"] = -3.0
+    metrics.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")
+    with pytest.raises(CorruptRun, match="does not match metrics.sha256"):
+        read_finished(result.path)
+    warnings: list[str] = []
+    assert len(load_runs(tmp_path, warn=warnings.append)) == 0 and "edited by hand" in warnings[0]
+    metrics.write_text(original)
+    (result.path / METRICS_CHECKSUM).unlink()
+    with pytest.raises(CorruptRun, match="metrics.sha256 is missing"):
+        read_finished(result.path)
+
+
+def test_non_finite_test_predictions_fail_the_run_instead_of_finishing_it(
+    dataset, tmp_path, monkeypatch, cli
+):
+    """A diverged model (NaN predictions for some users) gets no metrics.json and a clear error."""
+    import numpy as np
+
+    import coldbench.training.trainer as trainer
+
+    real = trainer.evaluate_test
+
+    def diverged(*args, **kwargs):
+        predictions, per_user = real(*args, **kwargs)
+        first = predictions["user_id"] == predictions["user_id"].iloc[0]
+        predictions.loc[first, "prediction"] = np.nan
+        return predictions, per_user
+
+    monkeypatch.setattr(trainer, "evaluate_test", diverged)
+    with pytest.raises(
+        ColdbenchError, match=r"stopped: divergence: \d+ test predictions of 1 of \d+ test users"
+    ):
+        _train(dataset, tmp_path, epochs=1)
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_a_run_with_non_finite_test_metrics_does_not_count_as_finished(dataset, tmp_path):
+    from coldbench.training.run_files import CorruptRun, read_finished, write_metrics
+
+    result = _train(dataset, tmp_path, epochs=1)
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    metrics["test"]["overall"]["mse"] = float("nan")
+    write_metrics(result.path, metrics)  # even with a matching checksum
+    with pytest.raises(CorruptRun, match="not finite"):
+        read_finished(result.path)
+
+
 # ------------------------------------------------------------------ reports skip corrupt runs
 
 

@@ -192,16 +192,10 @@ def test_finished_run_on_other_data_is_not_silently_reused(dataset, tmp_path):
 def test_kill_between_checkpoint_and_metrics_still_resumes(dataset, tmp_path, monkeypatch):
     import coldbench.training.trainer as trainer
 
-    def crash(path, data):
+    def crash(folder, metrics):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(
-        trainer,
-        "write_json",
-        lambda path, data: (
-            crash(path, data) if path.name == "metrics.json" else json.dump(data, open(path, "w"))
-        ),
-    )
+    monkeypatch.setattr(trainer, "write_metrics", crash)
     with pytest.raises(KeyboardInterrupt):
         _train(dataset, tmp_path)
     monkeypatch.undo()

@@ -363,3 +363,76 @@ def test_no_optuna_log_line_leaks_into_tunes_output(dataset, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "trial 0: complete" in done.stdout
     assert "A new study created" not in done.stdout + done.stderr and "[I " not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets"),
+    [
+        ("postgresql://user:p@ss:word@host/db", ["p@ss:word"]),
+        ("postgresql://user:simple@host:5432/db", ["simple"]),
+        ("postgresql://host/db?user=u&password=hunter2&sslmode=require", ["hunter2"]),
+        ("mysql://u:pa%40ss@host/db?sslpassword=x1y2z3&api_key=k3y", ["pa%40ss", "pa@ss", "x1y2z3", "k3y"]),
+        ("sqlite:///results/d/melu/tune/study.db", []),
+    ],
+)
+def test_every_credential_form_in_a_storage_url_is_hidden(url, secrets):
+    from coldbench.studies.tune import redact, shown_storage
+
+    shown = shown_storage(url)
+    assert not any(secret in shown for secret in secrets), shown
+    assert shown.count("***") == len({s for s in secrets if "%" not in s}) or not secrets
+    message = f"connection to {url} failed: password {secrets[0] if secrets else ''} rejected"
+    assert not any(secret in redact(message, url) for secret in secrets)
+    if not secrets:
+        assert shown == url
+
+
+def test_a_storage_error_message_hides_the_password(tmp_path):
+    from coldbench.errors import ColdbenchError
+    from coldbench.studies.tune import _storage
+
+    with pytest.raises(ColdbenchError) as caught:
+        _storage("postgresql://user:p@ss:word@127.0.0.1:9/db?password=hunter2")
+    assert (
+        "p@ss" not in str(caught.value)
+        and "hunter2" not in str(caught.value)
+        and "word@" not in str(caught.value)
+    )
+
+
+def _foreign_study(url: str, name: str, outer_lr: float) -> None:
+    """A study of coldbench's name made with Optuna directly: no marks, a value outside the space."""
+    study = optuna.create_study(study_name=name, storage=url, direction="minimize")
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"outer_lr": outer_lr, "inner_lr": 1e-3},
+            distributions={
+                "outer_lr": optuna.distributions.FloatDistribution(1e-9, 10.0, log=True),
+                "inner_lr": optuna.distributions.FloatDistribution(1e-9, 10.0, log=True),
+            },
+            value=0.5,
+        )
+    )
+
+
+def test_a_study_made_outside_coldbench_is_refused_by_tune_and_by_train_tuned(dataset, tmp_path, cli):
+    url = f"sqlite:///{tmp_path / 'foreign.db'}"
+    _foreign_study(url, "synthetic/melu", outer_lr=5.0)
+    with pytest.raises(ColdbenchError, match="was not made by `coldbench tune`"):
+        _tune(dataset, tmp_path, storage=url)
+    common = ["--dataset", str(dataset.path), "--device", "cpu", "--results-dir", str(tmp_path)]
+    code, _, err = cli("train", "melu", "--tuned", "--storage", url, *common)
+    assert code != 0 and "was not made by `coldbench tune melu`" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_tuned_values_outside_the_search_space_are_refused(dataset, tmp_path):
+    from coldbench.studies.tune import tuned_settings
+
+    url = f"sqlite:///{tmp_path / 'marked.db'}"
+    _foreign_study(url, "synthetic/melu", outer_lr=5.0)
+    study = optuna.load_study(study_name="synthetic/melu", storage=url)
+    study.set_user_attr("method", "melu")
+    study.set_user_attr("dataset_hash", dataset.manifest["content_hash"])
+    with pytest.raises(ColdbenchError, match=r"outer_lr=5.0 is outside melu's search space \[1e-06, 0.01\]"):
+        tuned_settings("melu", dataset, {}, url, tmp_path)

@@ -302,8 +302,20 @@ def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path | dict]], dest: Pa
     with atomic_path(dest) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as handle:
         for name, (*_, folder) in zip(names, entries):
             record = folder if isinstance(folder, dict) else run_record(name, folder)
-            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            text = json.dumps(finite_json(record), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            handle.write(text + "\n")
     return Path(dest)
+
+
+def finite_json(value):
+    """``value`` with every NaN or infinite float as ``None``: strict JSON has no number for them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_json(item) for item in value]
+    return value
 
 
 def bundle_run_tree(tree: Path, dest: Path) -> Path:
@@ -379,7 +391,8 @@ def _committed_means(folder: Path) -> dict[str, dict[str, float]]:
         for k, by_group in ((record["metrics"].get("shots") or {}).get("by_k") or {}).items():
             scores.update({f"{metric} k={k}": value for metric, value in by_group["overall"].items()})
         for metric, value in scores.items():
-            values.setdefault(variant, {}).setdefault(metric, []).append(value)
+            if isinstance(value, (int, float)) and math.isfinite(value):  # a seed without one is left out
+                values.setdefault(variant, {}).setdefault(metric, []).append(value)
     return {v: {m: sum(x) / len(x) for m, x in metrics.items()} for v, metrics in values.items()}
 
 

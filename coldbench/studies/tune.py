@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import optuna
 import torch
@@ -53,9 +54,45 @@ def study_name(dataset: str, method: str) -> str:
     return f"{dataset}/{method}"
 
 
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials in a storage URL: the password of its user part (which may hold ``@`` and
+    ``:``) and the value of every query parameter whose name says it is secret; also decoded."""
+    found = []
+    netloc = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)", url)
+    if netloc and "@" in netloc.group(1):
+        user_part = netloc.group(1).rpartition("@")[0]
+        if ":" in user_part:
+            found.append(user_part.split(":", 1)[1])
+    query = url.partition("?")[2].partition("#")[0]
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if value and _SECRET_KEY.search(unquote(key)):
+            found.append(value)
+    found += [unquote(secret) for secret in found]
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` (a message, an error from the database driver) with the URL's credentials hidden."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _driver_message(error: Exception, url: str) -> str:
+    """The database driver's message, unless the URL has credentials: a driver that misparses the
+    URL may quote any piece of them, so then the message is left out."""
+    if url_secrets(url):
+        return "the driver's message is not shown, as it may quote the credentials; check the URL's form"
+    return str(error)
+
+
 def shown_storage(url: str) -> str:
-    """The URL with any password hidden, for config.json and messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL with every credential hidden, for config.json, messages and logs."""
+    return redact(url, url)
 
 
 def _storage(url: str) -> optuna.storages.RDBStorage:
@@ -68,7 +105,8 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
         )
     except Exception as error:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
         raise ColdbenchError(
-            f"--storage {shown_storage(url)}: cannot open ({type(error).__name__}: {error})"
+            f"--storage {shown_storage(url)}: cannot open "
+            f"({type(error).__name__}: {_driver_message(error, url)})"
         ) from None
 
 
@@ -94,6 +132,19 @@ def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict[str, Any]:
         else:
             raise ColdbenchError(f"search space entry {name}: unknown kind {kind!r} (log, float, int, cat)")
     return values
+
+
+def check_in_space(method: str, values: dict[str, Any], where: str) -> None:
+    """Each tuned value is a setting of ``method``'s search space, inside its range or choices."""
+    space = METHODS.get(method).search_space
+    for name, value in values.items():
+        spec = space.get(name)
+        if spec is None:
+            raise ColdbenchError(f"{where}: {name} is not in {method}'s search space; use another study")
+        inside = value in spec[1] if spec[0] == "cat" else spec[1] <= value <= spec[2]
+        if not inside:
+            bounds = list(spec[1]) if spec[0] == "cat" else f"[{spec[1]:g}, {spec[2]:g}]"
+            raise ColdbenchError(f"{where}: {name}={value!r} is outside {method}'s search space {bounds}")
 
 
 def without_test(data: EncodedDataset) -> EncodedDataset:
@@ -162,6 +213,12 @@ def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study
             load_if_exists=True,
         )
         if not study.user_attrs:
+            if study.trials:  # a study of that name made outside coldbench: never adopt it
+                raise ColdbenchError(
+                    f"study {plan.name!r} in {shown_storage(plan.storage)} was not made by `coldbench "
+                    f"tune` (it has {len(study.trials)} trials and none of coldbench's marks); use "
+                    "another --storage, or delete that study"
+                )
             for key, value in attrs.items():
                 study.set_user_attr(key, value)
     else:
@@ -397,6 +454,11 @@ def load_tuned_study(
         study = optuna.load_study(study_name=name, storage=_storage(url))
     except KeyError:
         raise ColdbenchError(f"--storage {shown_storage(url)}: holds no study {name!r}") from None
+    if study.user_attrs.get("method") != method or "dataset_hash" not in study.user_attrs:
+        raise ColdbenchError(
+            f"study {name!r} in {shown_storage(url)} was not made by `coldbench tune {method}`; "
+            "use another --storage"
+        )
     if study.user_attrs.get("dataset_hash") != prepared.manifest["content_hash"]:
         raise ColdbenchError(
             f"study {name!r} was tuned on other data than the prepared {prepared.name!r} now holds; "
@@ -429,6 +491,7 @@ def tuned_settings(
             f"--set {clash[0]}: chosen by the study (trial {best.number}); leave it out or train "
             "without --tuned"
         )
+    check_in_space(method, best.params, f"study {study.study_name!r}, trial {best.number}")
     fixed = dict(study.user_attrs.get("fixed", {}))
     provenance = {
         "study": study.study_name,

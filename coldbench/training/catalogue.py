@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from coldbench.atomic_io import atomic_path, write_json
+from coldbench.atomic_io import atomic_path
 from coldbench.data.features import SplitData, UserRows
 from coldbench.engine.batched import make_batch
 from coldbench.training.loaded import LoadedRun, load_run
 from coldbench.training.metrics import aggregate
-from coldbench.training.run_files import read_finished, record_files
+from coldbench.training.run_files import read_finished, record_files, write_metrics
 from coldbench.training.run_folder import run_lock
 from coldbench.training.shots import add_shots, headline_split
 
@@ -166,7 +166,7 @@ def add_catalogue(
             "seed": seed,
             "test": summary,
         }
-        write_json(run_path / "metrics.json", {**metrics, "files": files, "catalogue": catalogue})
+        write_metrics(run_path, {**metrics, "files": files, "catalogue": catalogue})
     return "scored"
 
 

@@ -1,17 +1,21 @@
 """The checksums a finished run records for its files, and their check when a run is reused.
 
-``metrics.json``, written last, holds ``files``: the sha256 and size of every other result file.
-A run whose files no longer match (truncated, overwritten, missing) is *corrupt*.
+``metrics.json``, written last, holds ``files``: the sha256 and size of every other result file;
+``metrics.sha256``, written just before it, holds the sha256 of ``metrics.json`` itself, so a
+hand-edited number is caught too. A run whose files no longer match (truncated, overwritten,
+missing, edited) is *corrupt*.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from coldbench.errors import ColdbenchError
 
+METRICS_CHECKSUM = "metrics.sha256"
 RESULT_FILES = ("config.json", "epochs.csv", "predictions.parquet", "per_user.parquet", "checkpoint.pt")
 _CHUNK = 1 << 20
 
@@ -40,8 +44,43 @@ def record_files(folder: Path, names: tuple[str, ...] = RESULT_FILES) -> dict[st
     }
 
 
+def metrics_text(metrics: dict) -> str:
+    """``metrics.json``'s content (sorted keys, indented, trailing newline)."""
+    return json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def write_metrics(folder: Path, metrics: dict) -> dict:
+    """Write ``metrics.sha256`` and then ``metrics.json`` (the run counts as finished from then on);
+    returns the metrics as written."""
+    from coldbench.atomic_io import atomic_path
+
+    metrics = {**metrics, "checksum": METRICS_CHECKSUM}
+    text = metrics_text(metrics)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    with atomic_path(Path(folder) / METRICS_CHECKSUM) as tmp:
+        tmp.write_text(f"{digest}  metrics.json\n", encoding="utf-8")
+    with atomic_path(Path(folder) / "metrics.json") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return metrics
+
+
+def _check_metrics_checksum(folder: Path, metrics: dict) -> None:
+    """``metrics.json`` against ``metrics.sha256`` (runs written before it have neither field nor file)."""
+    checksum = folder / METRICS_CHECKSUM
+    if not checksum.is_file():
+        if metrics.get("checksum") == METRICS_CHECKSUM:
+            raise CorruptRun(folder, f"{METRICS_CHECKSUM} is missing")
+        return
+    try:
+        expected = checksum.read_text(encoding="utf-8").split()[0]
+    except (OSError, UnicodeDecodeError, IndexError) as error:
+        raise CorruptRun(folder, f"{METRICS_CHECKSUM} is unreadable: {error}") from None
+    if sha256(folder / "metrics.json") != expected:
+        raise CorruptRun(folder, f"metrics.json does not match {METRICS_CHECKSUM} (edited by hand?)")
+
+
 def read_finished(folder: Path) -> dict:
-    """The run's ``metrics.json`` after checking every file it records; raises CorruptRun."""
+    """The run's ``metrics.json`` after checking it and every file it records; raises CorruptRun."""
     path = folder / "metrics.json"
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
@@ -49,6 +88,13 @@ def read_finished(folder: Path) -> dict:
         raise CorruptRun(folder, f"metrics.json is unreadable: {error}") from None
     if not isinstance(metrics, dict) or not isinstance(metrics.get("test"), dict):
         raise CorruptRun(folder, "metrics.json has no test metrics")
+    _check_metrics_checksum(folder, metrics)
+    overall = metrics["test"].get("overall") or {}
+    loss = next((overall[m] for m in ("mse", "nel") if m in overall), None)
+    if not isinstance(loss, (int, float)) or not math.isfinite(loss):
+        raise CorruptRun(
+            folder, f"its test metrics are not finite ({loss!r}): the run diverged, it did not finish"
+        )
     for name, expected in (metrics.get("files") or {}).items():  # older runs recorded none
         file = folder / name
         if not file.is_file():

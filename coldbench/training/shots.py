@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from coldbench.atomic_io import atomic_path, write_json
+from coldbench.atomic_io import atomic_path
 from coldbench.data.features import SplitData, UserRows
 from coldbench.data.protocol import HEADLINE_STATE
 from coldbench.training.evaluate import evaluate_split
 from coldbench.training.loaded import LoadedRun, load_run
 from coldbench.training.metrics import aggregate, metric_names
-from coldbench.training.run_files import read_finished, record_files
+from coldbench.training.run_files import read_finished, record_files, write_metrics
 from coldbench.training.run_folder import run_lock
 
 SHOTS = (0, 1, 2, 4, 8, 16, 32)  # the default support sizes
@@ -142,8 +142,7 @@ def add_shots(
         with atomic_path(run_path / SHOTS_FILE) as tmp:
             scored.to_parquet(tmp, index=False)
         files = {**(metrics.get("files") or {}), **record_files(run_path, (SHOTS_FILE,))}
-        write_json(
-            run_path / "metrics.json",
-            {**metrics, "files": files, "shots": {"seed": seed, "k": wanted, "by_k": by_k}},
+        write_metrics(
+            run_path, {**metrics, "files": files, "shots": {"seed": seed, "k": wanted, "by_k": by_k}}
         )
     return "scored"

@@ -48,7 +48,7 @@ from coldbench.methods import METHODS, Method
 from coldbench.training.evaluate import evaluate_split, evaluate_test
 from coldbench.training.metrics import aggregate, auc, metric_names
 from coldbench.training.optim import Adam
-from coldbench.training.run_files import CorruptRun, read_finished, record_files
+from coldbench.training.run_files import CorruptRun, read_finished, record_files, write_metrics
 from coldbench.training.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
 from coldbench.training.stopping import EarlyStopping
 
@@ -507,6 +507,7 @@ def _train_in(
     _restore({"model": model, "method": method}, selected, out / "best.pt")
     progress("test", {})
     predictions, per_user = evaluate_test(model, method, data, spec.train.eval_batch_size, spec.device, seed)
+    check_finite_predictions(out, predictions)
     with atomic_path(out / "predictions.parquet") as tmp:
         predictions.to_parquet(tmp, index=False)
     with atomic_path(out / "per_user.parquet") as tmp:
@@ -539,10 +540,23 @@ def _train_in(
     with atomic_path(out / "checkpoint.pt") as tmp:
         shutil.copyfile(out / "best.pt", tmp)
     metrics["files"] = record_files(out)
-    write_json(out / "metrics.json", metrics)  # from here on the run counts as finished
+    metrics = write_metrics(out, metrics)  # from here on the run counts as finished
     (out / "best.pt").unlink()
     (out / "last.pt").unlink(missing_ok=True)
     return metrics
+
+
+def check_finite_predictions(out: Path, predictions: pd.DataFrame) -> None:
+    """A run whose test predictions are not all finite has diverged: it fails, it does not finish."""
+    bad = ~np.isfinite(predictions["prediction"].to_numpy(dtype=float))
+    if bad.any():
+        users = predictions.loc[bad, "user_id"].nunique()
+        raise Diverged(
+            f"{out}: stopped: divergence: {int(bad.sum())} test predictions of {users} of "
+            f"{predictions['user_id'].nunique()} test users are not finite (NaN or infinite), so the run "
+            "has no test metrics and is not finished; try a smaller learning rate (--set outer_lr=... "
+            "or the method's inner rate) or fewer inner steps"
+        )
 
 
 def check_dataset_name(dataset: PreparedDataset) -> None:

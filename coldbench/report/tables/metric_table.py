@@ -9,6 +9,15 @@ from coldbench.report.tables.base import Cell, ReportTable, check_options, highe
 from coldbench.report.tables.compare import Column, Comparison, Plan, run_tests
 from coldbench.report.tables.measure import Measurements, better, fmt_ci, mark_ranks
 from coldbench.report.tables.paper import paper_cells
+from coldbench.report.tables.sanity import sanity_notes
+
+
+def seed_count(measured: Measurements, table, variant: str, columns) -> str:
+    """The seeds a row averages: ``3``, or ``2 of 3`` when a seed has no finite value in one of
+    ``columns`` (those the table has any value for)."""
+    total = int((table["variant"] == variant).sum())
+    counted = min((len(measured.seeds(variant, c.metric, c.group, c.state)) for c in columns), default=total)
+    return str(total) if counted == total else f"{counted} of {total}"
 
 
 def metric_table(
@@ -47,7 +56,13 @@ def metric_table(
         and c.significant()
         and better(*c.means, higher_is_better(columns[c.column].metric))
     }
-    report.rows = [[Cell(v), Cell(str(int((table["variant"] == v).sum())))] for v in variants]
+    filled = [c for c in columns if any(len(measured.seeds(v, c.metric, c.group, c.state)) for v in variants)]
+    counts = {v: seed_count(measured, table, v, filled) for v in variants}
+    report.rows = [[Cell(v), Cell(counts[v])] for v in variants]
+    notes = [*notes, *sanity_notes(measured, variants)]
+    short = [f"{v} ({count})" for v, count in counts.items() if " of " in count]
+    if short:
+        notes = [*notes, f"seeds without a finite test value are left out of the means: {'; '.join(short)}"]
     for j, column in enumerate(columns):
         cells = [
             Cell(

@@ -65,8 +65,9 @@ def to_rich(report: ReportTable) -> Table:
 def to_markdown(report: ReportTable) -> str:
     """A Markdown table; a row with the group's name in italics starts each group after the first."""
 
-    def cell(c: Cell) -> str:
-        return f"**{c.text}**" if c.bold else f"*{c.text}*" if c.italic else c.text
+    def cell(c: Cell) -> str:  # a significance star is escaped: it must not read as emphasis
+        text = c.text.replace("*", r"\*")
+        return f"**{text}**" if c.bold else f"*{text}*" if c.italic else text
 
     lines = [
         f"**{report.title}**",
@@ -79,8 +80,13 @@ def to_markdown(report: ReportTable) -> str:
         if i in starts:
             lines.append(f"| *{report.groups[i]}* |" + " |" * (len(report.columns) - 1))
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
-    lines += [""] + [f"- {note}" for note in report.caption]
+    lines += [""] + [f"- {_markdown_note(note)}" for note in report.caption]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_note(note: str) -> str:
+    """A caption line; a leading ``* `` (the star's legend) escaped so that it is no nested bullet."""
+    return "\\" + note if note.startswith("* ") else note
 
 
 def _latex_escape(text: str) -> str:
