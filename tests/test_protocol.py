@@ -483,3 +483,34 @@ def test_paml_is_the_default_preset_and_describes_itself() -> None:
 def test_paml_refuses_a_query_size() -> None:
     with pytest.raises(ColdbenchError, match="query_size=10 conflicts with --protocol paml"):
         ProtocolConfig(query_size=10, support_fraction=None, min_interactions=13)
+
+
+def test_a_repeated_user_item_pair_is_kept_once_with_its_last_rating() -> None:
+    """Duplicate rows would put one pair in both support and query: the last row in source order
+    stays, and the manifest's stats count what was dropped (clean data gets no such key)."""
+    import dataclasses
+
+    raw = toy()
+    clean = apply_protocol(raw, ProtocolConfig(major_min_features=1))
+    assert "repeated_pairs_dropped" not in clean.stats
+    pairs = clean.interactions[["user_id", "item_id"]].iloc[[0, 7]]  # two pairs the protocol keeps
+    extra = pd.concat([pairs.iloc[[0]], pairs.iloc[[1]], pairs.iloc[[1]]]).assign(rating=[2.0, 4.0, 1.0])
+    doubled = dataclasses.replace(raw, interactions=pd.concat([raw.interactions, extra], ignore_index=True))
+    tables = apply_protocol(doubled, ProtocolConfig(major_min_features=1))
+    assert tables.stats["repeated_pairs_dropped"] == 3
+    rows = tables.interactions
+    assert len(rows) == len(clean.interactions) and not rows.duplicated(["user_id", "item_id"]).any()
+    kept = rows.set_index(["user_id", "item_id"])["rating"]
+    assert kept[tuple(pairs.iloc[0])] == 2.0 and kept[tuple(pairs.iloc[1])] == 1.0
+
+
+@pytest.mark.parametrize("bad", [-1.0, 1e5, float("nan"), float("inf")])
+def test_ratings_outside_the_scale_ndcg_can_score_are_refused(bad: float) -> None:
+    import dataclasses
+
+    raw = toy()
+    ratings = raw.interactions["rating"].to_numpy(copy=True)
+    ratings[3] = bad
+    broken = dataclasses.replace(raw, interactions=raw.interactions.assign(rating=ratings))
+    with pytest.raises(ColdbenchError, match=r"toy: rating .* must be finite and in \[0, 100\]"):
+        apply_protocol(broken, ProtocolConfig(major_min_features=1))

@@ -255,8 +255,10 @@ def test_end_to_end_prepare(tmp_path: Path) -> None:
     raw, profile = [RAW_HEADER], [PROFILE_HEADER]
     for user in range(1, 17):
         for shown in range(int(rng.integers(4, 7))):
-            ad, click = int(rng.integers(100, 120)), int(shown < 2 or rng.random() < 0.3)  # ≥ 2 clicks each
+            ad, click = 100 + (user + shown) % 20, int(shown < 2 or rng.random() < 0.3)  # ≥ 2 clicks each
             raw.append(f"{user},1494137644,{ad},430548_1007,{1 - click},{click}\n")
+        if user == 1:  # the first ad shown again, not clicked: the last impression stands
+            raw.append(f"{user},1494137645,{100 + user % 20},430548_1007,1,0\n")
         profile.append(f"{user},0,{user % 3},{user % 2 + 1},{user % 6},{user % 3 + 1},3,0,{user % 4 + 1}\n")
     ads = ["adgroup_id,cate_id,campaign_id,customer,brand,price\n"]
     ads += [f"{ad},{ad % 5},{ad},{ad % 7},{'NULL' if ad % 4 else ad},{ad * 1.5}\n" for ad in range(100, 120)]
@@ -276,7 +278,10 @@ def test_end_to_end_prepare(tmp_path: Path) -> None:
     interactions = pd.read_parquet(result.path / "interactions.parquet")
     assert set(interactions["rating"]) <= {0.0, 1.0}
     assert (interactions["click"] == interactions["rating"]).all()
-    assert len(interactions) == len(raw) - 1
+    shown = pd.Series([line.split(",")[0] + "/" + line.split(",")[2] for line in raw[1:]])
+    repeated = int(shown.duplicated().sum())  # an ad shown to a user again: the last impression stands
+    assert repeated > 0 and stats["repeated_pairs_dropped"] == repeated
+    assert len(interactions) == len(raw) - 1 - repeated
     assert result.manifest["rating_scale"] == [0.0, 1.0]
     assert result.manifest["features"]["item"][-1] == {"name": "price_bucket", "multi": False}
 

@@ -516,6 +516,32 @@ def _state_counts(rows: pd.DataFrame, new: pd.Index, n_items: int) -> dict:
     return counts
 
 
+MAX_RATING = 100.0  # nDCG's gain 2^r − 1 stays finite and meaningful up to here
+
+
+def check_rating_scale(raw: RawDataset) -> None:
+    """Ratings must be finite and in [0, MAX_RATING]: nDCG's gains assume non-negative relevance,
+    and 2^r overflows for huge r (a rating ×1e5 gives NaN nDCG)."""
+    ratings = raw.interactions["rating"].to_numpy(dtype=float)
+    bad = ~np.isfinite(ratings) | (ratings < 0) | (ratings > MAX_RATING)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        row = raw.interactions.iloc[first]
+        raise ColdbenchError(
+            f"{raw.name}: rating {ratings[first]!r} of user {row['user_id']!r}, item {row['item_id']!r} "
+            f"({int(bad.sum())} such ratings): ratings must be finite and in [0, {MAX_RATING:g}] "
+            "(nDCG's gain is 2^r − 1); rescale them"
+        )
+
+
+def drop_repeated_pairs(interactions: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One interaction per (user, item): a repeated pair keeps its last row in source order, so a
+    pair can never sit in both a user's support and query. Returns the rows and how many were dropped."""
+    repeated = interactions.duplicated(["user_id", "item_id"], keep="last")
+    count = int(repeated.sum())
+    return (interactions[~repeated] if count else interactions), count
+
+
 def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
     """Run the five protocol steps on a raw dataset."""
     user_features = [f.name for f in raw.user_features]
@@ -524,7 +550,9 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
             f"{raw.name}: no user features (for RecBole atomic data, a NAME.user file): "
             "cold-start users are described only by their features"
         )
-    interactions = _take_subset(raw.interactions, config)
+    check_rating_scale(raw)
+    interactions, repeated = drop_repeated_pairs(raw.interactions)
+    interactions = _take_subset(interactions, config)
     threshold = None
     if config.task == "ctr":
         threshold = click_threshold(config, raw.rating_scale)
@@ -594,6 +622,8 @@ def apply_protocol(raw: RawDataset, config: ProtocolConfig) -> PreparedTables:
         "splits": _split_counts(rows, users),
         "major": major_info,
     }
+    if repeated:  # recorded only when there were any, so clean data keeps its manifest
+        stats["repeated_pairs_dropped"] = repeated
     if new is not None:
         stats["states"] = _state_counts(rows, new, interactions["item_id"].nunique())
     columns = (
