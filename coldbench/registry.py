@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Generic, TypeVar
 
 from coldbench.errors import ColdbenchError
+from coldbench.paths import NAME_PATTERN
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ class Registry(Generic[T]):
             where = f"{self.kind} plug-in {point.name!r} (entry point {point.value!r} of package {package!r})"
             try:
                 loaded = point.load()
-            except Exception as error:  # any failure of foreign code becomes one clear line
+            except (Exception, SystemExit, KeyboardInterrupt) as error:  # foreign code: one clear line
                 raise ColdbenchError(f"{where} failed to load: {type(error).__name__}: {error}") from None
             if isinstance(loaded, ModuleType):
                 continue  # a module that registered itself on import
@@ -67,6 +68,11 @@ class Registry(Generic[T]):
         """Decorator: register an object under ``name`` and optional aliases."""
 
         def decorate(obj: T) -> T:
+            for key in (name, *aliases):  # a name becomes a results folder, as a typed one does
+                if not isinstance(key, str) or not NAME_PATTERN.fullmatch(key):
+                    raise ValueError(
+                        f"{self.kind} name {key!r} is not a plain name (letters, digits, '-', '_', '.')"
+                    )
             for key in (name, *aliases):
                 if key in self._entries or key in self._aliases:
                     raise ValueError(f"{self.kind} {key!r} is registered twice")

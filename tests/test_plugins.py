@@ -126,3 +126,37 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ("import sys\nsys.exit(3)\n", "SystemExit"),
+        ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+        (
+            "from coldbench.methods.melu import MeLU\n\nclass Escape(MeLU):\n    name = '../escape'\n",
+            "not a plain name",
+        ),
+    ],
+    ids=["sys.exit", "KeyboardInterrupt", "name with ../"],
+)
+def test_a_plugin_that_exits_interrupts_or_names_a_path_is_one_clear_error(
+    plugin, tmp_path, cli, body, shown
+):
+    """methods/train never exit silently because of a plug-in, and a plug-in's name is checked as a
+    typed name is, so it cannot lead a run outside --results-dir."""
+    module = tmp_path / "hostile_plugin.py"
+    module.write_text(body)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        target = "hostile_plugin:Escape" if "Escape" in body else "hostile_plugin"
+        plugin({"hostile": target}, package="hostile-package")
+        with pytest.raises(ColdbenchError, match=shown) as error:
+            METHODS.names()
+        assert "hostile-package" in str(error.value) and "\n" not in str(error.value)
+        METHODS._plugins_loaded = False  # as in a fresh process (the fixture restores the state)
+        code, out, err = cli("methods")
+        assert code != 0 and shown in err and "hostile-package" in err and "Traceback" not in err
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("hostile_plugin", None)

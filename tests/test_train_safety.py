@@ -296,3 +296,30 @@ def test_declared_ranges_are_checked(overrides, message):
 def test_undeclared_fields_accept_any_value_of_their_type():
     config, rest = apply_overrides(_Child(), {"plain": "-7", "rate": 1, "sizes": [2, 3], "other": "x"})
     assert (config.plain, config.rate, config.sizes, rest) == (-7, 1.0, (2, 3), {"other": "x"})
+
+
+@pytest.mark.parametrize("key", ["dataset", "method", "config_id"])
+def test_a_run_whose_config_names_a_path_is_left_out_and_nothing_is_written_outside(
+    dataset, tmp_path, cli, key
+):
+    """config.json is read as typed input: a dataset, method or config id with ../ is no name."""
+    from coldbench.training.run_files import record_files, write_metrics
+
+    good = _train(dataset, tmp_path / "results", epochs=1, seed=0)
+    bad = _train(dataset, tmp_path / "results", epochs=1, seed=1)
+    config = json.loads((bad.path / "config.json").read_text())
+    config[key] = "../../escaped"
+    (bad.path / "config.json").write_text(json.dumps(config))
+    metrics = json.loads((bad.path / "metrics.json").read_text())  # re-sealed: only the name is wrong
+    metrics["files"] = record_files(bad.path)
+    write_metrics(bad.path, metrics)
+    warnings: list[str] = []
+    runs = load_runs(tmp_path / "results", warn=warnings.append)
+    assert list(runs.table["path"]) == [str(good.path)] and "not a plain name" in warnings[0]
+    out = tmp_path / "paper" / "deep" / "main.md"
+    code, _, err = cli(
+        "report", "--results-dir", str(tmp_path / "results"), "--table", "main", "--out", str(out)
+    )
+    assert code == 0, err
+    assert out.is_file()
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "paper" / "escaped").exists()

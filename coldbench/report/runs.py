@@ -22,6 +22,7 @@ from rich.console import Console
 from coldbench.config import LATER_DEFAULTS, PERFORMANCE_SETTINGS, PRESETS, TrainConfig
 from coldbench.data.protocol import HEADLINE_STATE
 from coldbench.errors import ColdbenchError
+from coldbench.paths import NAME_PATTERN
 from coldbench.training.run_files import CorruptRun, read_finished
 
 GROUPS = ("overall", "major", "minor")
@@ -244,7 +245,20 @@ def _read_run(folder: Path) -> tuple[dict, dict]:
         raise CorruptRun(folder, f"config.json is unreadable: {error}") from None
     if missing:
         raise CorruptRun(folder, f"config.json has no {missing[0]}")
+    bad = unsafe_names(config)
+    if bad:
+        raise CorruptRun(folder, f"config.json's {bad} is not a plain name (reports make paths of it)")
     return metrics, config
+
+
+def unsafe_names(config: dict) -> str | None:
+    """The first of the run's dataset, method and config id that could not name a folder, as
+    ``key 'value'``; None when all are plain names (checked as typed names are)."""
+    for key in ("dataset", "method", "config_id"):
+        value = config.get(key)
+        if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+            return f"{key} {value!r}"
+    return None
 
 
 def _row(config: dict, metrics: dict, path: str) -> dict:
@@ -325,11 +339,14 @@ def load_committed(folder: Path) -> Runs:
         raise ColdbenchError(f"{folder}: no {RUNS_FILE} with runs in it")
     rows = []
     for number, record in enumerate(records, 1):
+        where = f"{folder / RUNS_FILE}:{number}"
         try:
+            bad = unsafe_names(record["config"])
             row = _row(record["config"], record["metrics"], str(folder))
         except (KeyError, TypeError, AttributeError) as error:
-            where = f"{folder / RUNS_FILE}:{number}"
             raise ColdbenchError(f"{where}: not a run record ({error!r} missing)") from None
+        if bad:
+            raise ColdbenchError(f"{where}: {bad} is not a plain name (reports make paths of it)")
         rows.append({**row, "run": record["run"], "study": str(folder)})
     _unique_labels(rows)
     return Runs(pd.DataFrame(rows))
