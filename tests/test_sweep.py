@@ -167,3 +167,26 @@ def test_sweep_output_and_help_keep_square_brackets(dataset, tmp_path, cli):
     assert code == 0 and "coldbench[ray]" in " ".join(out.split())
     code, out, _ = cli("report", "--help")
     assert code == 0 and "[paper] or [tuned]" in " ".join(out.split())
+
+
+def test_a_method_or_dataset_given_twice_is_one_set_of_jobs(dataset, tmp_path):
+    twice = plan_sweep(
+        ["melu", "bias", "melu"],
+        [str(dataset.path)] * 2,
+        1,
+        overrides=SMALL,
+        results_dir=tmp_path,
+        device="cpu",
+    )
+    once = _jobs(dataset, tmp_path, methods=["melu", "bias"], seeds=1)
+    assert [(j.label, j.seed) for j in twice] == [(j.label, j.seed) for j in once] and len(once) == 2
+
+
+def test_more_local_workers_than_cores_is_refused_before_anything_runs(dataset, tmp_path, cli, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu"]
+    code, _, err = cli("sweep", "--methods", "bias", "--workers", "7", *common)
+    assert code == 1 and "--workers 7: this machine has 2 CPU cores; use at most 2" in err
+    assert not list(tmp_path.rglob("metrics.json"))

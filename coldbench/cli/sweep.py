@@ -37,7 +37,8 @@ WorkersOption = Annotated[int, typer.Option(help="Jobs at once (local: processes
 
 
 def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
+    """Comma-separated names, each once, in the order given."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
 
 
 def job_line(info: dict) -> str:

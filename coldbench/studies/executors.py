@@ -7,6 +7,7 @@ anything is prepared or trained.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +25,12 @@ def check_executor(executor: str, workers: int, address: str | None) -> None:
         raise ColdbenchError(f"option --workers {workers}: must be at least 1")
     if address and executor != "ray":
         raise ColdbenchError("option --address: only with --executor ray")
+    cores = os.cpu_count() or 1
+    if executor == "local" and workers > cores:
+        raise ColdbenchError(
+            f"option --workers {workers}: this machine has {cores} CPU core{'s' * (cores != 1)}; use at "
+            f"most {cores} (more processes only compete for them; a cluster: --executor ray --address)"
+        )
 
 
 @contextmanager

@@ -129,6 +129,7 @@ def plan_sweep(
     if tuned and preset is not None:
         raise ColdbenchError("give either --tuned or --preset, not both")
     overrides, origins = dict(overrides or {}), dict(origins or {})
+    methods, datasets = list(dict.fromkeys(methods)), list(dict.fromkeys(datasets))  # one job each
     for method in methods:
         METHODS.get(method)  # an unknown name fails before any data is loaded
         if not tuned:
