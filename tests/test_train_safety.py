@@ -323,3 +323,22 @@ def test_a_run_whose_config_names_a_path_is_left_out_and_nothing_is_written_outs
     assert code == 0, err
     assert out.is_file()
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "paper" / "escaped").exists()
+
+
+def test_a_run_worse_than_the_constant_floor_says_so_with_the_cause_and_the_fix(dataset, tmp_path):
+    """metrics.json records what the constant floor scores on the same test users (checked against a
+    trained constant run); a run above it gets a warning naming the budget, the rates and the fix."""
+    from coldbench.cli.train import convergence_warnings
+    from coldbench.training.trainer import RunResult
+
+    melu = _train(dataset, tmp_path, epochs=1)
+    constant = train("constant", dataset, [0], {}, device="cpu", results_dir=tmp_path)[0]
+    assert melu.metrics["constant_mse"] == pytest.approx(
+        constant.metrics["test"]["overall"]["mse"], rel=1e-6
+    )  # float32 model
+    worse = {**melu.metrics, "test": {"overall": {"mse": melu.metrics["constant_mse"] + 1}}, "epochs_run": 3}
+    lines = convergence_warnings([RunResult(seed=0, path=melu.path, metrics=worse, skipped=False)])
+    assert len(lines) == 1 and "worse than the constant floor's" in lines[0] and "(3 epochs)" in lines[0]
+    assert "--epochs" in lines[0] and "outer_lr" in lines[0]
+    better = {**worse, "test": {"overall": {"mse": melu.metrics["constant_mse"] - 0.01}}}
+    assert not convergence_warnings([RunResult(seed=0, path=melu.path, metrics=better, skipped=False)])

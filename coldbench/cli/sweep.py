@@ -29,7 +29,7 @@ from coldbench.cli.options import (
 )
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
-from coldbench.training.stopping import still_improving
+from coldbench.training.stopping import still_improving, worse_than_constant
 
 console = Console()
 
@@ -57,6 +57,10 @@ def job_line(info: dict) -> str:
     line = f"{head}: {status} · {metric.upper()} {value:.4f} · {stop} ({stopped})"
     if best is not None and still_improving(best, metrics.get("epochs_run") or 0, stopped):
         line += " · warning: still improving at the maximum (raise --epochs)"
+    if metric == "mse" and worse_than_constant(metrics):
+        line += (
+            f" · warning: worse than the constant floor ({metrics['constant_mse']:.4f}); see `train`'s advice"
+        )
     return line
 
 

@@ -26,7 +26,7 @@ from coldbench.cli.options import (
 from coldbench.config import TrainConfig, as_dict
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
-from coldbench.training.stopping import still_improving
+from coldbench.training.stopping import still_improving, worse_than_constant
 
 if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
     from coldbench.training.trainer import RunResult, RunSpec
@@ -276,4 +276,7 @@ def convergence_warnings(results: list[RunResult]) -> list[str]:
                 f"seed {result.seed}: training diverged after epoch {run}; its best epoch {best} is "
                 "reported (try a smaller outer_lr)"
             )
+        worse = worse_than_constant(metrics)
+        if worse:
+            lines.append(f"seed {result.seed}: {worse}")
     return lines

@@ -56,3 +56,17 @@ class EarlyStopping:
 def still_improving(best_epoch: int, epochs_run: int, stopped: str) -> bool:
     """True when the run selected its last epoch and ended only because it hit the maximum."""
     return stopped == "maximum" and epochs_run > 1 and best_epoch == epochs_run
+
+
+def worse_than_constant(metrics: dict) -> str | None:
+    """A warning when a finished run's test MSE is above what the constant floor scores, naming
+    the likely cause and the fix; None otherwise."""
+    mse, floor = metrics.get("test", {}).get("overall", {}).get("mse"), metrics.get("constant_mse")
+    if mse is None or floor is None or not mse > floor:
+        return None
+    return (
+        f"test MSE {mse:.3f} is worse than the constant floor's {floor:.3f} (the mean training rating "
+        f"for everyone): the model has not learned yet. Likely causes: too short a budget for its rates "
+        f"({metrics.get('epochs_run')} epochs) or rates too large. Fix: raise --epochs, use --tuned, or "
+        "lower the rates (--set outer_lr=...)"
+    )

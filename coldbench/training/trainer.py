@@ -528,6 +528,8 @@ def _train_in(
         "seed": seed,
         "dataset_hash": dataset.manifest["content_hash"],
     }
+    if data.task.name == "rating":  # what predicting the mean training rating would score here
+        metrics["constant_mse"] = constant_mse(data, predictions[predictions["state"] == HEADLINE_STATE])
     if len(by_state) > 1:  # the four-state protocol: every state's test metrics; "test" is user-cold
         metrics["states"] = {state: aggregate(part[names], part["major"]) for state, part in by_state.items()}
     diagnostics = method.diagnostics()
@@ -544,6 +546,15 @@ def _train_in(
     (out / "best.pt").unlink()
     (out / "last.pt").unlink(missing_ok=True)
     return metrics
+
+
+def constant_mse(data: EncodedDataset, predictions: pd.DataFrame) -> float:
+    """The test MSE (mean over users) of predicting the mean training rating for every query row,
+    as the ``constant`` floor does: the level a trained model must at least reach."""
+    train = data.splits["train"]
+    targets = np.concatenate([train.support.targets, train.query.targets]).astype(np.float64)
+    errors = (predictions["rating"].to_numpy(dtype=float) - float(targets.mean())) ** 2
+    return float(pd.Series(errors).groupby(predictions["user_id"].to_numpy()).mean().mean())
 
 
 def check_finite_predictions(out: Path, predictions: pd.DataFrame) -> None:
