@@ -129,10 +129,26 @@ def _coerce(value: Any, kind: Any) -> Any:
     return value
 
 
+MAX_SEEDS = 1000  # runs of one setting: more is a typo, and a list of billions exhausts memory
+MAX_SEED = 2**32 - 1  # what every random generator here accepts
+
+
+def check_seed_count(seeds: object) -> int:
+    """``--seeds N``: an int from 1 to MAX_SEEDS, else a one-line ColdbenchError."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise ColdbenchError(f"option --seeds {seeds}: must be 1 to {MAX_SEEDS:,}")
+    return seeds
+
+
+FLOAT32_MAX = 3.4e38  # a setting beyond it overflows in the model's float32 arithmetic
+
+
 def _range_error(value: Any, kind: Any, meta: dict[str, Any]) -> str | None:
     """Why ``value`` breaks the field's type rules or declared range; None when it is fine."""
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > FLOAT32_MAX:
+        return f"must lie within ±{FLOAT32_MAX:.1e} (the models compute in float32)"
     if _is_tuple(kind):
         if not value:
             return "needs at least one entry"

@@ -37,6 +37,20 @@ def check_name(value: str, option: str) -> str:
     return value
 
 
+def check_folder_writable(folder: Path, option: str) -> None:
+    """A folder that can be made (or exists) and written to; else a one-line ColdbenchError."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ColdbenchError(f"option {option} {folder}: a file is in the way (not a folder)")
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ColdbenchError(f"option {option} {folder}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ColdbenchError(f"option {option} {folder}: {ancestor} is not writable")
+
+
 def inside(root: Path, path: Path, what: str = "path") -> Path:
     """``path`` resolved, if it lies strictly below ``root`` (resolved too); else a ColdbenchError."""
     base = Path(root).resolve()

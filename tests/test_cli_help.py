@@ -21,3 +21,21 @@ def test_help_ends_with_examples_of_the_command(cli, command):
     tail = out[out.index("Examples:") :]  # after every option
     assert "Options" not in tail
     assert f"coldbench {command}" in tail
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_output_in_an_ascii_or_latin1_locale_does_not_crash(encoding):
+    """Characters the locale cannot show ('·', '≥', '…') become '?', they do not raise."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "LC_ALL": "C", "COLUMNS": "100"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from coldbench.cli import main; main()", "methods"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode(encoding, "replace")
+    assert b"Traceback" not in done.stderr and b"melu" in done.stdout

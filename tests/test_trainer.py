@@ -264,6 +264,20 @@ def test_reproduce_checks_everything_before_preparing(cli, tmp_path, args, messa
     assert not prepared_root().exists() and not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("option", ["--out", "--export"])
+def test_reproduce_checks_its_output_folders_before_training(cli, tmp_path, option):
+    """--out or --export under a file used to fail only after every run had trained."""
+    from coldbench.paths import prepared_root
+
+    (tmp_path / "afile").write_text("")
+    target = str(tmp_path / "afile" / "paper")
+    code, out, err = cli(
+        "reproduce", "--dataset", "synthetic", "--results-dir", str(tmp_path / "r"), option, target
+    )
+    assert code == 1 and f"option {option} {target}: " in err and "is a file, not a folder" in err
+    assert "Traceback" not in err and not prepared_root().exists() and not (tmp_path / "r").exists()
+
+
 def test_reproduce_takes_epochs_and_subset(tmp_path, monkeypatch):
     import coldbench.studies.reproduce as reproduce_module
 

@@ -436,3 +436,9 @@ def test_tuned_values_outside_the_search_space_are_refused(dataset, tmp_path):
     study.set_user_attr("dataset_hash", dataset.manifest["content_hash"])
     with pytest.raises(ColdbenchError, match=r"outer_lr=5.0 is outside melu's search space \[1e-06, 0.01\]"):
         tuned_settings("melu", dataset, {}, url, tmp_path)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_study_is_refused_in_one_line(dataset, tmp_path, url):
+    with pytest.raises(ColdbenchError, match="in-memory SQLite database is gone when this process ends"):
+        _tune(dataset, tmp_path, storage=url)

@@ -51,6 +51,9 @@ def main() -> None:
     Typer runs in standalone mode, so usage errors print the usage and exit with code 2.
     """
     _register_commands()
+    for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 locale: '·' becomes '?', no crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         app()
     except ColdbenchError as error:

@@ -23,7 +23,7 @@ from coldbench.cli.options import (
     collect_settings,
     examples,
 )
-from coldbench.config import TrainConfig, as_dict
+from coldbench.config import MAX_SEED, TrainConfig, as_dict, check_seed_count
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
 from coldbench.training.stopping import still_improving, worse_than_constant
@@ -56,10 +56,10 @@ def seed_list(seeds: int | None, seed: int | None) -> list[int]:
     """``--seeds N`` → 0..N-1, ``--seed K`` → [K], neither → [0]."""
     if seeds is not None and seed is not None:
         raise ColdbenchError("give either --seeds N or --seed K, not both")
-    if seeds is not None and seeds < 1:
-        raise ColdbenchError(f"option --seeds {seeds}: must be at least 1")
-    if seed is not None and seed < 0:
-        raise ColdbenchError(f"option --seed {seed}: must be 0 or more")
+    if seeds is not None:
+        check_seed_count(seeds)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ColdbenchError(f"option --seed {seed}: must be 0 to {MAX_SEED:,} (2^32 − 1)")
     return [seed] if seed is not None else list(range(seeds or 1))
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from rich.markup import escape
 
 from coldbench.choices import DEMO_EPOCHS, DEMO_SEEDS
+from coldbench.config import check_seed_count
 from coldbench.data.prepare import prepare
 from coldbench.data.prepared import load_prepared
-from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.report.runs import Runs, load_runs
 from coldbench.report.tables import METHOD_ORDER, ReportTable, main_table, minor_major_table
@@ -65,8 +65,7 @@ def run_demo(
     Every method's settings are checked before anything is prepared. Finished runs are reused
     unless ``force`` (which also rebuilds the prepared data).
     """
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ColdbenchError(f"option --seeds {seeds}: must be at least 1")
+    check_seed_count(seeds)
     methods = list(methods or demo_methods())
     overrides = {"epochs": epochs, **DEMO_SETTINGS, **(settings or {})}
     specs = [

@@ -8,11 +8,13 @@ from typing import Any
 
 from coldbench.atomic_io import atomic_path
 from coldbench.choices import DEFAULT_DATASET  # noqa: F401  (re-exported for callers)
+from coldbench.config import check_seed_count
 from coldbench.data.prepare import prepare
 from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.data.protocol import ProtocolConfig
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
+from coldbench.paths import check_folder_writable
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
 from coldbench.training.trainer import make_spec
@@ -92,8 +94,7 @@ def reproduce(
     from coldbench.studies.sweep import method_jobs, run_sweep
 
     progress = progress or (lambda kind, info: None)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ColdbenchError(f"option --seeds {seeds}: must be at least 1")
+    check_seed_count(seeds)
     overrides, origins = dict(overrides or {}), dict(origins or {})
     if epochs is not None:
         overrides["epochs"], origins["epochs"] = epochs, "--epochs"
@@ -104,6 +105,9 @@ def reproduce(
     for method, settings in steps:
         make_spec(method, settings, device, results_dir, origins, preset=preset)
     check_executor(executor, workers, address)
+    check_folder_writable(out, "--out")  # before hours of training, not after
+    if export is not None:
+        check_folder_writable(export, "--export")
     prepared_result = prepare(dataset, config=protocol, data_dir=data_dir, **(prepare_options or {}))
     prepared = load_prepared(prepared_result.path.name, data_dir)
     if tuned:

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from coldbench.config import as_dict
+from coldbench.config import as_dict, check_seed_count
 from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
@@ -122,8 +122,7 @@ def plan_sweep(
     device: str = "auto",
 ) -> list[Job]:
     """Every job of the sweep, each checked. With ``tuned``, methods without a search space run as is."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ColdbenchError(f"option --seeds {seeds}: must be at least 1")
+    check_seed_count(seeds)
     if not methods or not datasets:
         raise ColdbenchError("give at least one method (--methods) and one dataset (--datasets)")
     if tuned and preset is not None:

@@ -97,6 +97,11 @@ def shown_storage(url: str) -> str:
 
 def _storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats (SQLite waits for a busy database rather than failing)."""
+    if re.fullmatch(r"sqlite(\+\w+)?://(/(:memory:)?)?", url.strip()):
+        raise ColdbenchError(
+            f"--storage {url}: an in-memory SQLite database is gone when this process ends, and "
+            "workers cannot share it; give a file: sqlite:///path/to/study.db"
+        )
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
