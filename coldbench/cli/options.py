@@ -20,7 +20,11 @@ EpochsOption = Annotated[
     int | None, typer.Option(help="Most training epochs (default 100; early stopping usually ends sooner).")
 ]
 PresetOption = Annotated[
-    str | None, typer.Option(help="Named settings: paper (20 epochs, no early stopping, the paper's rates).")
+    str | None,
+    typer.Option(
+        help="Named settings: paper (20 epochs, no early stopping, the paper's rates) or recommended "
+        "(the committed tuned study's best settings for this dataset, else the defaults)."
+    ),
 ]
 TunedOption = Annotated[
     bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")

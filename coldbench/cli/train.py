@@ -26,6 +26,7 @@ from coldbench.cli.options import (
 from coldbench.config import MAX_SEED, TrainConfig, as_dict, check_seed_count
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
+from coldbench.recommended import PRESET as RECOMMENDED
 from coldbench.training.stopping import still_improving, worse_than_constant
 
 if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
@@ -113,6 +114,8 @@ def resolve_spec(
 
     if tuned and preset is not None:
         raise ColdbenchError("give either --tuned or --preset, not both")
+    if preset == RECOMMENDED:
+        return recommended_spec(method, prepared, overrides, origins, device=device, results_dir=results_dir)
     if not tuned:
         return make_spec(method, overrides, device, results_dir, origins, preset=preset)
     from coldbench.studies.tune import tuned_settings
@@ -122,11 +125,41 @@ def resolve_spec(
     return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
 
 
+def recommended_spec(
+    method: str,
+    prepared: Any,
+    overrides: dict[str, Any],
+    origins: dict[str, str],
+    *,
+    device: str,
+    results_dir: Path,
+) -> RunSpec:
+    """``--preset recommended``: the committed tuned study's settings for this dataset (or its
+    source), labelled ``[recommended]``; the defaults where there are none (the plan line says so)."""
+    from coldbench.recommended import recommended_for
+    from coldbench.training.trainer import make_spec
+
+    entry = recommended_for(method, prepared.name, prepared.manifest.get("source"))
+    if entry is None:
+        return make_spec(method, overrides, device, results_dir, origins)
+    settings = {**entry["settings"], **overrides}
+    origins = {**dict.fromkeys(entry["settings"], f"--preset {RECOMMENDED}"), **origins}
+    provenance = {key: value for key, value in entry.items() if key != "for"}
+    provenance.update(label=RECOMMENDED, recommended_for=entry["for"])
+    return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
+
+
 def plan_line(spec: RunSpec, dataset: str, defaulted: bool, seeds: list[int]) -> str:
     """One line saying what ``train`` is about to do."""
     where = f"{dataset} (the default --dataset)" if defaulted else dataset
     settings = ", ".join(changed_settings(spec)) or "all defaults"
-    if spec.tuned:
+    if spec.tuned and spec.tuned.get("label") == RECOMMENDED:
+        source = spec.tuned
+        settings = (
+            f"recommended for {source['recommended_for']} (best trial {source['trial']} of the "
+            f"committed study {source['study']!r}, {source['from']}): {settings}"
+        )
+    elif spec.tuned:
         settings = f"best trial {spec.tuned['trial']} of study {spec.tuned['study']!r}: {settings}"
     folder = spec.results_dir / dataset / spec.method / spec.config_id
     return (
@@ -169,8 +202,10 @@ def train_cli(
     check_threads(threads)
     seeds_to_run = seed_list(seeds, seed)
     overrides, origins = collect_settings(config, set_, epochs)
-    if not tuned:
-        make_spec(method, overrides, device, results_dir, origins, preset=preset)  # check before loading
+    if not tuned:  # check before loading (the recommended settings are checked once known)
+        make_spec(
+            method, overrides, device, results_dir, origins, preset=None if preset == RECOMMENDED else preset
+        )
     prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
     check_dataset_name(prepared)
     spec = resolve_spec(
@@ -184,6 +219,13 @@ def train_cli(
         tuned=tuned,
         storage=storage,
     )
+    if preset == RECOMMENDED and not spec.tuned:
+        console.print(
+            f"no recommended settings for {method} on {prepared.name} (no committed tuned study of it): "
+            "its defaults",
+            highlight=False,
+            markup=False,
+        )
     console.print(
         plan_line(spec, prepared.name, dataset is None, seeds_to_run),
         highlight=False,

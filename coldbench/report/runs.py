@@ -94,7 +94,7 @@ def variant_label(
     train = {} if floor else dict(train or {})
     tag = None
     if tuned:
-        tag = "tuned"
+        tag = tuned.get("label", "tuned")  # ``recommended``: a committed study's settings
         chosen = tuned.get("settings", {})
         defaults = {**defaults, **{k: v for k, v in chosen.items() if k in defaults}}
         engine = {**engine, **{k: v for k, v in chosen.items() if k in engine}}

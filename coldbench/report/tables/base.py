@@ -12,7 +12,7 @@ import pandas as pd
 
 from coldbench.data.protocol import describe_recorded
 from coldbench.errors import ColdbenchError
-from coldbench.report.runs import Runs
+from coldbench.report.runs import Runs, variant_tag
 from coldbench.report.stats import CORRECTIONS, TESTS
 from coldbench.training.metrics import METRICS
 from coldbench.training.stopping import still_improving
@@ -229,5 +229,8 @@ def _convergence_notes(table: pd.DataFrame) -> list[str]:
             f"{row.variant}: {int(row.tuned_trials)} trials, {row.tuned_pruner} pruner"
             for row in tuned.itertuples()
         )
-        notes.append(f"[tuned]: settings chosen by Optuna TPE on validation users ({budgets})")
+        tags = sorted({variant_tag(v) for v in tuned["variant"]} - {None})
+        shown = "/".join(f"[{tag}]" for tag in tags) or "[tuned]"
+        where = " ([recommended]: in the committed tuned study)" if "recommended" in tags else ""
+        notes.append(f"{shown}: settings chosen by Optuna TPE on validation users{where} ({budgets})")
     return notes
