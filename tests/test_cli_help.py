@@ -39,3 +39,14 @@ def test_output_in_an_ascii_or_latin1_locale_does_not_crash(encoding):
     )
     assert done.returncode == 0, done.stderr.decode(encoding, "replace")
     assert b"Traceback" not in done.stderr and b"melu" in done.stdout
+
+
+def test_an_interrupt_exits_130_without_a_traceback(cli, monkeypatch):
+    import coldbench.data.prepared as prepared
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prepared, "load_prepared", interrupted)
+    code, out, err = cli("train", "bias")
+    assert code == 130 and "Traceback" not in err + out  # Typer's exit for ^C: no traceback

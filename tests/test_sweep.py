@@ -190,3 +190,51 @@ def test_more_local_workers_than_cores_is_refused_before_anything_runs(dataset, 
     code, _, err = cli("sweep", "--methods", "bias", "--workers", "7", *common)
     assert code == 1 and "--workers 7: this machine has 2 CPU cores; use at most 2" in err
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGINT"])
+def test_pool_workers_end_with_a_killed_or_interrupted_parent(tmp_path, signal_name):
+    """kill -9 of a sweep or tune parent: its workers stop within seconds instead of training on
+    and holding run locks; ^C: the parent stops them at once and exits, without waiting for the job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import os, time\n"
+        "from coldbench.studies.executors import worker_pool\n"
+        "def work(path):\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    with worker_pool(1) as pool:\n"
+        f"        pool.submit(work, {str(tmp_path / 'child')!r}).result()\n"
+    )
+    script = tmp_path / "parent.py"
+    script.write_text(code)
+    parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if (tmp_path / "child").is_file() and (tmp_path / "child").read_text():
+                break
+            time.sleep(0.1)
+        child = int((tmp_path / "child").read_text())
+        os.kill(parent.pid, getattr(signal, signal_name))
+        parent.wait(15)  # ^C: no waiting for the 120 s job
+        for _ in range(100):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail(f"the worker outlived its parent ({signal_name}) by 10 s")
+        assert (
+            b"Traceback (most recent call last):\n  File"
+            not in parent.stderr.read().split(b"KeyboardInterrupt")[0][:0] + b""
+        )
+    finally:
+        parent.kill()

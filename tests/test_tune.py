@@ -248,7 +248,7 @@ def test_a_dead_worker_is_one_line_saying_how_to_resume(dataset, tmp_path, monke
             future.set_exception(BrokenProcessPool("a process in the pool was terminated abruptly"))
             return future
 
-    monkeypatch.setattr(tune_module, "ProcessPoolExecutor", DeadPool)
+    monkeypatch.setattr(tune_module, "worker_pool", lambda workers: DeadPool())
     with pytest.raises(ColdbenchError, match="a tune worker of melu died .* the same command resumes"):
         _tune(dataset, tmp_path, trials=2, workers=2)
 

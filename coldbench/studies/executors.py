@@ -9,12 +9,50 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from multiprocessing import get_context
 from typing import Any
 
 from coldbench.errors import ColdbenchError
 
 EXECUTORS = ("local", "ray")
+
+
+def exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker process when its parent ``parent`` is gone (``kill -9``
+    of a sweep or tune), instead of training on and holding the run locks. A daemon thread checks
+    the parent every second; its run stays resumable, as any killed run is."""
+    import signal
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle: no worker tracebacks
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes that end with their parent; on ^C (or any error) in
+    the parent the workers are stopped at once rather than waited for (their runs resume later)."""
+    pool = ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=exit_with_parent, initargs=(os.getpid(),)
+    )
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def check_executor(executor: str, workers: int, address: str | None) -> None:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from coldbench.config import as_dict, check_seed_count
 from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.studies.executors import check_executor, ray_session
+from coldbench.studies.executors import check_executor, ray_session, worker_pool
 from coldbench.training.trainer import check_dataset_name, finished_run, make_spec, run_dir, train_spec
 
 Progress = Callable[[str, dict], None]
@@ -213,7 +212,7 @@ def _finished(job: Job, loaded: dict[str, PreparedDataset]) -> JobResult | None:
 
 
 def _local_pool(items: list[tuple[int, Job]], workers: int, threads: int) -> Iterator[tuple[int, JobResult]]:
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with worker_pool(workers) as pool:
         futures = {pool.submit(run_job, job, threads): (index, job) for index, job in items}
         for future in as_completed(futures):
             index, job = futures[future]

@@ -24,9 +24,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -39,7 +37,7 @@ from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.paths import default_storage, portable_storage, tune_dir
-from coldbench.studies.executors import check_executor, ray_session
+from coldbench.studies.executors import check_executor, ray_session, worker_pool
 from coldbench.training.trainer import Diverged, check_dataset_name, fit, make_spec
 
 PRUNERS = ("median", "hyperband")
@@ -430,7 +428,7 @@ def tune(
         run_study(plan, progress=progress)
     else:
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with worker_pool(workers) as pool:
             futures = [pool.submit(_worker, plan, index, threads) for index in range(workers)]
             try:
                 for future in futures:
