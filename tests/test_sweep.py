@@ -232,9 +232,5 @@ def test_pool_workers_end_with_a_killed_or_interrupted_parent(tmp_path, signal_n
         else:
             os.kill(child, signal.SIGKILL)
             pytest.fail(f"the worker outlived its parent ({signal_name}) by 10 s")
-        assert (
-            b"Traceback (most recent call last):\n  File"
-            not in parent.stderr.read().split(b"KeyboardInterrupt")[0][:0] + b""
-        )
     finally:
         parent.kill()
