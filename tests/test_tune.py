@@ -442,3 +442,21 @@ def test_tuned_values_outside_the_search_space_are_refused(dataset, tmp_path):
 def test_an_in_memory_sqlite_study_is_refused_in_one_line(dataset, tmp_path, url):
     with pytest.raises(ColdbenchError, match="in-memory SQLite database is gone when this process ends"):
         _tune(dataset, tmp_path, storage=url)
+
+
+def test_a_killed_trials_scratch_folder_is_removed_a_running_ones_kept(dataset, tmp_path):
+    from coldbench.studies.tune import remove_dead_scratch
+
+    _tune(dataset, tmp_path, trials=1)
+    storage = tune_module._storage(default_storage(tmp_path, dataset.name, "melu"))
+    study = optuna.load_study(study_name=tune_module.study_name(dataset.name, "melu"), storage=storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        running = study.ask()  # another worker's trial, still running
+    scratch = tmp_path / "trials"
+    dead, live = scratch / "trial-0-abc12345", scratch / f"trial-{running.number}-def67890"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "last.pt").write_bytes(b"partial")
+    assert remove_dead_scratch(study, scratch) == [dead]
+    assert not dead.exists() and (live / "last.pt").is_file()

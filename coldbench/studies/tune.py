@@ -235,7 +235,21 @@ def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study
             "or another --storage"
         )
     optuna.storages.fail_stale_trials(study)  # trials of a killed tune, so counts and --show are right
+    remove_dead_scratch(study, Path(plan.trials_dir))
     return study
+
+
+def remove_dead_scratch(study: optuna.Study, trials_dir: Path) -> list[Path]:
+    """Delete the scratch folders (``trial-<n>-*``) of trials no longer running: a killed trial's
+    folder would otherwise stay for good. A running trial's (another worker's) is kept."""
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    removed = []
+    for folder in sorted(trials_dir.glob("trial-*")) if trials_dir.is_dir() else []:
+        number = folder.name.split("-")[1]
+        if folder.is_dir() and not folder.is_symlink() and number.isdigit() and int(number) not in running:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def counted(study: optuna.Study) -> int:
