@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from coldbench.data.prepare import prepare
-from coldbench.recommended import RECOMMENDED_FILE, build_recommended, recommended_for
 from coldbench.report.runs import load_runs
+from coldbench.studies.recommended import RECOMMENDED_FILE, build_recommended, recommended_for
 from coldbench.testing import TINY_SYNTHETIC
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"

@@ -26,7 +26,7 @@ from coldbench.cli.options import (
 from coldbench.config import MAX_SEED, TrainConfig, as_dict, check_seed_count
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
-from coldbench.recommended import PRESET as RECOMMENDED
+from coldbench.studies.recommended import PRESET as RECOMMENDED
 from coldbench.training.stopping import still_improving, worse_than_constant
 
 if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
@@ -136,7 +136,7 @@ def recommended_spec(
 ) -> RunSpec:
     """``--preset recommended``: the committed tuned study's settings for this dataset (or its
     source), labelled ``[recommended]``; the defaults where there are none (the plan line says so)."""
-    from coldbench.recommended import recommended_for
+    from coldbench.studies.recommended import recommended_for
     from coldbench.training.trainer import make_spec
 
     entry = recommended_for(method, prepared.name, prepared.manifest.get("source"))

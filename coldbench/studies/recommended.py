@@ -4,7 +4,7 @@
 a study (``movielens``, ``ml-100k``, ``synthetic``) and a method to the settings its tuned runs
 used and where they came from. ``train --preset recommended`` looks a dataset up by its name, then
 by its source (``movielens-states-year`` → ``movielens``), and falls back to the defaults where
-there is none. ``python -m coldbench.recommended results/reference`` rebuilds the file from the
+there is none. ``python -m coldbench.studies.recommended results/reference`` rebuilds the file from the
 committed studies; ``tests/test_recommended.py`` checks that it matches them.
 """
 
