@@ -361,35 +361,40 @@ def test_a_four_state_study_exports_its_states_table_and_figure_checked_against_
     assert main_cells > 4 * 8  # the states table's 4 rows × 8 columns are among the cells checked
 
 
-def test_k_shot_results_export_their_table_and_figure_checked_against_the_runs(tmp_path):
+def _add_shots(folder: Path, level: float, seed: int = 0) -> None:
+    """What `coldbench evaluate` adds to a run: shots.parquet and metrics.json's ``shots``."""
     from coldbench.training.metrics import aggregate
 
     support = np.arange(40) % 9 + 1
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "user_id": f"u{i}",
+            "major": bool(i % 3),
+            "k": k,
+            "n_support_full": int(n),
+            "mse": level + 0.4 / (1 + max(k, 0)) + rng.normal(0, 0.05),
+        }
+        for k in (0, 1, 2, 4, -1)
+        for i, n in enumerate(support)
+        if k <= n
+    ]
+    shots = pd.DataFrame(rows)
+    shots.to_parquet(folder / "shots.parquet", index=False)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    by_k = {
+        str(k): aggregate(part.set_index("user_id")[["mse"]], part.set_index("user_id")["major"])
+        for k, part in shots.groupby("k")
+    }
+    metrics["shots"] = {"seed": 0, "k": [0, 1, 2, 4], "by_k": by_k}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_k_shot_results_export_their_table_and_figure_checked_against_the_runs(tmp_path):
     for method, level in (("melu", 1.1), ("paml", 1.0), ("bias", 0.9)):
         for seed in range(2):
             folder = write_fake_run(tmp_path / "results", method, seed, _per_user(level, seed), dataset="d")
-            rng = np.random.default_rng(seed)
-            rows = [
-                {
-                    "user_id": f"u{i}",
-                    "major": bool(i % 3),
-                    "k": k,
-                    "n_support_full": int(n),
-                    "mse": level + 0.4 / (1 + max(k, 0)) + rng.normal(0, 0.05),
-                }
-                for k in (0, 1, 2, 4, -1)
-                for i, n in enumerate(support)
-                if k <= n
-            ]
-            shots = pd.DataFrame(rows)
-            shots.to_parquet(folder / "shots.parquet", index=False)
-            metrics = json.loads((folder / "metrics.json").read_text())
-            by_k = {
-                str(k): aggregate(part.set_index("user_id")[["mse"]], part.set_index("user_id")["major"])
-                for k, part in shots.groupby("k")
-            }
-            metrics["shots"] = {"seed": 0, "k": [0, 1, 2, 4], "by_k": by_k}
-            (folder / "metrics.json").write_text(json.dumps(metrics))
+            _add_shots(folder, level, seed)
     out = tmp_path / "reference" / "d"
     written = export_study(load_runs(tmp_path / "results"), "d", out)
     assert out / "table-shots.csv" in written and out / "figures" / "shots.png" in written
@@ -487,3 +492,19 @@ def test_a_seed_without_a_finite_value_is_counted_out_and_runs_jsonl_stays_stric
     assert table.loc["melu", "seeds"] == "1 of 2" and str(table.loc["bias", "seeds"]) == "2"
     assert "left out of the means: melu (1 of 2)" in (out / "table-main.md").read_text()
     assert check_exported(out) > 0
+
+
+def test_a_study_whose_runs_are_partly_scored_at_k_shots_exports_and_checks(tmp_path):
+    """An export while `evaluate` is still scoring: the scored runs' k-shot rows are committed, the
+    others have none, and reading the committed study does not mistake that for a mismatch."""
+    results = tmp_path / "results"
+    for method, level in (("melu", 1.1), ("paml", 1.0), ("bias", 0.9)):
+        for seed in range(2):
+            folder = write_fake_run(results, method, seed, _per_user(level, seed), dataset="d")
+            if (method, seed) != ("melu", 1):
+                _add_shots(folder, level, seed)
+    out = tmp_path / "d"
+    export_study(load_runs(results), "d", out)
+    assert check_exported(out) > 0
+    shots = pd.read_parquet(out / "shots.parquet")
+    assert not shots["run"].astype(str).str.match(r"melu/.*/seed-1").any()

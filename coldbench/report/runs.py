@@ -209,7 +209,8 @@ class Runs:
         for row in self.table.itertuples():
             if isinstance(getattr(row, "study", None), str):  # a committed study's run
                 path = Path(row.study) / SHOTS_FILE
-                frame = _committed_rows(path, row.run) if path.is_file() else None
+                scored = "shots" in committed_records(Path(row.study) / RUNS_FILE)[row.run]["metrics"]
+                frame = _committed_rows(path, row.run) if scored and path.is_file() else None
             else:
                 path = Path(row.path) / SHOTS_FILE
                 frame = pd.read_parquet(path) if path.is_file() else None
