@@ -548,25 +548,29 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "README.md",
-        "3 seeds, {test_users} test users) finds the trivial baseline predictor `bias` (MSE {bias}) ahead of every "
+        "3 seeds, {test_users} test users) finds the trivial baseline predictor `bias` (MSE "
+        "{bias}) ahead of every "
         "meta-learner (best: Meta-SGD {msgd}, REG-PAML {reg})",
         _readme_findings,
     ),
     Claim(
         "README.md",
-        "transfer learning ({t_transfer}) is the best method, Meta-SGD ({t_msgd}) the best meta-learner, ahead of "
+        "transfer learning ({t_transfer}) is the best method, Meta-SGD ({t_msgd}) the best "
+        "meta-learner, ahead of "
         "the best of the PAML family, PAML ({t_paml}), and none reaches `bias` ({t_bias})",
         _readme_findings,
     ),
     Claim(
         "README.md",
-        "puts transfer learning ({k_transfer}) ahead of REG-PAML ({k_reg}), and still leaves all of them above "
+        "puts transfer learning ({k_transfer}) ahead of REG-PAML ({k_reg}), and still leaves "
+        "all of them above "
         "`bias` ({k_bias} paper-preset, {k_tbias} tuned)",
         _readme_findings,
     ),
     Claim(
         "README.md",
-        "the tuned study puts every method ahead of `bias` ({s_bias}) and transfer learning first ({s_transfer}, "
+        "the tuned study puts every method ahead of `bias` ({s_bias}) and transfer learning "
+        "first ({s_transfer}, "
         "ahead of Meta-SGD {s_msgd} and REG-PAML {s_reg})",
         _readme_findings,
     ),
