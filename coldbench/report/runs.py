@@ -161,16 +161,7 @@ class Runs:
         frames = []
         for row in self.table.itertuples():
             if isinstance(getattr(row, "study", None), str):  # a committed study's run
-                frame = _committed_rows(Path(row.study) / USERS_FILE, row.run)
-                frames.append(
-                    frame.assign(
-                        dataset=row.dataset,
-                        method=row.method,
-                        variant=row.variant,
-                        config_id=row.config_id,
-                        seed=row.seed,
-                    )
-                )
+                frames.append(_with_keys(_committed_rows(Path(row.study) / USERS_FILE, row.run), row))
                 continue
             path = Path(row.path) / USERS_FILE
             try:
@@ -188,15 +179,7 @@ class Runs:
                 headline = frame["state"] == HEADLINE_STATE
                 merged = frame[headline].merge(ranked, on="user_id", how="left")
                 frame = pd.concat([merged, frame[~headline]], ignore_index=True)
-            frames.append(
-                frame.assign(
-                    dataset=row.dataset,
-                    method=row.method,
-                    variant=row.variant,
-                    config_id=row.config_id,
-                    seed=row.seed,
-                )
-            )
+            frames.append(_with_keys(frame, row))
         if not frames:
             return pd.DataFrame()
         frame = pd.concat(frames, ignore_index=True)
@@ -379,6 +362,13 @@ def read_runs_jsonl(folder: Path) -> list[dict]:
             raise ColdbenchError(f"{path}:{number}: expected an object with {', '.join(RECORD_KEYS)}")
         records.append(record)
     return records
+
+
+def _with_keys(frame: pd.DataFrame, row) -> pd.DataFrame:
+    """Per-user rows with their run's keys as columns."""
+    return frame.assign(
+        dataset=row.dataset, method=row.method, variant=row.variant, config_id=row.config_id, seed=row.seed
+    )
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
