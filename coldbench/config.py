@@ -64,6 +64,8 @@ PERFORMANCE_SETTINGS = ("implicit_step", "buckets", "eval_batch_size")
 # Settings added later: left out of the config id at their default, so earlier runs keep their ids.
 # (patience 0 and min_delta 0 are how runs trained before early stopping existed: no early stopping.)
 LATER_DEFAULTS = {"adapt": "decision", "patience": 0, "min_delta": 0.0, "item_id": False}
+# Method settings added later: left out of the config id at their default, for the same reason.
+LATER_PARAM_DEFAULTS = {"new_item_bias": "zero", "feature_ridge": 10.0}
 
 # Presets: a declared mapping of settings applied before --config/--set, so the config id and the
 # report label (``reg-paml [paper]``) follow from the settings themselves. ``paper``: the paper's
@@ -269,7 +271,8 @@ def config_id(method: str, train: TrainConfig, method_config: Any, tuned: dict |
         for k, v in as_dict(train).items()
         if k not in PERFORMANCE_SETTINGS and not (k in LATER_DEFAULTS and LATER_DEFAULTS[k] == v)
     }
-    content: dict[str, Any] = {"method": method, "train": semantic, "params": as_dict(method_config)}
+    params = {k: v for k, v in as_dict(method_config).items() if LATER_PARAM_DEFAULTS.get(k, object()) != v}
+    content: dict[str, Any] = {"method": method, "train": semantic, "params": params}
     if tuned:
         content["tuned"] = {"study": tuned["study"], "trial": tuned["trial"]}
     payload = json.dumps(content, sort_keys=True)

@@ -266,3 +266,34 @@ def test_time_split_on_ml100k_takes_the_latest_first_rated(shared_data, tmp_path
     first = inter.astype({"item": str}).groupby("item")["time"].min()
     items = prepared.items.set_index("item_id")
     assert first.reindex(items.index[items["new"]]).min() >= first.reindex(items.index[~items["new"]]).max()
+
+
+def test_bias_with_feature_item_bias_matches_a_direct_ridge_solve_for_new_items(prepared):
+    """new_item_bias=features: a new item's b_i is x_i·β, β the ridge fit of the rated items' b_i on
+    their multi-hot features (each value of a multi-valued feature weighted 1/count); checked
+    against numpy's dense solve of (XᵀX + λI)β = Xᵀb. Rated items keep their own b_i."""
+    from coldbench.testing import build_method
+
+    data = encode(prepared)
+    _, zero = build_method("bias", data)
+    zero.fit(data.splits["train"])
+    model, method = build_method("bias", data, new_item_bias="features", feature_ridge=3.0)
+    method.fit(data.splits["train"])
+    b = zero.item_bias.numpy()
+    new = prepared.items["new"].to_numpy(dtype=bool)
+    seen = b != 0  # every rated item of the tiny data has a non-zero bias
+    assert seen[~new].any() and not seen[new].any()
+    columns = []
+    for index, table in enumerate(model.item_embedding.tables):
+        codes = getattr(model.item_embedding, f"codes_{index}").numpy()
+        onehot = np.zeros((codes.shape[0], table.num_embeddings))
+        for row, values in enumerate(codes):
+            picked = values[values > 0]
+            onehot[row, picked] += 1.0 / max(len(picked), 1)
+        columns.append(onehot)
+    x = np.hstack(columns)
+    beta = np.linalg.solve(x[seen].T @ x[seen] + 3.0 * np.eye(x.shape[1]), x[seen].T @ b[seen])
+    got = method.item_bias.numpy()
+    np.testing.assert_allclose(got[new], (x @ beta)[new], atol=1e-6)
+    np.testing.assert_allclose(got[~new], b[~new])
+    assert np.abs(got[new]).max() > 1e-3  # features say something about the new items

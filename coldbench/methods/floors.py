@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from coldbench.config import TrainConfig
+from coldbench.config import TrainConfig, setting
 from coldbench.engine.batched import Batch, InnerLoopOutput
 from coldbench.engine.model import RecModel
 from coldbench.methods.base import Method, MethodConfig, register_method
@@ -98,6 +98,10 @@ class UserMeanFloor(Floor):
 class BiasConfig(MethodConfig):
     item_shrinkage: float = 25.0  # λ of the item biases b_i = Σ(r − μ) / (n_i + λ) (Koren 2010)
     user_shrinkage: float = 10.0  # λ of the user bias b_u = Σ_support(r − μ − b_i) / (n_u + λ)
+    # An item no training user rated: b_i = 0 ("zero"), or predicted from its features ("features":
+    # a ridge regression of the rated items' b_i on their multi-hot features, λ = feature_ridge).
+    new_item_bias: str = setting("zero", choices=("zero", "features"))
+    feature_ridge: float = setting(10.0, above=0)
 
 
 @register_method
@@ -110,6 +114,7 @@ class BiasFloor(Floor):
     def __init__(self, config: BiasConfig, model: RecModel, train: TrainConfig) -> None:
         super().__init__(config, model, train)
         self.register_buffer("item_bias", torch.zeros(model.item_embedding.n_rows))
+        self._design = item_design(model) if config.new_item_bias == "features" else None
 
     def fit(self, train: SplitData) -> None:
         super().fit(train)
@@ -119,6 +124,9 @@ class BiasFloor(Floor):
         counts = np.bincount(items, minlength=n_items)
         bias = residual / (counts + self.config.item_shrinkage)
         bias[counts == 0] = 0.0  # an item no training user saw gets no bias
+        if self._design is not None and (counts == 0).any():
+            predicted = feature_bias(self._design, bias, counts > 0, self.config.feature_ridge)
+            bias[counts == 0] = predicted[counts == 0]
         self.item_bias.copy_(torch.from_numpy(bias))
 
     def predict(self, batch: Batch) -> Tensor:
@@ -126,6 +134,31 @@ class BiasFloor(Floor):
         residual = batch.support_targets - self.mean - item_bias[batch.support_items]
         user_bias = _support_mean(batch, residual, self.config.user_shrinkage)
         return self.mean + item_bias[batch.query_items] + user_bias.unsqueeze(1)
+
+
+def item_design(model: RecModel):
+    """Every item's features as a sparse multi-hot matrix ``[n_items, Σ vocab]``; a multi-valued
+    feature's values share its weight (each 1/count), as the embedding averages them."""
+    from scipy import sparse
+
+    blocks = []
+    for index, table in enumerate(model.item_embedding.tables):
+        codes = getattr(model.item_embedding, f"codes_{index}").cpu().numpy()  # [n_items, width], 0 = none
+        rows = np.repeat(np.arange(codes.shape[0]), codes.shape[1])
+        values = codes.reshape(-1)
+        count = np.maximum((codes > 0).sum(1), 1).repeat(codes.shape[1])
+        keep = values > 0
+        shape = (codes.shape[0], table.num_embeddings)
+        blocks.append(sparse.csr_matrix((1.0 / count[keep], (rows[keep], values[keep])), shape=shape))
+    return sparse.hstack(blocks).tocsr()
+
+
+def feature_bias(design, bias: np.ndarray, seen: np.ndarray, ridge: float) -> np.ndarray:
+    """Every item's bias predicted from its features: β minimises Σ_seen (b_i − x_i·β)² + ridge·‖β‖²."""
+    from scipy.sparse.linalg import lsqr
+
+    beta = lsqr(design[seen], bias[seen], damp=float(np.sqrt(ridge)), atol=1e-10, btol=1e-10)[0]
+    return np.asarray(design @ beta).reshape(-1)
 
 
 # How far popularity moves a prediction off the mean (the most rated item: +0.001): enough to
