@@ -221,8 +221,9 @@ def test_pool_workers_end_with_a_killed_or_interrupted_parent(tmp_path, signal_n
                 break
             time.sleep(0.1)
         child = int((tmp_path / "child").read_text())
+        time.sleep(1.0)  # the parent is now waiting on the job, as a sweep or tune does
         os.kill(parent.pid, getattr(signal, signal_name))
-        parent.wait(15)  # ^C: no waiting for the 120 s job
+        parent.wait(45)  # ^C: no waiting for the 120 s job
         for _ in range(100):
             try:
                 os.kill(child, 0)
