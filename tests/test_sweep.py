@@ -214,7 +214,12 @@ def test_pool_workers_end_with_a_killed_or_interrupted_parent(tmp_path, signal_n
     )
     script = tmp_path / "parent.py"
     script.write_text(code)
-    parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.DEVNULL)
+    # as a shell starts it: ^C not ignored (a test run before, Ray's say, may leave SIGINT ignored here,
+    # and an ignored signal stays ignored in a child)
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stderr=subprocess.DEVNULL, preexec_fn=default_sigint
+    )
     try:
         for _ in range(600):
             if (tmp_path / "child").is_file() and (tmp_path / "child").read_text():
