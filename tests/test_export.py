@@ -508,3 +508,17 @@ def test_a_study_whose_runs_are_partly_scored_at_k_shots_exports_and_checks(tmp_
     assert check_exported(out) > 0
     shots = pd.read_parquet(out / "shots.parquet")
     assert not shots["run"].astype(str).str.match(r"melu/.*/seed-1").any()
+
+
+def test_no_committed_file_exceeds_2_mb_and_four_state_scores_are_split_by_state():
+    """The house limit on tracked files: four-state per-user rows go one file a state."""
+    for path in REFERENCE.rglob("*"):
+        assert not path.is_file() or path.stat().st_size <= 2 * 1024 * 1024, path
+    for folder in REFERENCE.glob("*-states-*"):
+        states = set(pd.read_parquet(folder / "per_user.parquet")["state"].astype(str))
+        assert states == {"user-cold"}
+        assert {p.name for p in folder.glob("per_user-*.parquet")} == {
+            "per_user-warm.parquet",
+            "per_user-item-cold.parquet",
+            "per_user-user-item-cold.parquet",
+        }

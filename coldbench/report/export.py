@@ -47,6 +47,7 @@ from coldbench.report.runs import (
     load_committed,
     method_info,
     read_runs_jsonl,
+    state_users_file,
     variant_label,
 )
 from coldbench.report.tables import RENDERERS, TABLES, metric_label
@@ -108,7 +109,8 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
     written.append(write_runs_jsonl(runs_in, out / RUNS_FILE))
     if old_tree is not None:
         shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
-    written.append(_write_parquet(per_user, out / USERS_FILE))
+    for state, part in split_by_state(per_user).items():  # one file a state keeps each well under 2 MB
+        written.append(_write_parquet(part, out / state_users_file(state)))
     if shots is not None:
         written.append(_write_parquet(shots, out / SHOTS_FILE))
     committed = load_committed(out)
@@ -203,6 +205,20 @@ def compact_per_user(runs: Runs) -> pd.DataFrame:
         if metric not in STATE_METRICS:  # other states keep the states table's metrics only
             frame.loc[~headline, metric] = float("nan")
     return frame
+
+
+def split_by_state(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The committed per-user rows by file: the headline state's, then every other state's; a
+    state's file drops the metric columns it has no value for."""
+    parts = {}
+    for state in [HEADLINE_STATE, *sorted(set(frame["state"].astype(str)) - {HEADLINE_STATE})]:
+        part = frame[frame["state"].astype(str) == state]
+        if state != HEADLINE_STATE:
+            part = part.drop(
+                columns=[c for c in part.columns if part[c].dtype == "float32" and part[c].isna().all()]
+            )
+        parts[state] = part.reset_index(drop=True)
+    return parts
 
 
 def compact_shots(runs: Runs) -> pd.DataFrame | None:

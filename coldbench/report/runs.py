@@ -28,6 +28,14 @@ from coldbench.training.run_files import CorruptRun, read_finished
 GROUPS = ("overall", "major", "minor")
 RUNS_FILE = "runs.jsonl"  # a committed study's runs, one JSON object per line
 USERS_FILE = "per_user.parquet"  # a committed study's per-user scores (and a run folder's own)
+
+
+def state_users_file(state: str) -> str:
+    """A committed study's per-user file of ``state``: ``per_user.parquet`` for the headline state
+    (user-cold, the paper protocol's only one), ``per_user-<state>.parquet`` for the others."""
+    return USERS_FILE if state == HEADLINE_STATE else f"per_user-{state}.parquet"
+
+
 SHOTS_FILE = "shots.parquet"  # a committed study's k-shot scores (and a run folder's own)
 OLD_RUN_TREE = "runs"  # exports before runs.jsonl wrote runs/<method>/<config-id>/seed-<k>/{RUN_FILES}
 RECORD_KEYS = ("run", "config", "metrics", "epochs")
@@ -161,7 +169,7 @@ class Runs:
         frames = []
         for row in self.table.itertuples():
             if isinstance(getattr(row, "study", None), str):  # a committed study's run
-                frames.append(_with_keys(_committed_rows(Path(row.study) / USERS_FILE, row.run), row))
+                frames.append(_with_keys(_committed_users(Path(row.study), row.run), row))
                 continue
             path = Path(row.path) / USERS_FILE
             try:
@@ -381,6 +389,15 @@ def _stamp(path: Path) -> tuple[str, int, int]:
             "committed?); its means are checked against runs.jsonl, but intervals and tests need it"
         ) from None
     return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def _committed_users(study: Path, run: str) -> pd.DataFrame:
+    """``run``'s per-user rows of every state: ``per_user.parquet`` and any ``per_user-<state>.parquet``
+    (one file a state, so that none grows large; studies exported before hold every state in one)."""
+    parts = [_committed_rows(study / USERS_FILE, run)]
+    for path in sorted(study.glob("per_user-*.parquet")):
+        parts.append(_committed_rows(path, run))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _committed_rows(path: Path, run: str) -> pd.DataFrame:
