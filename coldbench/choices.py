@@ -8,7 +8,7 @@ The modules that act on them re-export these (``coldbench.report.stats.TESTS``,
 from __future__ import annotations
 
 DEFAULT_DATASET = "movielens"  # the default --dataset of both `train` and `reproduce`
-TABLE_NAMES = ("main", "ablation", "minor-major", "ctr", "states", "shots")  # report --table
+TABLE_NAMES = ("main", "ablation", "minor-major", "ctr", "states", "shots", "splits")  # report --table
 TESTS = ("paired", "seeds", "wilcoxon")  # report --test
 CORRECTIONS = ("holm", "none")  # report --correction
 DEFAULT_PROTOCOL = "paml"  # prepare --protocol (coldbench.data.protocol re-exports it)

@@ -74,8 +74,11 @@ def write_fake_run(
     train: dict | None = None,
     tuned: dict | None = None,
     method_info: dict | None = None,
+    protocol: dict | None = None,
 ) -> Path:
     """A hand-built finished run folder (config, metrics from ``per_user``, per_user, epochs).
+
+    ``protocol`` is the prepared data's protocol the run records (``{"seed": 1}`` for a data split).
 
     ``train`` is the recorded engine settings (e.g. the paper preset's), ``tuned`` the provenance
     a ``train --tuned`` run records (``{"settings": {...}, "trials": N, "pruner": ...}``).
@@ -107,6 +110,8 @@ def write_fake_run(
     }
     if tuned is not None:
         config["tuned"] = tuned
+    if protocol is not None:
+        config["dataset_protocol"] = protocol
     if method_info is None and method in METHODS:
         method_info = METHODS.get(method).describe()
     if method_info is not None:

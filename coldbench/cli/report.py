@@ -104,8 +104,17 @@ def report_cli(
         runs = runs.for_preset(preset)
     datasets = [dataset] if dataset else runs.datasets()
     if export is not None:
-        from coldbench.report.export import check_exported, export_study
+        from coldbench.report.export import check_exported, export_splits, export_study
 
+        if table == "splits":  # a study over data splits: every split, and the splits table
+            from coldbench.report.tables.splits import split_studies
+
+            for name in [dataset] if dataset else split_studies(runs):
+                folder = export / name if dataset is None and len(split_studies(runs)) > 1 else export
+                written = export_splits(runs, name, folder, keep_committed=keep_committed)
+                checked = check_exported(folder)
+                console.print(f"wrote {len(written)} files to {folder} ({checked} table lines checked)")
+            return
         for name in datasets:
             folder = export / name if len(datasets) > 1 or dataset is None else export
             written = export_study(runs, name, folder, keep_committed=keep_committed)
@@ -137,6 +146,10 @@ def report_cli(
             from coldbench.report.tables.states import has_states
 
             datasets = [name for name in datasets if has_states(runs.select(name).table)] or datasets
+        if table == "splits" and dataset is None:  # every study with runs on two or more splits
+            from coldbench.report.tables.splits import split_studies
+
+            datasets = split_studies(runs) or datasets
         reports = [TABLES[table](runs, name, with_paper=paper, **kwargs) for name in datasets]
         if format == "rich" and out is None:
             for report in reports:

@@ -38,6 +38,9 @@ def reproduce_cli(
         ),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = 3,
+    splits: Annotated[
+        int, typer.Option(help="Data splits (protocol seeds +0…N-1), pooled in table-splits.md.")
+    ] = 1,
     epochs: EpochsOption = None,
     subset: Annotated[int | None, typer.Option(help="Prepare a seeded sample of N users.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for tables, figures and index.md.")] = None,
@@ -107,6 +110,7 @@ def reproduce_cli(
             pruner=pruner,
             export=export,
             shots=wanted,
+            splits=splits,
         )
     finally:
         view.close()

@@ -139,6 +139,7 @@ def sweep_progress() -> tuple[TrainView, Callable[[str, dict], None]]:
     epilog=examples(
         "coldbench sweep --methods melu,paml,bias --datasets movielens --seeds 3",
         "coldbench sweep --methods melu --tuned --workers 2 --shots 0,1,4,16",
+        "coldbench sweep --methods reg-paml,bias --datasets movielens --splits 3 --preset recommended",
     ),
 )
 def sweep_cli(
@@ -147,6 +148,13 @@ def sweep_cli(
         str, typer.Option(help="Comma-separated prepared datasets (names or folders).")
     ] = DEFAULT_DATASET,
     seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 of every method and dataset.")] = 1,
+    splits: Annotated[
+        int,
+        typer.Option(
+            help="Data splits: each dataset and its next N-1 splits (protocol seeds +1…, prepared "
+            "when missing), for `report --table splits`."
+        ),
+    ] = 1,
     epochs: EpochsOption = None,
     set_: SetOption = None,
     preset: PresetOption = None,
@@ -190,6 +198,7 @@ def sweep_cli(
         results_dir=results_dir,
         data_dir=data_dir,
         device=device,
+        splits=splits,
     )
     where = f"ray at {address}" if address else f"{executor}, {workers} worker{'s' if workers > 1 else ''}"
     console.print(f"sweep: {len(jobs)} jobs on {where} · results: {results_dir}", highlight=False)

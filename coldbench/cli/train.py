@@ -136,16 +136,12 @@ def recommended_spec(
 ) -> RunSpec:
     """``--preset recommended``: the committed tuned study's settings for this dataset (or its
     source), labelled ``[recommended]``; the defaults where there are none (the plan line says so)."""
-    from coldbench.studies.recommended import recommended_for
+    from coldbench.studies.recommended import recommended_settings
     from coldbench.training.trainer import make_spec
 
-    entry = recommended_for(method, prepared.name, prepared.manifest.get("source"))
-    if entry is None:
-        return make_spec(method, overrides, device, results_dir, origins)
-    settings = {**entry["settings"], **overrides}
-    origins = {**dict.fromkeys(entry["settings"], f"--preset {RECOMMENDED}"), **origins}
-    provenance = {key: value for key, value in entry.items() if key != "for"}
-    provenance.update(label=RECOMMENDED, recommended_for=entry["for"])
+    settings, origins, provenance = recommended_settings(
+        method, prepared.name, prepared.manifest.get("source"), overrides, origins
+    )
     return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
 
 

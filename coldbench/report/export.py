@@ -68,18 +68,23 @@ def table_options(name: str) -> dict:
     """The options a committed table is rendered with (``check_exported`` renders it again so)."""
     if name == "states":  # four states × a metric: keep it to MSE and nDCG@3
         return {"metrics": "mse,ndcg@3"}
+    if name == "splits":  # each metric takes two columns (value, p): MSE and nDCG@3
+        return {"metrics": "mse,ndcg@3"}
     if name in ("minor-major", "ctr", "shots"):  # one metric each (shots: its columns are the k)
         return {}
     return {"metrics": ",".join(METRIC_COLUMNS)}
 
 
-def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = False) -> list[Path]:
+def export_study(
+    runs: Runs, dataset: str, out: Path, keep_committed: bool = False, *, only_main: bool = False
+) -> list[Path]:
     """Write the committed form of ``dataset``'s study under ``out``; returns the files written.
 
     The committed run files come first; the tables are then rendered from them, not from the live
     runs, so that they can be re-derived from the repository alone. With ``keep_committed`` the
     runs already committed in ``out`` that ``runs`` lacks stay in the study (one trained over
     several sessions, on machines that do not keep run folders); a run in both is taken from ``runs``.
+    ``only_main``: the main table alone and no figures (one split of a study over splits).
     """
     from coldbench.report.figures import FIGURES as DRAW
 
@@ -119,7 +124,7 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
     # a preset whose runs are all of one family may lack a table (no PAML run: no ablation).
     views = [(f"-{tag}", committed.for_preset(tag)) for tag in tags] if len(tags) > 1 else [("", committed)]
     for suffix, view in views:
-        for name in ("ctr",) if ctr else (*RATING_TABLES, *extra_tables):
+        for name in ("ctr",) if ctr else ("main",) if only_main else (*RATING_TABLES, *extra_tables):
             try:
                 report = TABLES[name](view, dataset, **table_options(name))
             except ColdbenchError:
@@ -132,7 +137,7 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
                     tmp.write_text(RENDERERS[fmt](report))
                 written.append(path)
     figures = out / "figures"
-    for name in ("ctr", "curves") if ctr else (*FIGURES, *extra_figures):
+    for name in () if only_main else ("ctr", "curves") if ctr else (*FIGURES, *extra_figures):
         try:
             DRAW[name](selected, figures)  # from the live runs: lr-hist needs each user's rate
         except ColdbenchError:  # nothing to draw (lr-hist when every rate is one number): no figure
@@ -146,6 +151,57 @@ def export_study(runs: Runs, dataset: str, out: Path, keep_committed: bool = Fal
     with atomic_path(out / EXPORTED_FILES) as tmp:
         tmp.write_text("".join(f"{name}\n" for name in sorted(mine)), encoding="utf-8")
     return [*written, out / EXPORTED_FILES]
+
+
+def export_splits(runs: Runs, study: str, out: Path, keep_committed: bool = False) -> list[Path]:
+    """Write a study over data splits under ``out``: each split as its own committed study
+    (``out/<split dataset>/``, as ``export_study``) and the splits table beside them, rendered from
+    those committed files; returns the files written."""
+    from coldbench.report.tables.splits import study_splits
+
+    names = list(study_splits(runs, study).values())
+    if len(names) < 2:
+        raise ColdbenchError(
+            f"--dataset {study}: runs on {len(names)} data split(s); a splits study needs 2 or more"
+        )
+    out = Path(out)
+    own_before = exported_files(out)
+    written = [
+        path
+        for name in names
+        for path in export_study(runs, name, out / name, keep_committed, only_main=True)
+    ]
+    mine = _write_splits_table(out, study)
+    for stale in sorted(own_before - set(mine)):
+        (out / stale).unlink(missing_ok=True)
+    with atomic_path(out / EXPORTED_FILES) as tmp:
+        tmp.write_text("".join(f"{name}\n" for name in sorted(mine)), encoding="utf-8")
+    return [*written, *(out / name for name in mine), out / EXPORTED_FILES]
+
+
+def _write_splits_table(out: Path, study: str) -> list[str]:
+    committed = load_split_study(out)
+    report = TABLES["splits"](committed, study, **table_options("splits"))
+    names = []
+    for fmt, ext in EXTENSIONS.items():
+        path = out / f"table-splits.{ext}"
+        with atomic_path(path) as tmp:
+            tmp.write_text(RENDERERS[fmt](report))
+        names.append(path.name)
+    return names
+
+
+def split_study_folders(folder: Path) -> list[Path]:
+    """The committed studies inside ``folder`` when it holds a study over splits (else none)."""
+    folder = Path(folder)
+    if (folder / RUNS_FILE).is_file():
+        return []
+    return sorted(path.parent for path in folder.glob(f"*/{RUNS_FILE}"))
+
+
+def load_split_study(folder: Path) -> Runs:
+    """The runs of every split of a committed study over splits."""
+    return Runs(pd.concat([load_committed(f).table for f in split_study_folders(folder)], ignore_index=True))
 
 
 def exported_files(out: Path) -> set[str]:
@@ -422,6 +478,10 @@ def check_exported(folder: Path, digits: int = 3) -> int:
     the line.
     """
     folder = Path(folder)
+    parts = split_study_folders(folder)
+    if parts:  # a study over splits: each split, then the splits table from all of them
+        checked = sum(check_exported(part, digits) for part in parts)
+        return checked + _rederive(folder, load_split_study(folder))
     checked = _check_means(folder, digits)
     if (folder / USERS_FILE).is_file():
         checked += rederive_tables(folder)
@@ -431,9 +491,18 @@ def check_exported(folder: Path, digits: int = 3) -> int:
 def rederive_tables(folder: Path) -> int:
     """Render every committed ``table-<name>[-<preset>].<ext>`` of ``folder`` again from its committed
     runs and per-user scores; returns the number of lines compared, raises on the first difference."""
-    folder = Path(folder)
-    committed = load_committed(folder)
-    dataset = committed.datasets()[0] if len(committed.datasets()) == 1 else None
+    return _rederive(Path(folder), load_committed(folder))
+
+
+def _rederive(folder: Path, committed: Runs) -> int:
+    """``rederive_tables`` of ``folder``'s tables from ``committed`` (one study, or its splits)."""
+    if split_study_folders(folder):
+        from coldbench.report.tables.splits import split_studies
+
+        studies = split_studies(committed)
+        dataset = studies[0] if len(studies) == 1 else None
+    else:
+        dataset = committed.datasets()[0] if len(committed.datasets()) == 1 else None
     formats = {ext: fmt for fmt, ext in EXTENSIONS.items()}
     lines = 0
     reports: dict[str, object] = {}

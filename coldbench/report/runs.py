@@ -299,7 +299,7 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
     A run whose files do not match the checksums in its ``metrics.json`` (or that cannot be read)
     is left out, with a warning naming it. Hidden folders (a ``--force`` rerun in progress) are
     not runs. A committed study's folder (``runs.jsonl``, no run folders) is read with
-    ``load_committed``.
+    ``load_committed``; a folder of them (``results/reference``) gives every study's runs.
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -307,6 +307,9 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
     found = sorted(results_dir.rglob("metrics.json"))
     if not found and (results_dir / RUNS_FILE).is_file():
         return load_committed(results_dir)
+    studies = sorted(path.parent for path in results_dir.glob(f"*/{RUNS_FILE}"))
+    if not found and studies:  # a folder of committed studies (results/reference, a splits study)
+        return Runs(pd.concat([load_committed(study).table for study in studies], ignore_index=True))
     rows = []
     for metrics_path in found:
         folder = metrics_path.parent

@@ -107,3 +107,68 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
         return mean, mean
     low, high = stats.t.interval(confidence, len(x) - 1, loc=mean, scale=sem)
     return float(low), float(high)
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def nested_mean(splits: Sequence[Sequence[np.ndarray]]) -> float:
+    """Mean over splits of the mean over seeds of the mean over users (NaNs dropped at each level)."""
+    split_means = [
+        np.nanmean([float(np.nanmean(users)) for users in seeds if np.isfinite(users).any()])
+        for seeds in splits
+    ]
+    return float(np.nanmean(split_means)) if split_means else math.nan
+
+
+def hierarchical_bootstrap(
+    splits: Sequence[Sequence[np.ndarray]],
+    confidence: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of ``nested_mean`` under a three-level bootstrap: resample the splits,
+    then each drawn split's seeds, then each drawn seed's users (all with replacement).
+
+    ``splits[s][k]`` holds the per-user values of seed ``k`` on split ``s`` (NaNs dropped). Each run's
+    user-level resamples are drawn once (``resamples`` of them) and a drawn run takes one of them
+    at random, so a run drawn twice in one resample gets two independent user draws. Fewer than
+    two splits gives (NaN, NaN): the split level cannot be resampled.
+    """
+    rng = np.random.default_rng(seed)
+    runs = [[u[np.isfinite(u)] for u in seeds] for seeds in splits]
+    runs = [[u for u in seeds if len(u)] for seeds in runs]
+    runs = [seeds for seeds in runs if seeds]
+    if len(runs) < 2:
+        return math.nan, math.nan
+    user_means = [
+        [users[rng.integers(0, len(users), size=(resamples, len(users)))].mean(axis=1) for users in seeds]
+        for seeds in runs
+    ]
+    n = len(runs)
+    estimates = np.zeros(resamples)
+    chosen = rng.integers(0, n, size=(resamples, n))
+    for slot in range(n):
+        for s in range(n):
+            rows = np.flatnonzero(chosen[:, slot] == s)
+            if not len(rows):
+                continue
+            k = len(user_means[s])
+            seeds = rng.integers(0, k, size=(len(rows), k))
+            draws = rng.integers(0, resamples, size=(len(rows), k))
+            table = np.stack(user_means[s])  # (seeds, resamples)
+            estimates[rows] += table[seeds, draws].mean(axis=1)
+    estimates /= n
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(estimates, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def one_sample_p(differences: Sequence[float]) -> float:
+    """Two-tailed one-sample t-test of mean 0 (``ttest_1samp``): the paired t-test over units whose
+    differences these are. Fewer than two values, or no spread, gives NaN."""
+    x = np.asarray(differences, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2 or no_spread(x):
+        return math.nan
+    return float(stats.ttest_1samp(x, 0.0, alternative="two-sided").pvalue)

@@ -51,6 +51,22 @@ def recommended_for(method: str, dataset: str, source: str | None = None) -> dic
     return None
 
 
+def recommended_settings(
+    method: str, dataset: str, source: str | None, overrides: dict[str, Any], origins: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any] | None]:
+    """``--preset recommended``: (settings, their origins, the provenance a run records) — the
+    committed study's settings under ``overrides``, or the overrides alone (and no provenance)
+    where ``dataset`` and its ``source`` have none."""
+    entry = recommended_for(method, dataset, source)
+    if entry is None:
+        return dict(overrides), dict(origins), None
+    settings = {**entry["settings"], **overrides}
+    origins = {**dict.fromkeys(entry["settings"], f"--preset {PRESET}"), **origins}
+    provenance = {key: value for key, value in entry.items() if key != "for"}
+    provenance.update(label=PRESET, recommended_for=entry["for"])
+    return settings, origins, provenance
+
+
 def main(argv: list[str]) -> None:
     reference = Path(argv[0]) if argv else Path("results/reference")
     text = json.dumps(build_recommended(reference), indent=2, sort_keys=True) + "\n"

@@ -12,11 +12,13 @@ from coldbench.config import check_seed_count
 from coldbench.data.prepare import prepare
 from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.data.protocol import ProtocolConfig
+from coldbench.data.splits import check_split_count, prepare_splits
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.paths import check_folder_writable
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
+from coldbench.studies.recommended import PRESET as RECOMMENDED
 from coldbench.training.trainer import make_spec
 
 GAMMAS = (1e-5, 1e-4, 1e-2)  # the default 1e-3 is the plain reg-paml run
@@ -74,6 +76,7 @@ def reproduce(
     pruner: str = "median",
     export: Path | None = None,
     shots: tuple[int, ...] | None = None,
+    splits: int = 1,
 ) -> Path:
     """Run the whole rating study on ``dataset``; finished runs are reused. Returns the index path.
 
@@ -88,6 +91,9 @@ def reproduce(
     also writes the committed form of the study there (:func:`coldbench.report.export.export_study`).
     ``shots``: then score every run at those support sizes and over the catalogue (as
     ``coldbench evaluate``), so the shots table and figure join the study.
+    ``splits`` > 1: every run also on the dataset's next ``splits - 1`` data splits (other protocol
+    seeds; ``coldbench.data.splits``), with the same settings (a tuned study tunes on the first
+    split only), and the splits table (``table-splits.md``; its export with ``export``).
     """
     from coldbench.report.figures import FIGURES
     from coldbench.studies.executors import check_executor
@@ -95,6 +101,7 @@ def reproduce(
 
     progress = progress or (lambda kind, info: None)
     check_seed_count(seeds)
+    check_split_count(splits)
     overrides, origins = dict(overrides or {}), dict(origins or {})
     if epochs is not None:
         overrides["epochs"], origins["epochs"] = epochs, "--epochs"
@@ -103,13 +110,16 @@ def reproduce(
     protocol = ProtocolConfig(subset=subset)
     steps = plan(overrides, tuned)
     for method, settings in steps:
-        make_spec(method, settings, device, results_dir, origins, preset=preset)
+        make_spec(
+            method, settings, device, results_dir, origins, preset=None if preset == RECOMMENDED else preset
+        )
     check_executor(executor, workers, address)
     check_folder_writable(out, "--out")  # before hours of training, not after
     if export is not None:
         check_folder_writable(export, "--export")
     prepared_result = prepare(dataset, config=protocol, data_dir=data_dir, **(prepare_options or {}))
     prepared = load_prepared(prepared_result.path.name, data_dir)
+    every_split = prepare_splits(prepared, splits, data_dir)
     if tuned:
         tune_all(
             [method for method, _ in steps],
@@ -127,10 +137,11 @@ def reproduce(
         )
     jobs = [
         job
+        for split in every_split
         for method, settings in steps
         for job in method_jobs(
             method,
-            prepared,
+            split,
             list(range(seeds)),
             settings,
             origins,
@@ -154,7 +165,8 @@ def reproduce(
         for result in results:
             rescore(Path(result.path), shots, data_dir=data_dir)
 
-    runs = load_runs(results_dir).select(prepared.name)
+    every_run = load_runs(results_dir)
+    runs = every_run.select(prepared.name)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     lines = [
@@ -171,6 +183,11 @@ def reproduce(
         with atomic_path(out / f"table-{name}.md") as tmp:
             tmp.write_text(text)
         lines += [f"- [{name}](table-{name}.md)"]
+    if splits > 1:
+        text = to_markdown(TABLES["splits"](every_run, prepared.name))
+        with atomic_path(out / "table-splits.md") as tmp:
+            tmp.write_text(text)
+        lines += [f"- [splits](table-splits.md): {splits} data splits pooled"]
     lines += ["", "## Figures", ""]
     for name in PAPER_FIGURES:
         kwargs = {"data_dir": data_dir} if name == "tsne" else {}
@@ -186,9 +203,12 @@ def reproduce(
     with atomic_path(index) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     if export is not None:
-        from coldbench.report.export import check_exported, export_study
+        from coldbench.report.export import check_exported, export_splits, export_study
 
-        export_study(runs, prepared.name, export)
+        if splits > 1:
+            export_splits(every_run, prepared.name, export)
+        else:
+            export_study(runs, prepared.name, export)
         check_exported(export)  # every committed mean read back against the committed runs
     return index
 

@@ -14,6 +14,7 @@ cluster at ``address`` or to a local Ray started for the sweep (``pip install 'c
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
@@ -29,6 +30,8 @@ from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.studies.executors import check_executor, ray_session, worker_pool
+from coldbench.studies.recommended import PRESET as RECOMMENDED
+from coldbench.studies.recommended import recommended_settings
 from coldbench.training.trainer import check_dataset_name, finished_run, make_spec, run_dir, train_spec
 
 Progress = Callable[[str, dict], None]
@@ -119,9 +122,17 @@ def plan_sweep(
     results_dir: Path = Path("results"),
     data_dir: Path | None = None,
     device: str = "auto",
+    splits: int = 1,
 ) -> list[Job]:
-    """Every job of the sweep, each checked. With ``tuned``, methods without a search space run as is."""
+    """Every job of the sweep, each checked. With ``tuned``, methods without a search space run as is.
+
+    ``splits`` > 1 also runs every job on the dataset's next ``splits - 1`` data splits (the same
+    recipe with other protocol seeds, prepared here when missing: ``coldbench.data.splits``).
+    """
+    from coldbench.data.splits import check_split_count, prepare_splits
+
     check_seed_count(seeds)
+    check_split_count(splits)
     if not methods or not datasets:
         raise ColdbenchError("give at least one method (--methods) and one dataset (--datasets)")
     if tuned and preset is not None:
@@ -131,12 +142,12 @@ def plan_sweep(
     for method in methods:
         METHODS.get(method)  # an unknown name fails before any data is loaded
         if not tuned:
-            make_spec(method, overrides, device, results_dir, origins, preset=preset)
+            make_spec(method, overrides, device, results_dir, origins, preset=_plain(preset))
     jobs: list[Job] = []
     for name in datasets:
-        prepared = load_prepared(name, data_dir)
-        check_dataset_name(prepared)
-        for method in methods:
+        first = load_prepared(name, data_dir)
+        check_dataset_name(first)
+        for prepared, method in itertools.product(prepare_splits(first, splits, data_dir), methods):
             jobs += method_jobs(
                 method,
                 prepared,
@@ -165,23 +176,33 @@ def method_jobs(
     results_dir: Path = Path("results"),
     device: str = "auto",
 ) -> list[Job]:
-    """``make_jobs``, with the study's best settings first when ``tuned`` (and the method has a space)."""
+    """``make_jobs``, with the study's best settings first when ``tuned`` (and the method has a space),
+    or the committed study's with ``preset="recommended"``."""
     settings, provenance = overrides, None
     if tuned and METHODS.get(method).search_space:
         from coldbench.studies.tune import tuned_settings
 
         settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
+    elif preset == RECOMMENDED:
+        settings, origins, provenance = recommended_settings(
+            method, prepared.name, prepared.manifest.get("source"), overrides, origins or {}
+        )
     return make_jobs(
         method,
         prepared,
         seeds,
         settings,
         origins,
-        preset=preset,
+        preset=_plain(preset),
         tuned=provenance,
         results_dir=results_dir,
         device=device,
     )
+
+
+def _plain(preset: str | None) -> str | None:
+    """The preset ``make_spec`` applies: ``recommended`` arrives as settings, not as a preset."""
+    return None if preset == RECOMMENDED else preset
 
 
 def run_job(job: Job, threads: int | None = None, progress: Progress | None = None) -> JobResult:

@@ -1,6 +1,7 @@
-"""The tables from finished runs: main (Table 2), ablation (3), minor-major (4/5), ctr, states, shots.
+"""The tables from finished runs: main (Table 2), ablation (3), minor-major (4/5), ctr, states, shots, splits.
 
-One module per table (``main``, ``ablation``, ``minor_major``, ``ctr``, ``states``, ``shots``), each
+One module per table (``main``, ``ablation``, ``minor_major``, ``ctr``, ``states``, ``shots``,
+``splits``), each
 a builder that returns a ``ReportTable`` (cells with bold/italic marks, row groups and a caption); beside them
 what they share: ``base`` (cells, row order, metrics, one dataset's runs), ``measure`` (values,
 intervals and tests of one preparation's runs, with ``coldbench.report.stats``), ``compare``
@@ -29,6 +30,7 @@ from coldbench.report.tables.minor_major import minor_major_table
 from coldbench.report.tables.paper import paper_match, paper_numbers
 from coldbench.report.tables.render import RENDERERS, to_csv, to_latex, to_markdown, to_rich
 from coldbench.report.tables.shots import shots_table
+from coldbench.report.tables.splits import splits_table
 from coldbench.report.tables.states import states_table
 
 TABLES = {
@@ -38,6 +40,7 @@ TABLES = {
     "ctr": ctr_table,
     "states": states_table,
     "shots": shots_table,
+    "splits": splits_table,
 }
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "minor_major_table",
     "one_dataset",
     "shots_table",
+    "splits_table",
     "states_table",
     "ordered_variants",
     "paper_match",
