@@ -404,3 +404,29 @@ def test_dataset_name_that_cannot_be_a_folder(cli, world, results, tmp_path, nam
     assert_one_line_error(code, out, err, "manifest.json", "cannot name a results folder")
     assert out == ""
     assert snapshot(results) == before and not (results.parent / "escape").exists()
+
+
+def test_a_real_full_file_system_is_one_line_and_the_run_resumes_once_there_is_room(cli, world, tmp_path):
+    """Not a faked OSError: a 256 KiB tmpfs (root on Linux; skipped where mounting is not allowed)."""
+    import subprocess
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        results = disk / "results"
+        code, out, err = run_train(cli, world, results, "--seed", "0", "--epochs", "2", tiny=False)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 1 and "Traceback" not in out + err and len(lines) == 1, err
+        assert lines[0].startswith("error: cannot write") and "no space left on the device" in lines[0]
+        assert not list(results.rglob("metrics.json")) and not list(results.rglob(".*.tmp"))
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        code, _, err = run_train(cli, world, results, "--seed", "0", "--epochs", "2", tiny=False)
+        assert code == 0, err
+        assert len(list(results.rglob("metrics.json"))) == 1
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from coldbench.cli import COMMAND_MODULES, _register_commands, app
@@ -50,3 +52,35 @@ def test_an_interrupt_exits_130_without_a_traceback(cli, monkeypatch):
     monkeypatch.setattr(prepared, "load_prepared", interrupted)
     code, out, err = cli("train", "bias")
     assert code == 130 and "Traceback" not in err + out  # Typer's exit for ^C: no traceback
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("args", [["methods"], ["--help"], ["report", "--help"]])
+def test_standard_output_on_a_full_device_is_one_line_not_a_traceback(args):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", "from coldbench.cli import main; main()", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    err = done.stderr.decode()
+    assert done.returncode == 1 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip() == "error: cannot write to standard output: No space left on device"
+
+
+def test_a_closed_pipe_on_standard_output_is_quiet():
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "from coldbench.cli import main; main()", "methods"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader.stdout.close()  # as `coldbench methods | head -0` does
+    _, err = reader.communicate(timeout=120)
+    assert reader.returncode == 1 and b"Traceback" not in err, err

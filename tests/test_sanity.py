@@ -67,3 +67,45 @@ def test_healthy_runs_get_no_flag(tmp_path):
             write_fake_run(tmp_path, method, seed, _users(mse, ndcg), dataset="d")
     report = TABLES["main"](load_runs(tmp_path), "d")
     assert not [line for line in report.caption if line.startswith("SANITY")]
+
+
+def test_predictions_that_barely_vary_within_users_are_flagged_from_the_runs_predictions(tmp_path):
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.5, 1.5, N)
+    ndcg = rng.uniform(0.6, 1.0, N)
+    for method, spread in (("melu", 0.005), ("tanp", 0.6), ("bias", 0.5)):
+        mse = base + {"melu": 0.3, "tanp": 0.2, "bias": 0.0}[method] + rng.normal(0, 0.05, N)
+        for seed in range(2):
+            folder = write_fake_run(tmp_path, method, seed, _users(mse, ndcg), dataset="d")
+            users = np.repeat([f"u{i}" for i in range(N)], 4)
+            predictions = pd.DataFrame(
+                {
+                    "user_id": users,
+                    "item_id": np.tile(np.arange(4), N),
+                    "rating": 3.0,
+                    "prediction": 3.0 + spread * rng.standard_normal(len(users)),
+                }
+            )
+            predictions.to_parquet(folder / "predictions.parquet", index=False)
+    runs = load_runs(tmp_path)
+    spread = runs.per_user().groupby("variant")["pred_std"].median()
+    assert spread["melu"] < 0.02 < spread["tanp"]
+    flags = [line for line in TABLES["main"](runs, "d").caption if line.startswith("SANITY")]
+    assert flags == [
+        "SANITY: predictions barely vary within users (median per-user spread < 0.02; the model "
+        "predicts about the same for every item): melu"
+    ], flags
+
+
+def test_pred_std_is_each_users_population_std_of_predictions(tmp_path):
+    folder = write_fake_run(tmp_path, "melu", 0, _users(np.ones(N), np.ones(N)), dataset="d")
+    pd.DataFrame(
+        {
+            "user_id": ["u0", "u0", "u0", "u1", "u1"],
+            "item_id": [1, 2, 3, 1, 2],
+            "rating": 3.0,
+            "prediction": [1.0, 2.0, 4.0, 3.0, 3.0],
+        }
+    ).to_parquet(folder / "predictions.parquet", index=False)
+    frame = load_runs(tmp_path).per_user().set_index("user_id")["pred_std"]
+    assert frame["u0"] == np.std([1.0, 2.0, 4.0]) and frame["u1"] == 0.0 and np.isnan(frame["u2"])

@@ -240,3 +240,18 @@ def test_pool_workers_end_with_a_killed_or_interrupted_parent(tmp_path, signal_n
             pytest.fail(f"the worker outlived its parent ({signal_name}) by 10 s")
     finally:
         parent.kill()
+
+
+def test_a_ray_address_where_nothing_answers_fails_at_once_in_one_line(dataset, tmp_path, cli):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--executor", "ray"]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        code, _, err = cli("sweep", "--methods", "bias", "--address", address, *common)
+        assert code == 1 and f"nothing answers at 127.0.0.1:{port}" in err and "Traceback" not in err
+    code, _, err = cli("sweep", "--methods", "bias", "--address", "ray://[::1", *common)
+    assert code == 1 and "not host:port or ray://host:port" in err
+    assert not list(tmp_path.rglob("metrics.json"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 import warnings
+from pathlib import Path
 
 import optuna
 import pytest
@@ -460,3 +462,111 @@ def test_a_killed_trials_scratch_folder_is_removed_a_running_ones_kept(dataset, 
         (folder / "last.pt").write_bytes(b"partial")
     assert remove_dead_scratch(study, scratch) == [dead]
     assert not dead.exists() and (live / "last.pt").is_file()
+
+
+@pytest.fixture(scope="module")
+def bias_study(dataset, tmp_path_factory) -> Path:
+    """A finished two-trial study of the closed-form ``bias`` floor (seconds to tune)."""
+    results = tmp_path_factory.mktemp("bias-study")
+    tune("bias", dataset, trials=2, device="cpu", results_dir=results)
+    return results / "synthetic" / "bias" / "tune" / "study.db"
+
+
+DAMAGE = {
+    "no direction": ("DELETE FROM study_directions", "cannot be read"),
+    "unknown state": ("UPDATE trials SET state='BOGUS'", "cannot be read"),
+    "text value": ("UPDATE trial_values SET value='abc'", "has no finite value"),
+    "text setting": ("UPDATE trial_params SET param_value='x'", "is not a number"),
+    "setting row gone": (
+        "DELETE FROM trial_params WHERE param_name='user_shrinkage'",
+        "lacks user_shrinkage",
+    ),
+    "settings table gone": ("DROP TABLE trial_params", "lacks item_shrinkage"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGE))
+def test_a_damaged_study_is_one_line_for_tune_show_and_train_tuned(dataset, bias_study, tmp_path, cli, name):
+    import sqlite3
+
+    edit, message = DAMAGE[name]
+    copy = tmp_path / "study.db"
+    shutil.copy(bias_study, copy)
+    with sqlite3.connect(copy) as connection:
+        connection.execute(edit)
+    url = f"sqlite:///{copy}"
+    common = ["--dataset", str(dataset.path), "--results-dir", str(tmp_path / "r"), "--storage", url]
+    for args in (["tune", "bias", "--trials", "3"], ["tune", "bias", "--show"], ["train", "bias", "--tuned"]):
+        code, _, err = cli(*args, *common, *(["--device", "cpu"] if args[0] == "train" else []))
+        assert code == 1 and "Traceback" not in err and message in err, (args, err)
+        assert len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "r").rglob("metrics.json"))
+
+
+def test_another_applications_sqlite_file_is_refused_and_left_as_it_was(dataset, tmp_path, cli):
+    import sqlite3
+
+    foreign = tmp_path / "app.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE notes (text)")
+    before = foreign.read_bytes()
+    common = ["--dataset", str(dataset.path), "--results-dir", str(tmp_path)]
+    code, _, err = cli("tune", "bias", "--trials", "2", "--storage", f"sqlite:///{foreign}", *common)
+    assert code == 1 and "another application's database (tables notes)" in err
+    assert foreign.read_bytes() == before
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    code, _, err = cli("tune", "bias", "--trials", "2", "--storage", f"sqlite:///{garbage}", *common)
+    assert code == 1 and "cannot be read as SQLite" in err and "Traceback" not in err
+
+
+def _tmpfs(path: Path, size: str, read_only: bool = False) -> None:
+    """Mount a small tmpfs at ``path`` (root on Linux); skip the test where that is not allowed."""
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+    if read_only:
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+@pytest.fixture
+def mounts():
+    import subprocess
+
+    mounted: list[Path] = []
+    yield mounted
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_tune_on_a_read_only_file_system_is_one_line_and_train_tuned_still_reads_it(
+    dataset, bias_study, tmp_path, cli, mounts
+):
+    disk = tmp_path / "ro"
+    _tmpfs(disk, "1m")
+    mounts.append(disk)
+    shutil.copy(bias_study, disk / "study.db")
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    common = ["--dataset", str(dataset.path), "--results-dir", str(tmp_path / "r")]
+    for db in ("study.db", "new.db"):
+        code, _, err = cli("tune", "bias", "--trials", "3", "--storage", f"sqlite:///{disk / db}", *common)
+        assert code == 1 and "not writable (read-only file system" in err and "Traceback" not in err
+    code, _, err = cli("train", "bias", "--tuned", "--storage", f"sqlite:///{disk / 'study.db'}", *common)
+    assert code == 0, err
+
+
+def test_tune_on_a_full_file_system_is_one_line(dataset, tmp_path, cli, mounts):
+    disk = tmp_path / "full"
+    _tmpfs(disk, "64k")
+    mounts.append(disk)
+    common = ["--dataset", str(dataset.path), "--results-dir", str(disk)]
+    code, _, err = cli("tune", "bias", "--trials", "2", *common)
+    assert code == 1 and "database or disk is full" in err and "Traceback" not in err
+    assert "[SQL:" not in err  # the driver's words, not the statement

@@ -56,9 +56,46 @@ def main() -> None:
             stream.reconfigure(errors="replace")
     try:
         app()
+    except OSError as error:
+        if not _output_failed(error):
+            raise
+        _quiet_stdout()
+        err_console.print(
+            f"[bold red]error:[/] cannot write to standard output: {escape(error.strerror or str(error))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
     except ColdbenchError as error:
         message = " ".join(str(error).split("\n"))  # one line, whatever the message holds
         err_console.print(
             f"[bold red]error:[/] {escape(message)}", highlight=False, emoji=False, soft_wrap=True
         )
         sys.exit(1)
+
+
+def _output_failed(error: OSError) -> bool:
+    """Whether ``error`` was raised writing to standard output (a full device, a closed pipe)."""
+    if isinstance(error, BrokenPipeError):
+        return True
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    writer = tb.tb_frame.f_locals.get("self") if tb is not None else None
+    if getattr(writer, "file", None) is sys.stdout:  # rich's console writing its buffer
+        return True
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at the null device, so that the exit's own flush fails no more."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

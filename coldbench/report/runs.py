@@ -28,6 +28,7 @@ from coldbench.training.run_files import CorruptRun, read_finished
 GROUPS = ("overall", "major", "minor")
 RUNS_FILE = "runs.jsonl"  # a committed study's runs, one JSON object per line
 USERS_FILE = "per_user.parquet"  # a committed study's per-user scores (and a run folder's own)
+PREDICTIONS_FILE = "predictions.parquet"  # a run folder's query predictions (never committed)
 
 
 def state_users_file(state: str) -> str:
@@ -181,6 +182,7 @@ class Runs:
                 ) from None
             if "state" not in frame:  # runs from before states: every user is user-cold
                 frame = frame.assign(state=HEADLINE_STATE)
+            frame = _with_spread(frame, Path(row.path) / PREDICTIONS_FILE)
             catalogue = Path(row.path) / "catalogue.parquet"
             if catalogue.is_file():  # top-N metrics of `coldbench evaluate`: the test users' own state
                 ranked = pd.read_parquet(catalogue).drop(columns=["major", "n_relevant"])
@@ -220,6 +222,23 @@ class Runs:
                 frame = pd.read_csv(Path(row.path) / "epochs.csv")
             frames.append(frame.assign(dataset=row.dataset, variant=row.variant, seed=row.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _with_spread(frame: pd.DataFrame, predictions: Path) -> pd.DataFrame:
+    """``frame`` with ``pred_std``: the spread (population std) of each headline-state user's query
+    predictions, from the run's ``predictions.parquet`` (left out when the run has none)."""
+    if not predictions.is_file() or "pred_std" in frame:
+        return frame
+    try:
+        rows = pd.read_parquet(predictions, columns=None)
+    except (OSError, ValueError):
+        return frame  # the per-user scores still stand; the sanity flag just has nothing to read
+    if "state" in rows:
+        rows = rows[rows["state"] == HEADLINE_STATE]
+    spread = rows.groupby("user_id")["prediction"].std(ddof=0).rename("pred_std").reset_index()
+    headline = frame["state"] == HEADLINE_STATE
+    merged = frame[headline].merge(spread, on="user_id", how="left")
+    return pd.concat([merged, frame[~headline]], ignore_index=True)
 
 
 def _warn(message: str) -> None:

@@ -63,12 +63,46 @@ def check_executor(executor: str, workers: int, address: str | None) -> None:
         raise ColdbenchError(f"option --workers {workers}: must be at least 1")
     if address and executor != "ray":
         raise ColdbenchError("option --address: only with --executor ray")
+    if address:
+        check_reachable(address)
     cores = os.cpu_count() or 1
     if executor == "local" and workers > cores:
         raise ColdbenchError(
             f"option --workers {workers}: this machine has {cores} CPU core{'s' * (cores != 1)}; use at "
             f"most {cores} (more processes only compete for them; a cluster: --executor ray --address)"
         )
+
+
+PROBE_TIMEOUT_S = 10.0
+RAY_DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client's port; a head node's GCS port
+
+
+def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Something answers at the Ray ``address`` (``host:port`` or ``ray://host:port``) within
+    ``timeout`` seconds: a dead address fails here in one line, before Ray waits minutes on it.
+    ``auto`` (a cluster Ray finds on this machine) is left to Ray."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address.strip() == "auto":
+        return
+    scheme = address.split("://", 1)[0] if "://" in address else ""
+    try:
+        parts = urlsplit(address if scheme else f"//{address}")
+        host, port = parts.hostname, parts.port or RAY_DEFAULT_PORTS.get(scheme, 6379)
+    except ValueError as error:
+        raise ColdbenchError(f"--address {address}: not host:port or ray://host:port ({error})") from None
+    if not host:
+        raise ColdbenchError(f"--address {address}: not host:port or ray://host:port")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise ColdbenchError(
+            f"--address {address}: nothing answers at {host}:{port} within {timeout:g} s ({reason}); "
+            "is the Ray head running there (`ray start --head`)?"
+        ) from None
 
 
 @contextmanager

@@ -14,6 +14,7 @@ whole trial.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -85,7 +86,8 @@ def _driver_message(error: Exception, url: str) -> str:
     URL may quote any piece of them, so then the message is left out."""
     if url_secrets(url):
         return "the driver's message is not shown, as it may quote the credentials; check the URL's form"
-    return str(error)
+    original = getattr(error, "orig", None)  # SQLAlchemy's wrapper: the driver's own words, not the SQL
+    return " ".join(str(original if original is not None else error).split())
 
 
 def shown_storage(url: str) -> str:
@@ -100,6 +102,7 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
             f"--storage {url}: an in-memory SQLite database is gone when this process ends, and "
             "workers cannot share it; give a file: sqlite:///path/to/study.db"
         )
+    check_sqlite_file(url)
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
@@ -111,6 +114,82 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
             f"--storage {shown_storage(url)}: cannot open "
             f"({type(error).__name__}: {_driver_message(error, url)})"
         ) from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an ``sqlite:///path`` URL (None for other databases)."""
+    match = re.fullmatch(r"sqlite(?:\+\w+)?:///(.+?)(?:\?.*)?", url.strip())
+    return Path(unquote(match.group(1))) if match else None
+
+
+def check_sqlite_file(url: str) -> None:
+    """An existing SQLite file must be an SQLite database with Optuna's tables or none at all:
+    coldbench never writes its tables into another application's database."""
+    import sqlite3
+
+    path = sqlite_file(url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            tables = {
+                row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.Error as error:
+        raise ColdbenchError(
+            f"--storage {shown_storage(url)}: {path} cannot be read as SQLite ({error})"
+        ) from None
+    if tables and "studies" not in tables:
+        names = ", ".join(sorted(tables)[:3])
+        raise ColdbenchError(
+            f"--storage {shown_storage(url)}: {path} is another application's database (tables {names}); "
+            "give a new file or an Optuna database"
+        )
+
+
+def check_storage_writable(url: str) -> None:
+    """``tune`` writes trials: an SQLite file (or its folder) that cannot be written stops it first."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    target = path if path.exists() else path.parent
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ColdbenchError(
+            f"--storage {shown_storage(url)}: {target} is not writable (read-only file system or "
+            "permissions), and tune writes every trial there; give a writable --storage"
+        )
+
+
+def check_study_readable(study: optuna.Study, url: str) -> None:
+    """Every trial of ``study`` reads back as Optuna wrote it: a damaged database (a hand-edited
+    row, a dropped table) stops here in one line, not in a traceback or a silent wrong setting."""
+    where = f"study {study.study_name!r} in {shown_storage(url)}"
+    try:
+        if len(study.directions) != 1:
+            raise ValueError(f"{len(study.directions)} directions")
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    except Exception as error:  # Optuna and SQLAlchemy raise many kinds for a damaged row
+        raise ColdbenchError(
+            f"{where} cannot be read ({type(error).__name__}: {' '.join(str(error).split())[:200]}); the "
+            "database is damaged: repair it or give another --storage"
+        ) from None
+    method = study.user_attrs.get("method")
+    space = set(METHODS.get(method).search_space) if method in METHODS else set()
+    fixed = set(study.user_attrs.get("fixed") or {})
+    for trial in complete:
+        value, params = trial.value, trial.params
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ColdbenchError(
+                f"{where}: trial {trial.number} has no finite value ({value!r}); the database is damaged"
+            )
+        missing = sorted(space - fixed - set(params))
+        if missing:
+            raise ColdbenchError(
+                f"{where}: trial {trial.number} lacks {missing[0]}; the database is damaged (a row or "
+                "table is missing): repair it or give another --storage"
+            )
+        if method in METHODS:
+            check_in_space(method, params, f"{where}, trial {trial.number}")
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -144,6 +223,8 @@ def check_in_space(method: str, values: dict[str, Any], where: str) -> None:
         spec = space.get(name)
         if spec is None:
             raise ColdbenchError(f"{where}: {name} is not in {method}'s search space; use another study")
+        if spec[0] != "cat" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ColdbenchError(f"{where}: {name}={value!r} is not a number; the study is damaged")
         inside = value in spec[1] if spec[0] == "cat" else spec[1] <= value <= spec[2]
         if not inside:
             bounds = list(spec[1]) if spec[0] == "cat" else f"[{spec[1]:g}, {spec[2]:g}]"
@@ -234,6 +315,7 @@ def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study
             f"{json.dumps(recorded[differs])}, not {json.dumps(attrs[differs])}; use the same settings "
             "or another --storage"
         )
+    check_study_readable(study, plan.storage)
     optuna.storages.fail_stale_trials(study)  # trials of a killed tune, so counts and --show are right
     remove_dead_scratch(study, Path(plan.trials_dir))
     return study
@@ -401,12 +483,12 @@ def tune(
     if timeout is not None and not timeout > 0:
         raise ColdbenchError(f"option --timeout {timeout}: must be > 0 seconds")
     make_pruner(pruner)
-    check_executor(executor, workers, address)
-    if address and storage is None:
+    if address and executor == "ray" and storage is None:
         raise ColdbenchError(
             "--address: workers on other nodes cannot share the default SQLite file; give --storage "
             "with a database every node reaches (e.g. postgresql://…)"
         )
+    check_executor(executor, workers, address)
     overrides = dict(overrides or {})
     check_fixed(method, overrides, origins)
     check_dataset_name(prepared)
@@ -430,7 +512,14 @@ def tune(
         device=device,
         trials_dir=str((folder / "trials").resolve()),
     )
-    open_study(plan, prepared.manifest["content_hash"], create=True)
+    check_storage_writable(plan.storage)
+    try:
+        open_study(plan, prepared.manifest["content_hash"], create=True)
+    except optuna.exceptions.StorageInternalError as error:
+        raise ColdbenchError(
+            f"--storage {shown_storage(plan.storage)}: cannot write the study "
+            f"({_driver_message(error.__cause__ or error, plan.storage)})"
+        ) from None
     if executor == "ray":
         threads = threads or (1 if address else max(1, (os.cpu_count() or 1) // workers))
         with ray_session(workers * threads, address) as ray:
@@ -481,6 +570,7 @@ def load_tuned_study(
             f"study {name!r} was tuned on other data than the prepared {prepared.name!r} now holds; "
             "tune again"
         )
+    check_study_readable(study, url)
     optuna.storages.fail_stale_trials(study)
     return study, url
 

@@ -11,6 +11,7 @@ lock beside its folder); ``--force`` trains beside the old run and swaps it in a
 
 from __future__ import annotations
 
+import io
 import math
 import platform
 import re
@@ -173,8 +174,12 @@ def _versions() -> dict[str, str]:
 
 
 def _save(path: Path, payload: dict) -> None:
+    """Write a checkpoint atomically. Serialised in memory first: torch's own file writer turns a
+    full disk into a RuntimeError, a plain write gives the OSError that ``atomic_path`` reports."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def _epoch_order(n_users: int, seed: int, epoch: int) -> np.ndarray:

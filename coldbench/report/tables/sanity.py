@@ -1,12 +1,16 @@
 """Sanity flags: caption lines naming rows whose numbers look like a failure rather than a result.
 
 Each flag reads the per-user scores the table already averages (each user's metric averaged over a
-variant's seeds), so it needs no extra files:
+variant's seeds):
 
 - **identical results across settings**: two rows whose per-user MSE agree for every common user
   to a relative 1e-6 (a setting that changes nothing, or a model that ignores it);
 - **no different from a floor**: a trained row whose per-user MSE equals a floor's in the same way
   (the model predicts what the floor predicts);
+- **predictions that barely vary within users**: a trained row whose median user has a spread
+  (std over the user's query items) of predicted ratings below ``SPREAD_MIN`` (0.02 on the
+  rating scale): the model says about the same for every item. Read from ``pred_std``, which
+  live runs get from their ``predictions.parquet`` and committed studies keep;
 - **ranking at the random level**: a row whose nDCG@3 is not above the ``constant`` floor's (a
   constant predictor ranks in a seeded random order, so its nDCG is the random level): the paired
   t-test over users gives p ≥ 0.05 for "higher than constant", unadjusted, so a flag errs towards
@@ -28,6 +32,7 @@ from coldbench.report.tables.measure import Measurements
 TOLERANCE = 1e-6  # relative: per-user values this close are the same number
 RANDOM_LEVEL = "constant"
 RANKING_METRIC = "ndcg@3"
+SPREAD_MIN = 0.02  # rating units: a median user's predictions spread less than this are flat
 
 
 def _same(a, b) -> bool:
@@ -62,6 +67,12 @@ def sanity_notes(measured: Measurements, variants: Sequence[str], state: str | N
             "SANITY: identical per-user MSE across different settings (the setting changes nothing here): "
             + "; ".join(identical)
         )
+    flat = _flat(measured, trained, kwargs)
+    if flat:
+        notes.append(
+            f"SANITY: predictions barely vary within users (median per-user spread < {SPREAD_MIN:g}; "
+            "the model predicts about the same for every item): " + ", ".join(flat)
+        )
     random_rows = _at_random_level(measured, trained, kwargs)
     if random_rows:
         notes.append(
@@ -69,6 +80,16 @@ def sanity_notes(measured: Measurements, variants: Sequence[str], state: str | N
             f"one-sided p ≥ 0.05, unadjusted): " + ", ".join(random_rows)
         )
     return notes
+
+
+def _flat(measured: Measurements, trained: list[str], kwargs: dict) -> list[str]:
+    """Trained rating rows whose median user's prediction spread is below ``SPREAD_MIN``."""
+    flagged = []
+    for variant in trained:
+        spread = measured.users(variant, "pred_std", **kwargs)
+        if len(spread) and float(np.median(spread.to_numpy(dtype=float))) < SPREAD_MIN:
+            flagged.append(variant)
+    return flagged
 
 
 def _at_random_level(measured: Measurements, trained: list[str], kwargs: dict) -> list[str]:
