@@ -570,3 +570,27 @@ def test_tune_on_a_full_file_system_is_one_line(dataset, tmp_path, cli, mounts):
     code, _, err = cli("tune", "bias", "--trials", "2", *common)
     assert code == 1 and "database or disk is full" in err and "Traceback" not in err
     assert "[SQL:" not in err  # the driver's words, not the statement
+
+
+def test_a_budget_takes_the_best_of_the_first_n_finished_trials(dataset, tmp_path, cli):
+    from coldbench.studies.tune import tuned_settings
+
+    study = tune("bias", dataset, trials=4, device="cpu", results_dir=tmp_path)
+    finished = sorted(study.trials, key=lambda t: (t.datetime_complete, t.number))
+    for budget in (1, 2, 4):
+        want = min(finished[:budget], key=lambda t: (t.value, t.number))
+        settings, provenance = tuned_settings("bias", dataset, {}, None, tmp_path, budget)
+        assert provenance["trial"] == want.number and provenance["trials"] == budget
+        assert provenance["trials_in_study"] == 4
+        assert {k: settings[k] for k in want.params} == want.params
+    _, whole = tuned_settings("bias", dataset, {}, None, tmp_path)
+    assert whole["trial"] == study.best_trial.number and "trials_in_study" not in whole
+    with pytest.raises(ColdbenchError, match="--budget 5: study 'synthetic/bias' has 4 finished trials"):
+        tuned_settings("bias", dataset, {}, None, tmp_path, 5)
+    common = ["--dataset", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu"]
+    code, _, err = cli("train", "bias", "--budget", "2", *common)
+    assert code == 1 and "--budget: only with --tuned" in err
+    code, _, err = cli("train", "bias", "--tuned", "--budget", "2", *common)
+    assert code == 0, err
+    record = json.loads(next(tmp_path.rglob("config.json")).read_text())
+    assert record["tuned"]["trials"] == 2 and record["tuned"]["trials_in_study"] == 4

@@ -29,6 +29,13 @@ PresetOption = Annotated[
 TunedOption = Annotated[
     bool, typer.Option("--tuned", help="Use the best settings of `coldbench tune`'s study.", metavar="")
 ]
+BudgetOption = Annotated[
+    int | None,
+    typer.Option(
+        help="With --tuned: the best of the study's first N finished trials (one budget for every "
+        "method, also where a study ran longer)."
+    ),
+]
 # help text is rich markup: a literal "[" is written "\\["
 ExecutorOption = Annotated[
     str, typer.Option(help="local (processes) or ray (pip install 'coldbench\\[ray]').")

@@ -16,6 +16,7 @@ from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
 from coldbench.cli.options import (
     AddressOption,
+    BudgetOption,
     EpochsOption,
     ExecutorOption,
     PresetOption,
@@ -159,6 +160,7 @@ def sweep_cli(
     set_: SetOption = None,
     preset: PresetOption = None,
     tuned: TunedOption = False,
+    budget: BudgetOption = None,
     storage: StorageOption = None,
     executor: ExecutorOption = "local",
     workers: WorkersOption = 1,
@@ -199,6 +201,7 @@ def sweep_cli(
         data_dir=data_dir,
         device=device,
         splits=splits,
+        budget=budget,
     )
     where = f"ray at {address}" if address else f"{executor}, {workers} worker{'s' if workers > 1 else ''}"
     console.print(f"sweep: {len(jobs)} jobs on {where} · results: {results_dir}", highlight=False)

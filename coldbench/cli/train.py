@@ -12,6 +12,7 @@ from rich.table import Table
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
 from coldbench.cli.options import (
+    BudgetOption,
     DatasetOption,
     EpochsOption,
     PresetOption,
@@ -108,19 +109,23 @@ def resolve_spec(
     preset: str | None,
     tuned: bool,
     storage: str | None,
+    budget: int | None = None,
 ) -> RunSpec:
-    """The run spec of ``train``/``sweep``: plain, from a ``--preset`` or from a study (``--tuned``)."""
+    """The run spec of ``train``: plain, from a ``--preset`` or from a study (``--tuned``, the best
+    of its first ``budget`` finished trials when given)."""
     from coldbench.training.trainer import make_spec
 
     if tuned and preset is not None:
         raise ColdbenchError("give either --tuned or --preset, not both")
+    if budget is not None and not tuned:
+        raise ColdbenchError("option --budget: only with --tuned")
     if preset == RECOMMENDED:
         return recommended_spec(method, prepared, overrides, origins, device=device, results_dir=results_dir)
     if not tuned:
         return make_spec(method, overrides, device, results_dir, origins, preset=preset)
     from coldbench.studies.tune import tuned_settings
 
-    settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
+    settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir, budget)
     origins = {**dict.fromkeys(settings, "--tuned"), **origins}
     return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
 
@@ -188,6 +193,7 @@ def train_cli(
     ] = False,
     preset: PresetOption = None,
     tuned: TunedOption = False,
+    budget: BudgetOption = None,
     storage: StorageOption = None,
     threads: ThreadsOption = None,
 ) -> None:
@@ -214,6 +220,7 @@ def train_cli(
         preset=preset,
         tuned=tuned,
         storage=storage,
+        budget=budget,
     )
     if preset == RECOMMENDED and not spec.tuned:
         console.print(

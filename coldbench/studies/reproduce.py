@@ -149,6 +149,7 @@ def reproduce(
             tuned=tuned,
             results_dir=results_dir,
             device=device,
+            budget=trials if tuned else None,  # every method's best of the same number of trials
         )
     ]
     results = run_sweep(jobs, executor, workers, address, progress=progress)

@@ -123,6 +123,7 @@ def plan_sweep(
     data_dir: Path | None = None,
     device: str = "auto",
     splits: int = 1,
+    budget: int | None = None,
 ) -> list[Job]:
     """Every job of the sweep, each checked. With ``tuned``, methods without a search space run as is.
 
@@ -137,6 +138,8 @@ def plan_sweep(
         raise ColdbenchError("give at least one method (--methods) and one dataset (--datasets)")
     if tuned and preset is not None:
         raise ColdbenchError("give either --tuned or --preset, not both")
+    if budget is not None and not tuned:
+        raise ColdbenchError("option --budget: only with --tuned")
     overrides, origins = dict(overrides or {}), dict(origins or {})
     methods, datasets = list(dict.fromkeys(methods)), list(dict.fromkeys(datasets))  # one job each
     for method in methods:
@@ -159,6 +162,7 @@ def plan_sweep(
                 storage=storage,
                 results_dir=results_dir,
                 device=device,
+                budget=budget,
             )
     return jobs
 
@@ -175,14 +179,16 @@ def method_jobs(
     storage: str | None = None,
     results_dir: Path = Path("results"),
     device: str = "auto",
+    budget: int | None = None,
 ) -> list[Job]:
-    """``make_jobs``, with the study's best settings first when ``tuned`` (and the method has a space),
+    """``make_jobs``, with the study's best settings first when ``tuned`` (and the method has a space;
+    ``budget``: the best of its first ``budget`` finished trials),
     or the committed study's with ``preset="recommended"``."""
     settings, provenance = overrides, None
     if tuned and METHODS.get(method).search_space:
         from coldbench.studies.tune import tuned_settings
 
-        settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir)
+        settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir, budget)
     elif preset == RECOMMENDED:
         settings, origins, provenance = recommended_settings(
             method, prepared.name, prepared.manifest.get("source"), overrides, origins or {}

@@ -575,21 +575,46 @@ def load_tuned_study(
     return study, url
 
 
+def first_finished(study: optuna.Study, budget: int) -> list[optuna.trial.FrozenTrial]:
+    """The study's first ``budget`` finished trials (complete or pruned), in the order they
+    finished: what a study of exactly that budget would have held."""
+    done = study.get_trials(deepcopy=False, states=COUNTED)
+    if len(done) < budget:
+        raise ColdbenchError(
+            f"--budget {budget}: study {study.study_name!r} has {len(done)} finished trials; tune it to "
+            f"{budget} first (`coldbench tune … --trials {budget}`)"
+        )
+    return sorted(done, key=lambda t: (t.datetime_complete or t.datetime_start, t.number))[:budget]
+
+
 def tuned_settings(
     method: str,
     prepared: PreparedDataset,
     overrides: dict[str, Any],
     storage: str | None,
     results_dir: Path,
+    budget: int | None = None,
 ) -> tuple[dict[str, Any], dict]:
     """Settings of ``train --tuned``: the study's fixed settings, its best trial's, then ``overrides``.
 
+    ``budget``: the best of the study's first ``budget`` finished trials only, so that studies that
+    ran past a common budget (a second worker's last trial) are compared at that budget.
     Returns the settings and the provenance recorded in ``config.json`` (study, storage, trial,
     the tuning budget).
     """
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ColdbenchError(f"option --budget {budget}: must be a whole number ≥ 1")
     study, url = load_tuned_study(method, prepared, storage, results_dir)
     try:
-        best = study.best_trial
+        if budget is None:
+            best = study.best_trial
+        else:
+            complete = [
+                t for t in first_finished(study, budget) if t.state == optuna.trial.TrialState.COMPLETE
+            ]
+            if not complete:
+                raise ValueError
+            best = min(complete, key=lambda t: (t.value, t.number))
     except ValueError:
         raise ColdbenchError(f"study {study.study_name!r} has no finished trial yet; tune longer") from None
     clash = sorted(set(overrides) & set(best.params))
@@ -605,7 +630,8 @@ def tuned_settings(
         "storage": portable_storage(shown_storage(url), results_dir),
         "trial": best.number,
         "valid_value": best.value,
-        "trials": counted(study),
+        "trials": counted(study) if budget is None else budget,
+        **({} if budget is None else {"trials_in_study": counted(study)}),
         "sampler": study.user_attrs.get("sampler", SAMPLER),
         "pruner": study.user_attrs.get("pruner", "median"),
         "settings": dict(best.params),
