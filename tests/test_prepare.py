@@ -393,6 +393,39 @@ def test_real_movielens(shared_data: Path, tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "NOT verified" in out
     assert f"{major['major_share']:.1%}" in next(line for line in out.splitlines() if "major users" in line)
+    _check_protocol_md_table_1(shared_data / "ml-1m-internal.zip", major)
+
+
+def _check_protocol_md_table_1(archive: Path, prepared: dict) -> None:
+    """docs/protocol.md's Table 1 comparison: its source-user and prepared-user shares are these data's."""
+    import re
+    import zipfile
+
+    from coldbench.data.protocol import ProtocolConfig, label_major
+    from coldbench.data.sources.movielens import read_users
+
+    with zipfile.ZipFile(archive) as z:
+        member = next(n for n in z.namelist() if n.endswith("users.dat"))
+        users = read_users("users.dat", z.read(member))
+    features = ["gender", "age", "occupation", "zipcode"]
+    _, source = label_major(users, features, ProtocolConfig())
+    text = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for feature in features:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {feature} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == f"{source['feature_share'][feature]:.1%}", (feature, cells)
+        assert cells[3] == f"{prepared['feature_share'][feature]:.1%}", (feature, cells)
+    row = next(line for line in text.splitlines() if line.startswith("| major users |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == f"{source['major_share']:.1%}" and cells[3] == f"{prepared['major_share']:.1%}"
+    zipcodes = re.search(
+        r"for zipcode it is ([\d,]+) over the prepared users and ([\d,]+) over the source", text
+    )
+    assert zipcodes, "the zipcode sentence moved"
+    assert zipcodes.groups() == (
+        f"{prepared['n_major_values']['zipcode']:,}",
+        f"{source['n_major_values']['zipcode']:,}",
+    )
 
 
 def test_real_movielens_verify_fails(shared_data: Path, tmp_path: Path) -> None:
