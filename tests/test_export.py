@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from coldbench.errors import ColdbenchError
-from coldbench.report.export import NO_COMMIT, bundle_run_tree, check_exported, export_study, exported_files
+from coldbench.report.export import (
+    NO_COMMIT,
+    bundle_run_tree,
+    check_exported,
+    export_study,
+    exported_files,
+    split_study_folders,
+)
 from coldbench.report.runs import Runs, load_runs
 from coldbench.testing import write_fake_run
 
@@ -228,24 +235,37 @@ def test_an_older_exports_run_folders_bundle_into_the_same_runs_jsonl(study, tmp
         bundle_run_tree(tmp_path / "empty", tmp_path / "empty.jsonl")
 
 
-@pytest.mark.parametrize("folder", sorted(p for p in REFERENCE.glob("*") if p.is_dir()), ids=lambda p: p.name)
+ROOTS = sorted(p for p in REFERENCE.glob("*") if p.is_dir())
+# every committed study: a folder with runs.jsonl, or each split of a study over data splits
+STUDIES = [
+    s for root in ROOTS for s in ([root] if (root / "runs.jsonl").is_file() else split_study_folders(root))
+]
+
+
+@pytest.mark.parametrize("folder", ROOTS, ids=lambda p: p.name)
 def test_committed_reference_tables_match_their_runs(folder):
-    assert (folder / "runs.jsonl").is_file() and not (folder / "runs").exists()
     assert check_exported(folder) > 0
-    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert files - {"exported-files.txt"} == exported_files(folder)  # nothing committed but the export
-    storages = [
-        record["config"]["tuned"]["storage"]
-        for record in map(json.loads, (folder / "runs.jsonl").read_text().splitlines())
-        if "tuned" in record["config"]
-    ]
-    assert all(s.startswith("<results-dir>/") for s in storages), storages[:1]  # no machine's path
+    parts = split_study_folders(folder)
+    for study in parts or [folder]:
+        assert (study / "runs.jsonl").is_file() and not (study / "runs").exists()
+        files = {p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file()}
+        assert files - {"exported-files.txt"} == exported_files(study)  # nothing committed but the export
+        storages = [
+            record["config"]["tuned"]["storage"]
+            for record in map(json.loads, (study / "runs.jsonl").read_text().splitlines())
+            if "tuned" in record["config"] and "storage" in record["config"]["tuned"]
+        ]
+        assert all(s.startswith("<results-dir>/") for s in storages), storages[:1]  # no machine's path
+    if parts:  # the root of a study over splits holds its splits and the splits table only
+        files = {p.name for p in folder.iterdir() if p.is_file()}
+        assert files - {"exported-files.txt"} == exported_files(folder)
+        assert {p for p in folder.iterdir() if p.is_dir()} == set(parts)
 
 
 COMMIT = re.compile(r"[0-9a-f]{40}(\+dirty)?")
 
 
-@pytest.mark.parametrize("folder", sorted(p for p in REFERENCE.glob("*") if p.is_dir()), ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", STUDIES, ids=lambda p: p.relative_to(REFERENCE).as_posix())
 def test_every_committed_run_names_its_code_commit_or_why_it_is_unknown(folder):
     for record in map(json.loads, (folder / "runs.jsonl").read_text().splitlines()):
         provenance = record["provenance"]

@@ -245,3 +245,14 @@ def test_sweep_runs_every_split_with_the_committed_recommended_settings(tmp_path
     assert "Over data splits — synthetic" in out and "unit: data split, n = 2" in out
     code, _, err = cli("sweep", "--methods", "bias", "--splits", "0", *common)
     assert code == 1 and "--splits 0: expected 1 to 100" in err
+
+
+def test_a_pair_of_methods_is_tested_over_splits_as_a_row_against_bias(split_study, tmp_path):
+    from coldbench.report.tables.splits import pair_test
+
+    results = tmp_path / "results"
+    a, _ = _direct(results, "melu", "mse")
+    b, _ = _direct(results, "reg-paml", "mse")
+    test = pair_test(split_study, "d", "melu", "reg-paml")
+    assert test.by_split == pytest.approx(list(a), rel=1e-12)
+    assert test.p_splits == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)

@@ -175,6 +175,12 @@ def splits_tests(
     return pd.DataFrame([t.__dict__ for t in tests])
 
 
+def pair_test(runs: Runs, dataset: str, a: str, b: str, metric: str = "mse") -> SplitTest:
+    """Variant ``a`` against ``b`` over the splits of ``dataset`` (unadjusted: one comparison),
+    at the split level and at the user level, as the table tests each row against ``bias``."""
+    return _test(_load(runs, dataset), a, b, metric)
+
+
 def splits_table(
     runs: Runs,
     dataset: str,
