@@ -509,7 +509,11 @@ def _ml1m_states() -> dict[str, str]:
         v: {st: cell_mean(study, "table-states", v, f"MSE {st}") for st in STATE_LABELS}
         for v in table(study, "table-states").index
     }
-    assert best_meta_learner(study, "item-cold")[0] == "reg-paml" == best_meta_learner(study, "user-item-cold")[0]
+    assert (
+        best_meta_learner(study, "item-cold")[0]
+        == "reg-paml"
+        == best_meta_learner(study, "user-item-cold")[0]
+    )
     trio = ("bias", "mf", best_meta_learner(study, "item-cold")[0])
     ic = [mse[v]["item-cold"] for v in trio]
     trio_uic = ("bias", "mf", best_meta_learner(study, "user-item-cold")[0])
@@ -878,3 +882,106 @@ def feature_bias_tests(study: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["p_adjusted"] = holm(frame["p"].to_numpy())
     return frame
+
+
+# --- the ML-1M study over data splits ---------------------------------------------------------------
+
+SPLITS_STUDY = "movielens-splits"
+SPLIT_LABELS = {"meta-sgd": "Meta-SGD", "paml": "PAML", "reg-paml": "REG-PAML"}
+
+
+@cache
+def split_runs():
+    from coldbench.report.export import load_split_study
+
+    return load_split_study(REFERENCE / SPLITS_STUDY)
+
+
+def split_variant(method: str) -> str:
+    return next(v for v in split_runs().table["variant"].unique() if v.split(" ")[0] == method)
+
+
+@cache
+def split_tests() -> pd.DataFrame:
+    from coldbench.report.export import table_options
+    from coldbench.report.tables.splits import splits_tests
+
+    return splits_tests(split_runs(), "movielens", **table_options("splits")).set_index(["variant", "metric"])
+
+
+def _splits_rows() -> dict[str, str]:
+    from coldbench.report.stats import hierarchical_bootstrap
+    from coldbench.report.tables.splits import _load, _values
+
+    splits = _load(split_runs(), "movielens")
+    rows = []
+    tested = {v.split(" ")[0] for v, _ in split_tests().index} | {"bias"}
+    for method in [m for m in ("meta-sgd", "paml", "reg-paml", "bias") if m in tested]:
+        variant = split_variant(method)
+        by_split = [float(np.mean([u.mean() for u in _values(s, variant, "mse")])) for s in splits.values()]
+        low, high = hierarchical_bootstrap([_values(s, variant, "mse") for s in splits.values()])
+        label = SPLIT_LABELS.get(method, f"`{method}`")
+        if method == "bias":
+            tests = "–"
+        else:
+            t = split_tests().xs((variant, "mse"))
+            # "bias beats every meta-learner: on every split, and significantly with the split as the unit"
+            assert t["p_splits_adjusted"] < 0.05 and all(x > y for x, y in zip(by_split, _by_split("bias")))
+            tests = f"{pval(t['p_splits_adjusted'])} / {pval(t['p_users_adjusted'])}"
+        rows.append(
+            f"| {label} | {' / '.join(f3(x) for x in by_split)} | {f3(np.mean(by_split))} "
+            f"[{f3(low)}, {f3(high)}] | {tests} |"
+        )
+    return {"rows": "\n".join(rows)}
+
+
+def _split_pairs() -> dict[str, str]:
+    from coldbench.report.stats import holm
+    from coldbench.report.tables.splits import pair_test
+
+    tested = {v.split(" ")[0] for v, _ in split_tests().index}
+    pairs = [
+        p for p in (("meta-sgd", "reg-paml"), ("paml", "reg-paml"), ("meta-sgd", "paml")) if set(p) <= tested
+    ]
+    tests = [pair_test(split_runs(), "movielens", split_variant(a), split_variant(b)) for a, b in pairs]
+    adjusted_splits = holm([t.p_splits for t in tests])
+    adjusted_users = holm([t.p_users for t in tests])
+    out = {}
+    for (a, b), t, ps, pu in zip(pairs, tests, adjusted_splits, adjusted_users):
+        key = f"{a}_{b}".replace("-", "")
+        out[f"{key}_d"] = f"{t.mean - t.reference_mean:+.3f}".replace("-", "−")
+        out[f"{key}_ps"] = pval(ps)
+        out[f"{key}_pu"] = pval(pu)
+        out[f"{key}_n"] = str(sum(x < y for x, y in zip(t.by_split, _by_split(b))))
+    return out
+
+
+def _splits_cost() -> dict[str, str]:
+    runs = split_runs().table
+    return {"runs": str(len(runs)), "minutes": f"{runs['train_seconds'].sum() / 60:.0f}"}
+
+
+def _by_split(method: str) -> list[float]:
+    from coldbench.report.tables.splits import pair_test
+
+    variant = split_variant(method)
+    return pair_test(split_runs(), "movielens", variant, split_variant("bias")).by_split
+
+
+CLAIMS += [
+    Claim("docs/results.md", "{rows}", _splits_rows),
+    Claim(
+        "docs/results.md",
+        "Meta-SGD, PAML and REG-PAML ({runs} runs, {minutes} min of training summed,",
+        _splits_cost,
+    ),
+    Claim(
+        "docs/results.md",
+        "**Meta-SGD beats REG-PAML** ({metasgd_regpaml_d} MSE, lower on {metasgd_regpaml_n} of 3 "
+        "splits; p over splits {metasgd_regpaml_ps}, over users {metasgd_regpaml_pu}, each Holm over "
+        "these three pairs), **tuned PAML beats tuned REG-PAML** ({paml_regpaml_d}, {paml_regpaml_n} "
+        "of 3; {paml_regpaml_ps}, {paml_regpaml_pu}) and **Meta-SGD beats PAML** ({metasgd_paml_d}, "
+        "{metasgd_paml_n} of 3; {metasgd_paml_ps}, {metasgd_paml_pu})",
+        _split_pairs,
+    ),
+]
