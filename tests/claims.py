@@ -892,9 +892,9 @@ SPLIT_LABELS = {"meta-sgd": "Meta-SGD", "paml": "PAML", "reg-paml": "REG-PAML"}
 
 @cache
 def split_runs():
-    from coldbench.report.export import load_split_study
+    from coldbench.report.runs import load_committed_studies
 
-    return load_split_study(REFERENCE / SPLITS_STUDY)
+    return load_committed_studies(REFERENCE / SPLITS_STUDY)
 
 
 def split_variant(method: str) -> str:

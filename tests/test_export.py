@@ -18,9 +18,8 @@ from coldbench.report.export import (
     check_exported,
     export_study,
     exported_files,
-    split_study_folders,
 )
-from coldbench.report.runs import Runs, load_runs
+from coldbench.report.runs import Runs, committed_studies, load_runs
 from coldbench.testing import write_fake_run
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -237,15 +236,13 @@ def test_an_older_exports_run_folders_bundle_into_the_same_runs_jsonl(study, tmp
 
 ROOTS = sorted(p for p in REFERENCE.glob("*") if p.is_dir())
 # every committed study: a folder with runs.jsonl, or each split of a study over data splits
-STUDIES = [
-    s for root in ROOTS for s in ([root] if (root / "runs.jsonl").is_file() else split_study_folders(root))
-]
+STUDIES = [s for root in ROOTS for s in (committed_studies(root) or [root])]
 
 
 @pytest.mark.parametrize("folder", ROOTS, ids=lambda p: p.name)
 def test_committed_reference_tables_match_their_runs(folder):
     assert check_exported(folder) > 0
-    parts = split_study_folders(folder)
+    parts = committed_studies(folder)
     for study in parts or [folder]:
         assert (study / "runs.jsonl").is_file() and not (study / "runs").exists()
         files = {p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file()}

@@ -109,8 +109,9 @@ def report_cli(
         if table == "splits":  # a study over data splits: every split, and the splits table
             from coldbench.report.tables.splits import split_studies
 
-            for name in [dataset] if dataset else split_studies(runs):
-                folder = export / name if dataset is None and len(split_studies(runs)) > 1 else export
+            studies = [dataset] if dataset else split_studies(runs)
+            for name in studies:
+                folder = export / name if dataset is None and len(studies) > 1 else export
                 written = export_splits(runs, name, folder, keep_committed=keep_committed)
                 checked = check_exported(folder)
                 console.print(f"wrote {len(written)} files to {folder} ({checked} table lines checked)")

@@ -28,6 +28,7 @@ from coldbench.config import MAX_SEED, TrainConfig, as_dict, check_seed_count
 from coldbench.errors import ColdbenchError
 from coldbench.progress import TrainView
 from coldbench.studies.recommended import PRESET as RECOMMENDED
+from coldbench.studies.recommended import engine_preset
 from coldbench.training.stopping import still_improving, worse_than_constant
 
 if TYPE_CHECKING:  # torch, pandas: imported by the commands that need them
@@ -119,34 +120,19 @@ def resolve_spec(
         raise ColdbenchError("give either --tuned or --preset, not both")
     if budget is not None and not tuned:
         raise ColdbenchError("option --budget: only with --tuned")
-    if preset == RECOMMENDED:
-        return recommended_spec(method, prepared, overrides, origins, device=device, results_dir=results_dir)
+    if preset == RECOMMENDED:  # the committed tuned study's settings, labelled [recommended]
+        from coldbench.studies.recommended import recommended_settings
+
+        settings, origins, provenance = recommended_settings(
+            method, prepared.name, prepared.manifest.get("source"), overrides, origins
+        )
+        return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
     if not tuned:
         return make_spec(method, overrides, device, results_dir, origins, preset=preset)
     from coldbench.studies.tune import tuned_settings
 
     settings, provenance = tuned_settings(method, prepared, overrides, storage, results_dir, budget)
     origins = {**dict.fromkeys(settings, "--tuned"), **origins}
-    return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
-
-
-def recommended_spec(
-    method: str,
-    prepared: Any,
-    overrides: dict[str, Any],
-    origins: dict[str, str],
-    *,
-    device: str,
-    results_dir: Path,
-) -> RunSpec:
-    """``--preset recommended``: the committed tuned study's settings for this dataset (or its
-    source), labelled ``[recommended]``; the defaults where there are none (the plan line says so)."""
-    from coldbench.studies.recommended import recommended_settings
-    from coldbench.training.trainer import make_spec
-
-    settings, origins, provenance = recommended_settings(
-        method, prepared.name, prepared.manifest.get("source"), overrides, origins
-    )
     return make_spec(method, settings, device, results_dir, origins, tuned=provenance)
 
 
@@ -205,9 +191,7 @@ def train_cli(
     seeds_to_run = seed_list(seeds, seed)
     overrides, origins = collect_settings(config, set_, epochs)
     if not tuned:  # check before loading (the recommended settings are checked once known)
-        make_spec(
-            method, overrides, device, results_dir, origins, preset=None if preset == RECOMMENDED else preset
-        )
+        make_spec(method, overrides, device, results_dir, origins, preset=engine_preset(preset))
     prepared = load_prepared(dataset or DEFAULT_DATASET, data_dir)
     check_dataset_name(prepared)
     spec = resolve_spec(

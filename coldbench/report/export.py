@@ -44,7 +44,9 @@ from coldbench.report.runs import (
     USERS_FILE,
     Runs,
     committed_records,
+    committed_studies,
     load_committed,
+    load_committed_studies,
     method_info,
     read_runs_jsonl,
     state_users_file,
@@ -180,7 +182,7 @@ def export_splits(runs: Runs, study: str, out: Path, keep_committed: bool = Fals
 
 
 def _write_splits_table(out: Path, study: str) -> list[str]:
-    committed = load_split_study(out)
+    committed = load_committed_studies(out)
     report = TABLES["splits"](committed, study, **table_options("splits"))
     names = []
     for fmt, ext in EXTENSIONS.items():
@@ -189,19 +191,6 @@ def _write_splits_table(out: Path, study: str) -> list[str]:
             tmp.write_text(RENDERERS[fmt](report))
         names.append(path.name)
     return names
-
-
-def split_study_folders(folder: Path) -> list[Path]:
-    """The committed studies inside ``folder`` when it holds a study over splits (else none)."""
-    folder = Path(folder)
-    if (folder / RUNS_FILE).is_file():
-        return []
-    return sorted(path.parent for path in folder.glob(f"*/{RUNS_FILE}"))
-
-
-def load_split_study(folder: Path) -> Runs:
-    """The runs of every split of a committed study over splits."""
-    return Runs(pd.concat([load_committed(f).table for f in split_study_folders(folder)], ignore_index=True))
 
 
 def exported_files(out: Path) -> set[str]:
@@ -493,10 +482,10 @@ def check_exported(folder: Path, digits: int = 3) -> int:
     the line.
     """
     folder = Path(folder)
-    parts = split_study_folders(folder)
+    parts = committed_studies(folder)
     if parts:  # a study over splits: each split, then the splits table from all of them
         checked = sum(check_exported(part, digits) for part in parts)
-        return checked + _rederive(folder, load_split_study(folder))
+        return checked + _rederive(folder, load_committed_studies(folder))
     checked = _check_means(folder, digits)
     if (folder / USERS_FILE).is_file():
         checked += rederive_tables(folder)
@@ -511,7 +500,7 @@ def rederive_tables(folder: Path) -> int:
 
 def _rederive(folder: Path, committed: Runs) -> int:
     """``rederive_tables`` of ``folder``'s tables from ``committed`` (one study, or its splits)."""
-    if split_study_folders(folder):
+    if committed_studies(folder):
         from coldbench.report.tables.splits import split_studies
 
         studies = split_studies(committed)

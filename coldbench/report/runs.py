@@ -230,7 +230,7 @@ def _with_spread(frame: pd.DataFrame, predictions: Path) -> pd.DataFrame:
     if not predictions.is_file() or "pred_std" in frame:
         return frame
     try:
-        rows = pd.read_parquet(predictions, columns=None)
+        rows = pd.read_parquet(predictions)
     except (OSError, ValueError):
         return frame  # the per-user scores still stand; the sanity flag just has nothing to read
     if "state" in rows:
@@ -326,9 +326,8 @@ def load_runs(results_dir: Path, warn: Callable[[str], None] = _warn) -> Runs:
     found = sorted(results_dir.rglob("metrics.json"))
     if not found and (results_dir / RUNS_FILE).is_file():
         return load_committed(results_dir)
-    studies = sorted(path.parent for path in results_dir.glob(f"*/{RUNS_FILE}"))
-    if not found and studies:  # a folder of committed studies (results/reference, a splits study)
-        return Runs(pd.concat([load_committed(study).table for study in studies], ignore_index=True))
+    if not found and committed_studies(results_dir):  # results/reference, or a study over splits
+        return load_committed_studies(results_dir)
     rows = []
     for metrics_path in found:
         folder = metrics_path.parent
@@ -364,6 +363,20 @@ def load_committed(folder: Path) -> Runs:
         rows.append({**row, "run": record["run"], "study": str(folder)})
     _unique_labels(rows)
     return Runs(pd.DataFrame(rows))
+
+
+def committed_studies(folder: Path) -> list[Path]:
+    """The committed studies directly inside ``folder`` (``results/reference``, or a study over data
+    splits, one study a split); none when ``folder`` is a committed study itself."""
+    folder = Path(folder)
+    if (folder / RUNS_FILE).is_file():
+        return []
+    return sorted(path.parent for path in folder.glob(f"*/{RUNS_FILE}"))
+
+
+def load_committed_studies(folder: Path) -> Runs:
+    """The runs of every committed study inside ``folder`` (see ``committed_studies``)."""
+    return Runs(pd.concat([load_committed(s).table for s in committed_studies(folder)], ignore_index=True))
 
 
 def read_runs_jsonl(folder: Path) -> list[dict]:

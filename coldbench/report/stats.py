@@ -141,8 +141,10 @@ def hierarchical_bootstrap(
     runs = [seeds for seeds in runs if seeds]
     if len(runs) < 2:
         return math.nan, math.nan
-    user_means = [
-        [users[rng.integers(0, len(users), size=(resamples, len(users)))].mean(axis=1) for users in seeds]
+    user_means = [  # per split: (seeds, resamples) user-level bootstrap means
+        np.stack(
+            [users[rng.integers(0, len(users), size=(resamples, len(users)))].mean(axis=1) for users in seeds]
+        )
         for seeds in runs
     ]
     n = len(runs)
@@ -156,8 +158,7 @@ def hierarchical_bootstrap(
             k = len(user_means[s])
             seeds = rng.integers(0, k, size=(len(rows), k))
             draws = rng.integers(0, resamples, size=(len(rows), k))
-            table = np.stack(user_means[s])  # (seeds, resamples)
-            estimates[rows] += table[seeds, draws].mean(axis=1)
+            estimates[rows] += user_means[s][seeds, draws].mean(axis=1)
     estimates /= n
     tail = (1 - confidence) / 2
     low, high = np.quantile(estimates, [tail, 1 - tail])

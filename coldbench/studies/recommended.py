@@ -67,6 +67,11 @@ def recommended_settings(
     return settings, origins, provenance
 
 
+def engine_preset(preset: str | None) -> str | None:
+    """The preset ``make_spec`` applies: ``recommended`` arrives as settings (above), not as a preset."""
+    return None if preset == PRESET else preset
+
+
 def main(argv: list[str]) -> None:
     reference = Path(argv[0]) if argv else Path("results/reference")
     text = json.dumps(build_recommended(reference), indent=2, sort_keys=True) + "\n"

@@ -18,7 +18,7 @@ from coldbench.methods import METHODS
 from coldbench.paths import check_folder_writable
 from coldbench.report.runs import load_runs
 from coldbench.report.tables import METHOD_ORDER, TABLES, to_markdown
-from coldbench.studies.recommended import PRESET as RECOMMENDED
+from coldbench.studies.recommended import engine_preset
 from coldbench.training.trainer import make_spec
 
 GAMMAS = (1e-5, 1e-4, 1e-2)  # the default 1e-3 is the plain reg-paml run
@@ -110,9 +110,7 @@ def reproduce(
     protocol = ProtocolConfig(subset=subset)
     steps = plan(overrides, tuned)
     for method, settings in steps:
-        make_spec(
-            method, settings, device, results_dir, origins, preset=None if preset == RECOMMENDED else preset
-        )
+        make_spec(method, settings, device, results_dir, origins, preset=engine_preset(preset))
     check_executor(executor, workers, address)
     check_folder_writable(out, "--out")  # before hours of training, not after
     if export is not None:

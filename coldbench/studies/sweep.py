@@ -31,7 +31,7 @@ from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.studies.executors import check_executor, ray_session, worker_pool
 from coldbench.studies.recommended import PRESET as RECOMMENDED
-from coldbench.studies.recommended import recommended_settings
+from coldbench.studies.recommended import engine_preset, recommended_settings
 from coldbench.training.trainer import check_dataset_name, finished_run, make_spec, run_dir, train_spec
 
 Progress = Callable[[str, dict], None]
@@ -145,7 +145,7 @@ def plan_sweep(
     for method in methods:
         METHODS.get(method)  # an unknown name fails before any data is loaded
         if not tuned:
-            make_spec(method, overrides, device, results_dir, origins, preset=_plain(preset))
+            make_spec(method, overrides, device, results_dir, origins, preset=engine_preset(preset))
     jobs: list[Job] = []
     for name in datasets:
         first = load_prepared(name, data_dir)
@@ -199,16 +199,11 @@ def method_jobs(
         seeds,
         settings,
         origins,
-        preset=_plain(preset),
+        preset=engine_preset(preset),
         tuned=provenance,
         results_dir=results_dir,
         device=device,
     )
-
-
-def _plain(preset: str | None) -> str | None:
-    """The preset ``make_spec`` applies: ``recommended`` arrives as settings, not as a preset."""
-    return None if preset == RECOMMENDED else preset
 
 
 def run_job(job: Job, threads: int | None = None, progress: Progress | None = None) -> JobResult:

@@ -605,18 +605,11 @@ def tuned_settings(
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ColdbenchError(f"option --budget {budget}: must be a whole number ≥ 1")
     study, url = load_tuned_study(method, prepared, storage, results_dir)
-    try:
-        if budget is None:
-            best = study.best_trial
-        else:
-            complete = [
-                t for t in first_finished(study, budget) if t.state == optuna.trial.TrialState.COMPLETE
-            ]
-            if not complete:
-                raise ValueError
-            best = min(complete, key=lambda t: (t.value, t.number))
-    except ValueError:
-        raise ColdbenchError(f"study {study.study_name!r} has no finished trial yet; tune longer") from None
+    pool = study.get_trials(deepcopy=False) if budget is None else first_finished(study, budget)
+    complete = [t for t in pool if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise ColdbenchError(f"study {study.study_name!r} has no finished trial yet; tune longer")
+    best = min(complete, key=lambda t: (t.value, t.number))  # Optuna's best_trial, within the budget
     clash = sorted(set(overrides) & set(best.params))
     if clash:
         raise ColdbenchError(
