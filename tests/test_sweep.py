@@ -255,3 +255,65 @@ def test_a_ray_address_where_nothing_answers_fails_at_once_in_one_line(dataset, 
     code, _, err = cli("sweep", "--methods", "bias", "--address", "ray://[::1", *common)
     assert code == 1 and "not host:port or ray://host:port" in err
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_a_ray_join_that_hangs_ends_at_once_on_sigterm_in_one_line(dataset, tmp_path):
+    """Something answers at the address but is not a Ray head: Ray waits inside its C++ code, where no
+    Python handler runs; SIGTERM (and ^C) still end the sweep at once, in one line, before any run."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("ray")
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog), never speaks Ray
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        command = [sys.executable, "-c", "from coldbench.cli import main; main()", "sweep", "--methods", "bias", "--datasets",
+                   str(dataset.path), "--results-dir", str(tmp_path), "--executor", "ray",
+                   "--address", f"127.0.0.1:{port}"]  # fmt: skip
+        sweep = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            time.sleep(12)  # past the probe and Ray's import: Ray is now waiting for a cluster
+            assert sweep.poll() is None, sweep.stderr.read()
+            sent = time.monotonic()
+            sweep.send_signal(signal.SIGTERM)
+            _, err = sweep.communicate(timeout=60)
+            waited = time.monotonic() - sent
+        finally:
+            sweep.kill()
+    assert sweep.returncode == 143 and "Traceback" not in err, err
+    assert f"--address 127.0.0.1:{port}: stopped (SIGTERM) while joining Ray" in err
+    assert waited < 10, f"SIGTERM took {waited:.0f} s"  # Ray's own retries take 30 s a round
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_a_ray_join_past_its_deadline_ends_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from coldbench.studies.executors import within_deadline\n"
+        "within_deadline(lambda: time.sleep(60), '--address h:1', timeout=1.0)\n"
+        "print('returned')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 1 and "returned" not in done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "error: --address h:1: Ray did not connect within 1 s (is this the address of a Ray head, and is "
+        "its Ray version this one's?); nothing was trained"
+    ]
+
+
+def test_a_ray_join_in_time_returns_its_value_and_leaves_signals_as_they_were():
+    import signal
+
+    from coldbench.studies.executors import within_deadline
+
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    assert within_deadline(lambda: 42, "--executor ray", timeout=30) == 42
+    assert {number: signal.getsignal(number) for number in before} == before
+    assert signal.set_wakeup_fd(-1) == -1  # no wake-up fd left behind

@@ -8,7 +8,11 @@ anything is prepared or trained.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -23,10 +27,6 @@ def exit_with_parent(parent: int) -> None:
     """Pool initializer: end this worker process when its parent ``parent`` is gone (``kill -9``
     of a sweep or tune), instead of training on and holding the run locks. A daemon thread checks
     the parent every second; its run stays resumable, as any killed run is."""
-    import signal
-    import threading
-    import time
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle: no worker tracebacks
 
     def watch() -> None:
@@ -105,6 +105,68 @@ def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
         ) from None
 
 
+RAY_JOIN_TIMEOUT_S = 60.0  # joining a running cluster takes seconds
+RAY_START_TIMEOUT_S = 300.0  # starting a local Ray on a busy machine may take a minute
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def within_deadline(join: Callable[[], Any], what: str, timeout: float = RAY_JOIN_TIMEOUT_S) -> Any:
+    """Call ``join`` (``ray.init``) so that it cannot hold the process: Ray waits on a cluster inside
+    its own C++ code, where Python runs no signal handler, so a live address that is not a Ray head
+    kept ``sweep`` for minutes and deaf to SIGTERM. A watcher thread ends the process in one line
+    when ``timeout`` seconds pass, or at once on ^C or SIGTERM (seen through the wake-up fd that
+    Python's C-level handler writes before any Python code runs); nothing was trained yet."""
+    if threading.current_thread() is not threading.main_thread():
+        return join()  # signals reach only the main thread's handlers; nothing to watch from here
+    wakeup_read, wakeup_write = os.pipe()
+    done_read, done_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number, handler in handlers.items():
+        if handler in (signal.SIG_DFL, None):  # route it through Python's handler, hence the wake-up fd
+            signal.signal(number, signal.default_int_handler)
+    previous_fd = signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([wakeup_read, done_read], [], [], left)
+            if done_read in ready:
+                return
+            for number in os.read(wakeup_read, 64) if wakeup_read in ready else b"":
+                if number in STOP_SIGNALS:
+                    _exit_now(
+                        f"{what}: stopped ({signal.Signals(number).name}) while joining Ray; "
+                        "nothing was trained",
+                        STOP_SIGNALS[number],
+                    )
+        _exit_now(
+            f"{what}: Ray did not connect within {timeout:g} s (is this the address of a Ray head, "
+            "and is its Ray version this one's?); nothing was trained",
+            1,
+        )
+
+    watcher = threading.Thread(target=watch, name="ray-join-deadline", daemon=True)
+    watcher.start()
+    try:
+        return join()
+    finally:
+        os.write(done_write, b"x")
+        watcher.join()
+        signal.set_wakeup_fd(previous_fd)
+        for number, handler in handlers.items():  # put back what was there, unless Ray set its own
+            if signal.getsignal(number) is signal.default_int_handler and handler is not None:
+                signal.signal(number, handler)
+        for fd in (wakeup_read, wakeup_write, done_read, done_write):
+            os.close(fd)
+
+
+def _exit_now(message: str, code: int) -> None:
+    """One line on stderr and the process ends, from a thread, whatever the main thread is inside."""
+    os.write(2, f"error: {message}\n".encode(errors="replace"))
+    os._exit(code)
+
+
 @contextmanager
 def ray_session(cpus: int, address: str | None) -> Iterator[Any]:
     """The ``ray`` module, joined to the cluster at ``address`` or to a local Ray of ``cpus`` CPUs."""
@@ -118,9 +180,15 @@ def ray_session(cpus: int, address: str | None) -> Iterator[Any]:
     if started:
         try:
             if address:
-                ray.init(address=address, log_to_driver=False)
+                within_deadline(
+                    lambda: ray.init(address=address, log_to_driver=False), f"--address {address}"
+                )
             else:
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+                within_deadline(
+                    lambda: ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False),
+                    "--executor ray",
+                    timeout=RAY_START_TIMEOUT_S,
+                )
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise ColdbenchError(f"--address {address}: cannot join the Ray cluster ({error})") from None
     try:
