@@ -23,6 +23,13 @@ def test_help_ends_with_examples_of_the_command(cli, command):
     tail = out[out.index("Examples:") :]  # after every option
     assert "Options" not in tail
     assert f"coldbench {command}" in tail
+    flag_lines = [line for line in out.splitlines() if "--help" in line or "<bool>" in line]
+    assert len(flag_lines) == 1 and "<bool>" not in flag_lines[0]  # a flag shows no value
+
+
+def test_the_top_level_help_flag_shows_no_value(cli):
+    code, out, _ = cli("--help")
+    assert code == 0 and "<bool>" not in out and "--help" in out
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])

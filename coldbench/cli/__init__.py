@@ -18,7 +18,34 @@ from rich.markup import escape
 
 from coldbench.errors import ColdbenchError
 
-app = typer.Typer(
+
+class _BareHelpFlag:
+    """``--help`` is a flag: shown without a ``<bool>`` value, as every other flag here."""
+
+    def get_help_option(self, ctx):  # noqa: ANN001, ANN201 - Click's own signature
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_BareHelpFlag, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_BareHelpFlag, typer.core.TyperGroup):
+    pass
+
+
+class _App(typer.Typer):
+    """Every command of ``app`` is a ``_Command`` unless it asks for another class."""
+
+    def command(self, *args, cls=None, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _App(
+    cls=_Group,
     name="coldbench",
     help="Benchmark cold-start meta-learning recommenders under the PAML (AAAI 2021) protocol.",
     no_args_is_help=True,

@@ -63,7 +63,8 @@ def evaluate_cli(
         bool, typer.Option("--force", help="Score again runs that hold these results.", metavar="")
     ] = False,
     catalogue: Annotated[
-        bool, typer.Option(help="Also rank the whole catalogue per user (Recall@10/20, NDCG@10/20).")
+        bool,
+        typer.Option(help="Also rank the whole catalogue per user (Recall@10/20, NDCG@10/20).", metavar=""),
     ] = True,
     threshold: Annotated[
         float | None,
