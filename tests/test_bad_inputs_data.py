@@ -81,6 +81,14 @@ def inputs(folder: Path) -> dict[str, Path]:
     (env_folder / "toy.inter").write_text(ENV_LIKE + "\n1\t2\t3\n")
     made["atomic_env"] = env_folder
     made["atomic_ok"] = write_atomic(_sub(folder, "atomic-ok"), inter=INTER, user=USER, item=ITEM)
+    made["atomic_repeated"] = write_atomic(_sub(folder, "atomic-repeated"), inter=INTER + "u1\ti1\t3\t103\n")
+    made["atomic_below_zero"] = write_atomic(
+        _sub(folder, "atomic-below-zero"), inter=INTER.replace("\t4\t", "\t-2\t", 1)
+    )
+    made["atomic_age_token"] = write_atomic(
+        _sub(folder, "atomic-age-token"),
+        user=USER.replace("age:float", "age:token").replace("\t24\t", "\ta0\t"),
+    )
     bx = _sub(folder, "bx")
     for name in ("BX-Book-Ratings.csv", "BX-Users.csv", "BX-Books.csv"):
         (bx / name).write_text(ENV_LIKE + "\n")
@@ -179,6 +187,8 @@ PREPARE_CASES = (
         ["atomic", "{atomic_inf}"],
         ["atomic", "{atomic_text}"],
         ["atomic", "{atomic_env}"],
+        ["atomic", "{atomic_below_zero}"],
+        ["atomic", "{atomic_age_token}"],
         ["atomic", "{atomic_ok}", "-o", "name=../escape"],
         ["atomic", "{atomic_ok}", "-o", "name=.."],
         ["atomic", "{atomic_ok}", "-o", "rating_field=nosuch"],
@@ -485,3 +495,26 @@ def test_a_write_goes_through_a_symbolic_link_and_refuses_what_is_not_a_regular_
                 tmp.write_text("x")
     assert pipe.exists() and not pipe.is_file() and folder.is_dir() and not any(folder.iterdir())
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("atomic_below_zero", "rating -2.0 of user 'u1', item 'i1' (1 such ratings)"),
+        ("atomic_age_token", "toy.user line 2: 'a0' is not a number (column 'age')"),
+    ],
+)
+def test_bad_atomic_values_are_named_in_plain_words(
+    cli, home: Path, files: dict[str, str], key, message
+) -> None:
+    line = check_one_line_failure(cli, ["prepare", "atomic", files[key], "--data-dir", str(home)], home)
+    assert message in line and "np." not in line, line
+
+
+def test_prepare_says_how_many_repeated_pairs_it_dropped(cli, tmp_path: Path, files: dict[str, str]) -> None:
+    args = ["--data-dir", str(tmp_path), "--cold-fraction", "1", "--split", "1:0:0"]
+    code, out, err = cli("prepare", "atomic", files["atomic_repeated"], *args)
+    assert code == 0, err
+    assert "repeated (user, item) pairs: 1 dropped (each pair keeps its last row in source order)" in out
+    code, out, err = cli("prepare", "atomic", files["atomic_ok"], *args)
+    assert code == 0 and "repeated" not in out, err

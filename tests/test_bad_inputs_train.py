@@ -430,3 +430,66 @@ def test_a_real_full_file_system_is_one_line_and_the_run_resumes_once_there_is_r
         assert len(list(results.rglob("metrics.json"))) == 1
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+# ------------------------------------------------------------------ an OSError naming a path, at main()
+
+
+def test_report_out_under_a_regular_file_is_one_line(cli, world, results, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    before = snapshot(results)
+    common = ["--results-dir", str(results), "--dataset", "synthetic"]
+    code, out, err = cli("report", "--figure", "boxplot", *common, "--out", str(afile / "figs"))
+    assert_one_line_error(code, out, err, f"error: cannot write {afile / 'figs'}: Not a directory")
+    assert snapshot(results) == before and afile.read_text() == "not a folder"
+
+
+def test_report_out_and_export_on_a_read_only_file_system_are_one_line(cli, world, results, tmp_path):
+    """A read-only tmpfs (root on Linux; skipped where mounting is not allowed)."""
+    import subprocess
+
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        common = ["--results-dir", str(results)]
+        for args, path in (
+            (["--figure", "boxplot", "--dataset", "synthetic", "--out", str(disk / "figs")], disk / "figs"),
+            (["--export", str(disk / "exp")], disk / "exp"),
+        ):
+            code, out, err = cli("report", *args, *common)
+            assert_one_line_error(code, out, err, f"error: cannot write {path}: Read-only file system")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_an_oserror_naming_no_path_is_not_hidden(cli, monkeypatch):
+    """A bug keeps its traceback: only an OSError that names its file is bad input."""
+    import coldbench.cli
+
+    def broken() -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(coldbench.cli, "app", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        cli("datasets")
+
+    def unreadable() -> None:
+        raise FileNotFoundError(2, "No such file or directory", "/nowhere/runs.jsonl")
+
+    monkeypatch.setattr(coldbench.cli, "app", unreadable)
+    code, out, err = cli("datasets")
+    assert_one_line_error(code, out, err, "error: cannot read /nowhere/runs.jsonl: No such file or directory")
+
+
+def test_a_divergence_before_any_outer_step_names_the_inner_rate(cli, world, results):
+    """An inner rate that diverges the first meta-batch: lowering outer_lr could not help."""
+    code, _, err = run_train(cli, world, results, "--seed", "2", "--set", "inner_lr=1e8")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err, err  # the bars had started: stdout
+    assert "before any outer step" in err and "(--set inner_lr=1e+07)" in err and "outer_lr" not in err

@@ -180,6 +180,15 @@ def test_a_method_or_dataset_given_twice_is_one_set_of_jobs(dataset, tmp_path):
     )
     once = _jobs(dataset, tmp_path, methods=["melu", "bias"], seeds=1)
     assert [(j.label, j.seed) for j in twice] == [(j.label, j.seed) for j in once] and len(once) == 2
+    by_name_and_folder = plan_sweep(
+        ["bias", "bias"],
+        [dataset.name, dataset.name, str(dataset.path), f"{dataset.path}/."],
+        1,
+        results_dir=tmp_path,
+        data_dir=dataset.path.parent.parent,
+        device="cpu",
+    )
+    assert [(j.label, j.dataset, j.seed) for j in by_name_and_folder] == [("bias", "synthetic", 0)]
 
 
 def test_more_local_workers_than_cores_is_refused_before_anything_runs(dataset, tmp_path, cli, monkeypatch):
@@ -271,9 +280,9 @@ def test_a_ray_join_that_hangs_ends_at_once_on_sigterm_in_one_line(dataset, tmp_
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         port = listener.getsockname()[1]
-        command = [sys.executable, "-c", "from coldbench.cli import main; main()", "sweep", "--methods", "bias", "--datasets",
-                   str(dataset.path), "--results-dir", str(tmp_path), "--executor", "ray",
-                   "--address", f"127.0.0.1:{port}"]  # fmt: skip
+        command = [sys.executable, "-c", "from coldbench.cli import main; main()", "sweep", "--methods",
+                   "bias", "--datasets", str(dataset.path), "--results-dir", str(tmp_path),
+                   "--executor", "ray", "--address", f"127.0.0.1:{port}"]  # fmt: skip
         sweep = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         try:
             time.sleep(12)  # past the probe and Ray's import: Ray is now waiting for a cluster
@@ -317,3 +326,21 @@ def test_a_ray_join_in_time_returns_its_value_and_leaves_signals_as_they_were():
     assert within_deadline(lambda: 42, "--executor ray", timeout=30) == 42
     assert {number: signal.getsignal(number) for number in before} == before
     assert signal.set_wakeup_fd(-1) == -1  # no wake-up fd left behind
+
+
+def test_a_run_whose_config_is_not_an_object_is_damaged_not_finished(dataset, tmp_path, cli):
+    """Its checksums recomputed, so only the content is wrong: sweep says so, as report does."""
+    import json
+
+    from coldbench.training.run_files import record_files, write_metrics
+
+    run = train("bias", dataset, [0], {}, device="cpu", results_dir=tmp_path)[0]
+    (run.path / "config.json").write_text(json.dumps(["bias", "synthetic"]))
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    metrics["files"] = record_files(run.path)
+    write_metrics(run.path, metrics)
+    common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu"]
+    code, out, err = cli("sweep", "--methods", "bias", "--seeds", "1", *common)
+    assert code == 1 and "skipped (finished before)" not in out, out
+    assert "failed · " in out and "corrupt run (config.json holds a JSON list, not an object)" in out
+    assert "1 of 1 jobs failed" in err and "Traceback" not in err

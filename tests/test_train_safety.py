@@ -342,3 +342,37 @@ def test_a_run_worse_than_the_constant_floor_says_so_with_the_cause_and_the_fix(
     assert "--epochs" in lines[0] and "outer_lr" in lines[0]
     better = {**worse, "test": {"overall": {"mse": melu.metrics["constant_mse"] - 0.01}}}
     assert not convergence_warnings([RunResult(seed=0, path=melu.path, metrics=better, skipped=False)])
+
+
+def test_a_closed_form_floor_is_never_worse_than_the_constant_floor(dataset, tmp_path, cli):
+    """The constant floor scores the constant floor's MSE (to float noise): no warning, in train or sweep."""
+    from coldbench.cli.sweep import job_line
+    from coldbench.cli.train import convergence_warnings
+    from coldbench.studies.sweep import Job, JobResult
+    from coldbench.training.trainer import RunResult
+
+    constant = train("constant", dataset, [0], {}, device="cpu", results_dir=tmp_path)[0]
+    worse = {**constant.metrics, "test": {"overall": {"mse": constant.metrics["constant_mse"] + 1e-9}}}
+    result = RunResult(seed=0, path=constant.path, metrics=worse, skipped=False)
+    assert not convergence_warnings([result], meta_trained=False)
+    assert convergence_warnings([result])  # a trained method so close to it is still told
+    for method, warned in (("constant", False), ("bias", False), ("melu", True)):
+        job = Job(method=method, dataset="synthetic", dataset_path=str(dataset.path), seed=0, label=method)
+        line = job_line({"result": JobResult(job, str(constant.path), worse), "done": 1, "total": 1})
+        assert ("worse than the constant floor" in line) == warned, line
+    common = ["--dataset", str(dataset.path), "--device", "cpu", "--results-dir", str(tmp_path / "cli")]
+    code, out, err = cli("train", "constant", *common)
+    assert code == 0 and "worse than the constant floor" not in out + err, out
+
+
+def test_divergence_advice_names_rates_that_would_change():
+    from coldbench.methods import METHODS
+    from coldbench.training.trainer import smaller_rates
+
+    melu = METHODS.get("melu").Config(inner_lr=1e8)
+    assert smaller_rates(melu, outer=False) == "--set inner_lr=1e+07"  # no outer step taken yet
+    assert smaller_rates(melu) == "--set inner_lr=1e+07 or --set outer_lr=5e-06"
+    paml = METHODS.get("paml").Config()
+    assert smaller_rates(paml) == "--set max_lr=0.0001 or --set outer_lr=5e-07"  # PAML's outer_lr: 5e-6
+    tanp = METHODS.get("tanp").Config()
+    assert smaller_rates(tanp, outer=False) == "--set outer_lr=1e-05"  # no inner rate: the outer one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import shutil
@@ -594,3 +595,64 @@ def test_a_budget_takes_the_best_of_the_first_n_finished_trials(dataset, tmp_pat
     assert code == 0, err
     record = json.loads(next(tmp_path.rglob("config.json")).read_text())
     assert record["tuned"]["trials"] == 2 and record["tuned"]["trials_in_study"] == 4
+
+
+def _fill(disk: Path) -> None:
+    """Fill the file system at ``disk`` to the last byte."""
+    with open(disk / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass
+
+
+def test_a_trial_that_cannot_write_stops_tune_in_one_line_and_keeps_finished_trials(
+    dataset, tmp_path, cli, mounts
+):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    common = ["--dataset", str(dataset.path), "--storage", url]
+    code, _, err = cli("tune", "bias", "--trials", "1", *common, "--results-dir", str(tmp_path / "r"))
+    assert code == 0, err
+    disk = tmp_path / "full"
+    _tmpfs(disk, "1m")
+    mounts.append(disk)
+    _fill(disk)
+    code, out, err = cli("tune", "bias", "--trials", "2", *common, "--results-dir", str(disk / "r"))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot write {disk}" in err and "no space left" in err and "1 finished trials are kept" in err
+    assert "Traceback" not in err + out and "[W " not in err + out and "trial 1: fail" not in out
+    study = optuna.load_study(study_name="synthetic/bias", storage=url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
+
+
+def test_interrupted_tune_says_how_to_resume(dataset, tmp_path, cli, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune_module, "fit", interrupted)
+    code, _, err = cli(
+        "tune", "bias", "--trials", "1", "--dataset", str(dataset.path), "--results-dir", str(tmp_path)
+    )
+    assert code == 130 and "Traceback" not in err and "[W " not in err
+    assert err.strip() == (
+        f"interrupted: the study keeps its finished trials in sqlite:///{tmp_path}/synthetic/bias/tune/"
+        "study.db; the same command resumes it"
+    )
+
+
+def test_tune_prints_no_library_warning_and_names_a_missing_driver(dataset, tmp_path, cli):
+    common = ["--dataset", str(dataset.path), "--results-dir", str(tmp_path)]
+    url = f"sqlite:///{tmp_path / 'x.db'}?password=hunter2"
+    code, _, err = cli("tune", "bias", "--trials", "1", "--storage", url, *common)
+    assert code == 0 and "Warning" not in err and err.strip() == "", err
+    code, _, err = cli(
+        "tune", "bias", "--trials", "1", "--storage", "mysql+nosuchdriver://u:pw@h/db", *common
+    )
+    assert code == 1 and "Traceback" not in err, err
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("mysqlclient is installed here")
+    code, _, err = cli("tune", "bias", "--trials", "1", "--storage", "mysql://u:pw@h/db", *common)
+    assert code == 1 and "the database driver for mysql URLs is not installed" in err, err
+    assert "pip install mysqlclient" in err and "URL's form" not in err and "pw" not in err

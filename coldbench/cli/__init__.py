@@ -9,7 +9,9 @@ Heavy libraries are imported inside the commands, so ``--help`` and ``datasets``
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 
 import typer
@@ -73,7 +75,8 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    """Entry point: run the app; a ColdbenchError becomes one line on stderr and exit code 1.
+    """Entry point: run the app; a ColdbenchError becomes one line on stderr and exit code 1, and so
+    does an OSError that names its file (``cannot write <path>: <reason>``, or ``cannot read``).
 
     Typer runs in standalone mode, so usage errors print the usage and exit with code 2.
     """
@@ -84,13 +87,18 @@ def main() -> None:
     try:
         app()
     except OSError as error:
-        if not _output_failed(error):
+        if _output_failed(error):
+            _quiet_stdout()
+            message = f"cannot write to standard output: {error.strerror or error}"
+        elif error.filename is not None:  # a path the user chose: a read-only disk, a file for a folder
+            path = os.fsdecode(error.filename)
+            message = (
+                f"cannot {'read' if _reading(error, path) else 'write'} {path}: {error.strerror or error}"
+            )
+        else:  # no path to name: a bug, not bad input; its traceback stays
             raise
-        _quiet_stdout()
         err_console.print(
-            f"[bold red]error:[/] cannot write to standard output: {escape(error.strerror or str(error))}",
-            highlight=False,
-            soft_wrap=True,
+            f"[bold red]error:[/] {escape(message)}", highlight=False, emoji=False, soft_wrap=True
         )
         sys.exit(1)
     except ColdbenchError as error:
@@ -99,6 +107,15 @@ def main() -> None:
             f"[bold red]error:[/] {escape(message)}", highlight=False, emoji=False, soft_wrap=True
         )
         sys.exit(1)
+
+
+def _reading(error: OSError, path: str) -> bool:
+    """Whether ``error`` came from reading ``path`` (a missing or unreadable file) rather than writing."""
+    if error.errno == errno.ENOENT:
+        return True
+    return (
+        error.errno in (errno.EACCES, errno.EPERM) and os.path.exists(path) and not os.access(path, os.R_OK)
+    )
 
 
 def _output_failed(error: OSError) -> bool:
@@ -120,8 +137,6 @@ def _output_failed(error: OSError) -> bool:
 
 def _quiet_stdout() -> None:
     """Point standard output at the null device, so that the exit's own flush fails no more."""
-    import os
-
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):

@@ -202,6 +202,12 @@ def print_summary(manifest: dict, path: Path, reused: bool = False) -> None:
         f"→ kept {stats['users']:,} ({dropped_line(stats['dropped_users'])}); "
         f"items {stats['items']:,}; interactions {stats['interactions']:,}"
     )
+    if stats.get("repeated_pairs_dropped"):
+        console.print(
+            f"repeated (user, item) pairs: {stats['repeated_pairs_dropped']:,} dropped "
+            "(each pair keeps its last row in source order)",
+            highlight=False,
+        )
     if "click_threshold" in stats:
         console.print(
             f"task ctr: rating ≥ {stats['click_threshold']:g} is a click; "

@@ -42,6 +42,13 @@ def _names(text: str) -> list[str]:
     return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
 
 
+def _meta_trained(method: str) -> bool:
+    """False for a floor fitted in closed form (no epochs, no rates)."""
+    from coldbench.methods import METHODS
+
+    return method not in METHODS.names() or METHODS.get(method).meta_trained
+
+
 def job_line(info: dict) -> str:
     """``[3/8] melu on synthetic, seed 1: trained · MSE 0.9312 · best epoch 4 of 9 (patience)``."""
     result, job = info["result"], info["result"].job
@@ -58,7 +65,7 @@ def job_line(info: dict) -> str:
     line = f"{head}: {status} · {metric.upper()} {value:.4f} · {stop} ({stopped})"
     if best is not None and still_improving(best, metrics.get("epochs_run") or 0, stopped):
         line += " · warning: still improving at the maximum (raise --epochs)"
-    if metric == "mse" and worse_than_constant(metrics):
+    if metric == "mse" and worse_than_constant(metrics, _meta_trained(job.method)):
         line += (
             f" · warning: worse than the constant floor ({metrics['constant_mse']:.4f}); see `train`'s advice"
         )

@@ -283,13 +283,14 @@ def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
         means, stds = array.mean(0), array.std(0, ddof=1)
         table.add_row("mean ± std", "", "", *(f"{m:.3f} ± {s:.3f}" for m, s in zip(means, stds)))
     console.print(table)
-    for line in convergence_warnings(results):
+    for line in convergence_warnings(results, meta_trained=method not in _floors()):
         console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     console.print(f"results: {results[0].path.parent}")
 
 
-def convergence_warnings(results: list[RunResult]) -> list[str]:
-    """A line for each seed still improving at the maximum, or stopped by divergence."""
+def convergence_warnings(results: list[RunResult], meta_trained: bool = True) -> list[str]:
+    """A line for each seed still improving at the maximum, stopped by divergence, or worse than
+    the constant floor (``meta_trained`` False: a closed-form floor, never compared so)."""
     lines = []
     for result in results:
         metrics = result.metrics
@@ -305,7 +306,7 @@ def convergence_warnings(results: list[RunResult]) -> list[str]:
                 f"seed {result.seed}: training diverged after epoch {run}; its best epoch {best} is "
                 "reported (try a smaller outer_lr)"
             )
-        worse = worse_than_constant(metrics)
+        worse = worse_than_constant(metrics, meta_trained)
         if worse:
             lines.append(f"seed {result.seed}: {worse}")
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 from rich.console import Console
 
 from coldbench.choices import DEFAULT_DATASET
-from coldbench.cli import app
+from coldbench.cli import app, err_console
 from coldbench.cli.options import (
     AddressOption,
     DatasetOption,
@@ -62,7 +63,8 @@ def tune_cli(
     threads: ThreadsOption = None,
 ) -> None:
     """Tune a method's settings (Optuna TPE, pruned per epoch); test users are never read."""
-    from coldbench.studies.tune import load_tuned_study, summary, trial_line, tune
+    from coldbench.paths import default_storage
+    from coldbench.studies.tune import load_tuned_study, shown_storage, summary, trial_line, tune
 
     check_threads(threads)
     if trials is None and not show:
@@ -76,24 +78,35 @@ def tune_cli(
             f"tune {method} on {prepared.name}: {trials} trials, {workers} worker(s), pruner {pruner}",
             highlight=False,
         )
-        study = tune(
-            method,
-            prepared,
-            trials=trials,
-            timeout=timeout,
-            workers=workers,
-            storage=storage,
-            seed=seed,
-            overrides=overrides,
-            origins=origins,
-            pruner=pruner,
-            device=device,
-            results_dir=results_dir,
-            progress=lambda kind, info: console.print(trial_line(info), highlight=False),
-            executor=executor,
-            address=address,
-            threads=threads,
-        )
+        try:
+            with warnings.catch_warnings():  # a library's warnings are not tune's output
+                warnings.simplefilter("ignore")
+                study = tune(
+                    method,
+                    prepared,
+                    trials=trials,
+                    timeout=timeout,
+                    workers=workers,
+                    storage=storage,
+                    seed=seed,
+                    overrides=overrides,
+                    origins=origins,
+                    pruner=pruner,
+                    device=device,
+                    results_dir=results_dir,
+                    progress=lambda kind, info: console.print(trial_line(info), highlight=False),
+                    executor=executor,
+                    address=address,
+                    threads=threads,
+                )
+        except KeyboardInterrupt:
+            where = shown_storage(storage or default_storage(results_dir, prepared.name, method))
+            err_console.print(
+                f"interrupted: the study keeps its finished trials in {where}; the same command resumes it",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(130) from None
     else:
         study, _ = load_tuned_study(method, prepared, storage, results_dir)
     if show or trials is not None:

@@ -519,6 +519,11 @@ def _state_counts(rows: pd.DataFrame, new: pd.Index, n_items: int) -> dict:
 MAX_RATING = 100.0  # nDCG's gain 2^r − 1 stays finite and meaningful up to here
 
 
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so a message shows ``3``, not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_rating_scale(raw: RawDataset) -> None:
     """Ratings must be finite and in [0, MAX_RATING]: nDCG's gains assume non-negative relevance,
     and 2^r overflows for huge r (a rating ×1e5 gives NaN nDCG)."""
@@ -527,8 +532,9 @@ def check_rating_scale(raw: RawDataset) -> None:
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         row = raw.interactions.iloc[first]
+        user, item = (_plain(row[key]) for key in ("user_id", "item_id"))
         raise ColdbenchError(
-            f"{raw.name}: rating {ratings[first]!r} of user {row['user_id']!r}, item {row['item_id']!r} "
+            f"{raw.name}: rating {float(ratings[first])!r} of user {user!r}, item {item!r} "
             f"({int(bad.sum())} such ratings): ratings must be finite and in [0, {MAX_RATING:g}] "
             "(nDCG's gain is 2^r − 1); rescale them"
         )

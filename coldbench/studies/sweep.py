@@ -147,8 +147,12 @@ def plan_sweep(
         if not tuned:
             make_spec(method, overrides, device, results_dir, origins, preset=engine_preset(preset))
     jobs: list[Job] = []
+    folders: set[Path] = set()
     for name in datasets:
         first = load_prepared(name, data_dir)
+        if Path(first.path).resolve() in folders:  # named twice (by name and by folder): one job each
+            continue
+        folders.add(Path(first.path).resolve())
         check_dataset_name(first)
         for prepared, method in itertools.product(prepare_splits(first, splits, data_dir), methods):
             jobs += method_jobs(

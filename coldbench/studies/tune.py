@@ -90,6 +90,29 @@ def _driver_message(error: Exception, url: str) -> str:
     return " ".join(str(original if original is not None else error).split())
 
 
+DRIVER_PACKAGES = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+}
+
+
+def _missing_driver(error: ImportError, url: str) -> str:
+    """What to install when the URL's database driver is missing (the module's name, never the URL)."""
+    missing = error.__cause__ or error.__context__ or error
+    module = getattr(missing, "name", None) or getattr(error, "name", None)
+    dialect = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", url.strip())
+    database = dialect.group(1) if dialect else "this"
+    if not module:
+        return f"the database driver for {database} URLs is not installed; install it (pip install …)"
+    package = DRIVER_PACKAGES.get(module.split(".")[0], module.split(".")[0])
+    return (
+        f"the database driver for {database} URLs is not installed (no module {module!r}); "
+        f"install it: pip install {package}"
+    )
+
+
 def shown_storage(url: str) -> str:
     """The URL with every credential hidden, for config.json, messages and logs."""
     return redact(url, url)
@@ -106,9 +129,13 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=2 * HEARTBEAT_S
-        )
+        with warnings.catch_warnings():  # SQLAlchemy's warnings (an ignored URL argument): not ours to print
+            warnings.simplefilter("ignore")
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=2 * HEARTBEAT_S
+            )
+    except ImportError as error:  # Optuna's words for a driver that is not installed
+        raise ColdbenchError(f"--storage {shown_storage(url)}: {_missing_driver(error, url)}") from None
     except Exception as error:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
         raise ColdbenchError(
             f"--storage {shown_storage(url)}: cannot open "
@@ -275,7 +302,7 @@ def check_fixed(method: str, overrides: dict[str, Any], origins: dict[str, str] 
 
 def open_study(plan: StudyPlan, dataset_hash: str, create: bool) -> optuna.Study:
     """Create or load the study and check it was made for this dataset and these settings."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # coldbench prints its own lines (trial_line)
+    quiet_optuna()
     storage = _storage(plan.storage)
     attrs = {
         "method": plan.method,
@@ -343,27 +370,25 @@ class BudgetReached(ColdbenchError):
     """Another worker finished the study's last counted trial while this one was training."""
 
 
-class _QuietBudgetStop(logging.Filter):
-    """Keep Optuna from logging a budget stop as a failure with a traceback (``trial_line`` says it).
-
-    Optuna logs a failed trial twice: its error with the traceback, then its value; both go.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stopped: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        trial = re.match(r"Trial (\d+) failed", message)
-        if record.exc_info and isinstance(record.exc_info[1], BudgetReached):
-            if trial:
-                self.stopped.add(trial.group(1))
-            return False
-        return not (trial and trial.group(1) in self.stopped and "failed with value" in message)
+class TrialWriteFailed(Exception):
+    """A trial could not write its files (a full disk, a read-only folder): not a ColdbenchError, so
+    Optuna does not catch it as one trial's failure; the study stops and ``run_study`` says why."""
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_QuietBudgetStop())
+def quiet_optuna() -> None:
+    """No Optuna log line, ever: coldbench prints its own (``trial_line``) and its own errors."""
+    optuna.logging.disable_default_handler()
+    optuna.logging.set_verbosity(logging.CRITICAL + 1)
+
+
+def _write_failure(error: BaseException) -> str | None:
+    """The one line of a failed write (an ``OSError``, or the ColdbenchError that ``atomic_io``
+    made of one), or None for any other error."""
+    if isinstance(error, OSError):
+        return f"cannot write {error.filename or 'a trial file'}: {error.strerror or error}"
+    if isinstance(error, ColdbenchError) and isinstance(error.__context__, OSError):
+        return str(error)
+    return None
 
 
 def _objective(
@@ -386,15 +411,21 @@ def _objective(
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {info['epoch']}")
 
-        Path(plan.trials_dir).mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=plan.trials_dir))
         try:
-            fitted = fit(folder, spec, prepared, data, plan.seed, report)
+            Path(plan.trials_dir).mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=plan.trials_dir))
+            try:
+                fitted = fit(folder, spec, prepared, data, plan.seed, report)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         except Diverged:
             trial.set_user_attr("diverged", True)
             raise optuna.TrialPruned("diverged in its first epoch") from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ColdbenchError) as error:
+            failure = _write_failure(error)
+            if failure is None:
+                raise
+            raise TrialWriteFailed(f"trial {trial.number}: {failure}") from None
         for key, value in (("best_epoch", fitted.best_epoch), ("epochs_run", len(fitted.log))):
             trial.set_user_attr(key, value)
         trial.set_user_attr("stopped", fitted.stopped)
@@ -405,7 +436,7 @@ def _objective(
 
 def run_study(plan: StudyPlan, worker: int = 0, progress: Progress | None = None) -> int:
     """Optimise until the study has ``plan.trials`` finished trials (or the timeout); returns that count."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
     prepared = load_prepared(plan.dataset_path)
     data = without_test(encode(prepared))
     study = open_study(plan, prepared.manifest["content_hash"], create=False)
@@ -421,13 +452,25 @@ def run_study(plan: StudyPlan, worker: int = 0, progress: Progress | None = None
         if progress:
             progress("trial", {"trial": trial, "finished": counted(study), "total": plan.trials})
 
-    study.optimize(
-        _objective(plan, prepared, data, space),
-        n_trials=remaining,
-        timeout=plan.timeout,
-        catch=(ColdbenchError,),
-        callbacks=[optuna.study.MaxTrialsCallback(plan.trials, states=COUNTED), done],
-    )
+    where = shown_storage(plan.storage)
+    try:
+        study.optimize(
+            _objective(plan, prepared, data, space),
+            n_trials=remaining,
+            timeout=plan.timeout,
+            catch=(ColdbenchError,),
+            callbacks=[optuna.study.MaxTrialsCallback(plan.trials, states=COUNTED), done],
+        )
+    except TrialWriteFailed as error:
+        raise ColdbenchError(
+            f"{error}; the study stopped, its {counted(study)} finished trials are kept in {where}; "
+            "make room (or make it writable), then the same command resumes the study"
+        ) from None
+    except optuna.exceptions.StorageInternalError as error:
+        raise ColdbenchError(
+            f"--storage {where}: cannot write the study "
+            f"({_driver_message(error.__cause__ or error, plan.storage)}); finished trials are kept"
+        ) from None
     return counted(study)
 
 
@@ -555,7 +598,7 @@ def load_tuned_study(
             f"no study of {method} on {prepared.name} in {tune_dir(results_dir, prepared.name, method)}; "
             f"run `coldbench tune {method} --dataset {prepared.name} --trials N` first (or give --storage)"
         )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
     try:
         study = optuna.load_study(study_name=name, storage=_storage(url))
     except KeyError:

@@ -64,6 +64,23 @@ def write_metrics(folder: Path, metrics: dict) -> dict:
     return metrics
 
 
+CONFIG_KEYS = ("dataset", "dataset_hash", "method", "config_id", "seed", "params")  # what reports read
+
+
+def read_config(folder: Path) -> dict:
+    """The run's ``config.json``: a JSON object holding ``CONFIG_KEYS``; raises CorruptRun."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptRun(folder, f"config.json is unreadable: {error}") from None
+    if not isinstance(config, dict):
+        raise CorruptRun(folder, f"config.json holds a JSON {type(config).__name__}, not an object")
+    missing = [key for key in CONFIG_KEYS if key not in config]
+    if missing:
+        raise CorruptRun(folder, f"config.json has no {missing[0]}")
+    return config
+
+
 def _check_metrics_checksum(folder: Path, metrics: dict) -> None:
     """``metrics.json`` against ``metrics.sha256`` (runs written before it have neither field nor file)."""
     checksum = folder / METRICS_CHECKSUM

@@ -58,11 +58,12 @@ def still_improving(best_epoch: int, epochs_run: int, stopped: str) -> bool:
     return stopped == "maximum" and epochs_run > 1 and best_epoch == epochs_run
 
 
-def worse_than_constant(metrics: dict) -> str | None:
+def worse_than_constant(metrics: dict, meta_trained: bool = True) -> str | None:
     """A warning when a finished run's test MSE is above what the constant floor scores, naming
-    the likely cause and the fix; None otherwise."""
+    the likely cause and the fix; None otherwise, and always for a floor fitted in closed form
+    (``meta_trained`` False): it has no epochs or rates to change (and ``constant`` is the floor)."""
     mse, floor = metrics.get("test", {}).get("overall", {}).get("mse"), metrics.get("constant_mse")
-    if mse is None or floor is None or not mse > floor:
+    if not meta_trained or mse is None or floor is None or not mse > floor:
         return None
     return (
         f"test MSE {mse:.3f} is worse than the constant floor's {floor:.3f} (the mean training rating "

@@ -49,7 +49,7 @@ from coldbench.methods import METHODS, Method
 from coldbench.training.evaluate import evaluate_split, evaluate_test
 from coldbench.training.metrics import aggregate, auc, metric_names
 from coldbench.training.optim import Adam
-from coldbench.training.run_files import CorruptRun, read_finished, record_files, write_metrics
+from coldbench.training.run_files import CorruptRun, read_config, read_finished, record_files, write_metrics
 from coldbench.training.run_folder import clean_temp, recover_swap, run_lock, staging_path, swap_in
 from coldbench.training.stopping import EarlyStopping
 
@@ -216,10 +216,11 @@ def train_epoch(
         loss, output = method.training_loss(model, batch)
         value = loss.item()  # the one synchronisation per meta-batch (the check and the log share it)
         if not math.isfinite(value):
+            first = epoch == 0 and index == 0  # no outer step yet: outer_lr cannot be the cause
             raise Diverged(
-                f"training diverged at epoch {epoch + 1}, meta-batch {index + 1}: loss is {value}; "
-                f"try a smaller outer learning rate (--set outer_lr={spec.params.outer_lr / 10:g}); "
-                "earlier epochs' results are kept"
+                f"training diverged at epoch {epoch + 1}, meta-batch {index + 1}: loss is {value}"
+                f"{' before any outer step' if first else ''}; try a smaller rate "
+                f"({smaller_rates(spec.params, outer=not first)}); earlier epochs' results are kept"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -232,6 +233,20 @@ def train_epoch(
 
 class Diverged(ColdbenchError):
     """A non-finite training loss or validation value."""
+
+
+def smaller_rates(params: Any, outer: bool = True) -> str:
+    """``--set`` advice for a divergence: a tenth of each inner (per-user) rate, every ``*_lr``
+    setting but ``outer_lr`` that is above 0, and of ``outer_lr`` unless ``outer`` is False (no
+    outer step was taken) while an inner rate is there to name."""
+    values = as_dict(params)
+    inner = [
+        name
+        for name, value in sorted(values.items())
+        if name.endswith("_lr") and name != "outer_lr" and isinstance(value, (int, float)) and value > 0
+    ]
+    names = inner + (["outer_lr"] if outer or not inner else [])
+    return " or ".join(f"--set {name}={values[name] / 10:g}" for name in names)
 
 
 class UnreadableState(ColdbenchError):
@@ -309,6 +324,7 @@ def _reuse(out: Path, dataset: PreparedDataset) -> dict:
     """The metrics of the finished run in ``out``, after checking its files and dataset."""
     try:
         finished = read_finished(out)
+        read_config(out)  # a run that reports would call corrupt is not reused either
     except CorruptRun as error:
         raise ColdbenchError(f"{error}; redo it with --force") from None
     if finished.get("dataset_hash") != dataset.manifest["content_hash"]:
@@ -433,7 +449,7 @@ def fit(
             if not math.isfinite(value):
                 raise Diverged(
                     f"validation {selection} is {value} at epoch {epoch + 1}: the run "
-                    f"diverged; try a smaller outer learning rate (--set outer_lr=...)"
+                    f"diverged; try a smaller rate ({smaller_rates(spec.params)})"
                 )
         except Diverged as error:
             if stopper.best_epoch < 0:
@@ -512,7 +528,7 @@ def _train_in(
     _restore({"model": model, "method": method}, selected, out / "best.pt")
     progress("test", {})
     predictions, per_user = evaluate_test(model, method, data, spec.train.eval_batch_size, spec.device, seed)
-    check_finite_predictions(out, predictions)
+    check_finite_predictions(out, predictions, smaller_rates(spec.params))
     with atomic_path(out / "predictions.parquet") as tmp:
         predictions.to_parquet(tmp, index=False)
     with atomic_path(out / "per_user.parquet") as tmp:
@@ -562,16 +578,16 @@ def constant_mse(data: EncodedDataset, predictions: pd.DataFrame) -> float:
     return float(pd.Series(errors).groupby(predictions["user_id"].to_numpy()).mean().mean())
 
 
-def check_finite_predictions(out: Path, predictions: pd.DataFrame) -> None:
-    """A run whose test predictions are not all finite has diverged: it fails, it does not finish."""
+def check_finite_predictions(out: Path, predictions: pd.DataFrame, advice: str = "--set outer_lr=…") -> None:
+    """A run whose test predictions are not all finite has diverged: it fails, it does not finish;
+    ``advice`` names the smaller rates to try (``smaller_rates``)."""
     bad = ~np.isfinite(predictions["prediction"].to_numpy(dtype=float))
     if bad.any():
         users = predictions.loc[bad, "user_id"].nunique()
         raise Diverged(
             f"{out}: stopped: divergence: {int(bad.sum())} test predictions of {users} of "
             f"{predictions['user_id'].nunique()} test users are not finite (NaN or infinite), so the run "
-            "has no test metrics and is not finished; try a smaller learning rate (--set outer_lr=... "
-            "or the method's inner rate) or fewer inner steps"
+            f"has no test metrics and is not finished; try a smaller rate ({advice}) or fewer inner steps"
         )
 
 

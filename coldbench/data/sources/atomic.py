@@ -111,26 +111,31 @@ def as_float(value: str) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def strict_float(value: str, path: Path, line: int) -> float | None:
-    """Like ``as_float``, but text that is not a number is an error."""
+MISSING = ("", "nan", "inf", "-inf", "+inf")  # what a numeric column may hold for "unknown"
+
+
+def strict_float(value: str, path: Path, line: int, column: str | None = None) -> float | None:
+    """Like ``as_float``, but text that is not a number is an error (naming ``column`` when given)."""
     result = as_float(value)
-    if result is None and value.strip().lower() not in ("", "nan", "inf", "-inf", "+inf"):
-        raise ColdbenchError(f"{path} line {line}: {excerpt(value)} is not a number")
+    if result is None and value.strip().lower() not in MISSING:
+        which = f" (column {excerpt(column)})" if column else ""
+        raise ColdbenchError(f"{path} line {line}: {excerpt(value)} is not a number{which}")
     return result
 
 
 def convert(name: str, kind: str, values: pd.Series, path: Path) -> list:
     """One feature column: token → str, token_seq → list[str], float → str of its integer value.
 
-    A column named ``age`` is numeric whatever its type: values outside [10, 100] become missing.
+    A column named ``age`` is numeric whatever its type: values outside [10, 100] become missing,
+    and text that is not a number (``a0``) is an error naming the column, as for ``float``.
     """
     if kind == "token_seq":
         return [value.split() for value in values]
     if name == "age":
-        ages = (as_float(value) for value in values)
+        ages = (strict_float(value, path, line, name) for line, value in enumerate(values, start=2))
         return [str(int(a)) if a is not None and AGE_RANGE[0] <= a <= AGE_RANGE[1] else None for a in ages]
     if kind == "float":
-        floats = (strict_float(value, path, line) for line, value in enumerate(values, start=2))
+        floats = (strict_float(value, path, line, name) for line, value in enumerate(values, start=2))
         return [None if f is None else str(int(f)) for f in floats]
     return [value.strip() or None for value in values]
 
