@@ -91,3 +91,16 @@ def test_a_closed_pipe_on_standard_output_is_quiet():
     reader.stdout.close()  # as `coldbench methods | head -0` does
     _, err = reader.communicate(timeout=120)
     assert reader.returncode == 1 and b"Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_default_is_shown_one_way(cli, command, monkeypatch):
+    """`[default: X]` at the end of an option's help, never "(default X)" inside it, and no Click
+    parentheses around a default given in words."""
+    monkeypatch.setenv("COLUMNS", "250")  # one line per option
+    code, out, _ = cli(command, "--help")
+    options = [line for line in out.splitlines() if line.startswith("│ ") and " --" in line]
+    assert code == 0 and options
+    for line in options:
+        assert "(default" not in line and "default:" not in line.replace("[default:", ""), line
+        assert "[default: (" not in line, line

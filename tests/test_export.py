@@ -94,17 +94,23 @@ def test_per_user_scores_are_committed_compactly_and_read_back_as_the_runs_gave_
 
 
 def test_an_edited_per_user_score_or_interval_fails_the_check(study, tmp_path):
-    """The tables are re-derived from the committed files: one per-user value changed, or one
-    interval changed in a table, and check_exported names the line."""
+    """The tables are re-derived from the committed files: two per-user values changed (every
+    mean kept), or one interval changed in a table, and check_exported names the line; one value
+    changed alone, and the run's recorded mean no longer matches its per-user scores."""
     out = tmp_path / "d"
     export_study(study, "d", out)
     assert check_exported(out) > 0
     frame = pd.read_parquet(out / "per_user.parquet")
     edited = frame.copy()
-    row = edited.index[edited["run"].astype(str).str.startswith("melu/")][3]
-    edited.loc[row, "mse"] = edited.loc[row, "mse"] + np.float32(0.3)
+    melu = edited.index[edited["run"].astype(str).str.startswith("melu/") & edited["major"]]
+    edited.loc[melu[3], "mse"] = edited.loc[melu[3], "mse"] + np.float32(0.3)
+    edited.loc[melu[4], "mse"] = edited.loc[melu[4], "mse"] - np.float32(0.3)  # the same group's mean
     edited.to_parquet(out / "per_user.parquet", index=False)
     with pytest.raises(ColdbenchError, match=r"table-\S+: the committed line differs"):
+        check_exported(out)
+    edited.loc[melu[4], "mse"] = frame.loc[melu[4], "mse"]
+    edited.to_parquet(out / "per_user.parquet", index=False)
+    with pytest.raises(ColdbenchError, match=r"runs.jsonl: run melu/\S+ test overall mse is \S+, not "):
         check_exported(out)
     frame.to_parquet(out / "per_user.parquet", index=False)
     assert check_exported(out) > 0
@@ -539,3 +545,41 @@ def test_no_committed_file_exceeds_2_mb_and_four_state_scores_are_split_by_state
             "per_user-item-cold.parquet",
             "per_user-user-item-cold.parquet",
         }
+
+
+def test_the_check_reads_only_the_tables_the_export_wrote_and_the_users_stay_untouched(study, tmp_path):
+    """A paper folder with the user's own table-*.md and .csv: the export and its check pass and
+    leave them as they were; a table the export listed and that is gone is named."""
+    out = tmp_path / "paper"
+    out.mkdir()
+    mine = {out / "table-mine.md": "# my table\n", out / "table-main-old.csv": "method,MSE\nmelu,9.999\n"}
+    for path, text in mine.items():
+        path.write_text(text)
+    export_study(study, "d", out)
+    assert check_exported(out) > 0
+    assert all(path.read_text() == text for path, text in mine.items())
+    (out / "table-ablation.tex").unlink()
+    with pytest.raises(
+        ColdbenchError, match=r"table-ablation.tex: listed in .*exported-files.txt but missing"
+    ):
+        check_exported(out)
+
+
+def test_a_study_without_paml_runs_exports_without_the_ablation_table(tmp_path, cli):
+    """No PAML-family run: no ablation table, as a figure with nothing to draw is skipped; an earlier
+    export's ablation table goes; the export is whole and checks."""
+    for method, level in (("melu", 1.1), ("bias", 0.9)):
+        for seed in range(2):
+            write_fake_run(tmp_path / "results", method, seed, _per_user(level, seed), dataset="d")
+    out = tmp_path / "paper"
+    out.mkdir()
+    (out / "table-ablation.md").write_text("an earlier export's table")
+    (out / "exported-files.txt").write_text("table-ablation.md\n")
+    code, _, err = cli(
+        "report", "--results-dir", str(tmp_path / "results"), "--dataset", "d", "--export", str(out)
+    )
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"table-main.md", "table-minor-major.csv", "runs.jsonl"} <= names
+    assert not any(name.startswith("table-ablation") for name in names)
+    assert "table-main.md" in exported_files(out) and check_exported(out) > 0

@@ -250,3 +250,32 @@ def test_boxplot_labels_turn_at_an_angle_when_there_are_many_variants(tmp_path: 
         write_fake_run(tmp_path / "many", method, 0, _per_user("paml", index))
     many = figures.boxplot(load_runs(tmp_path / "many"), tmp_path / "fig-many")
     assert {label.get_rotation() for label in many.axes[0].get_xticklabels()} == {35.0}
+
+
+def test_tsne_default_run_is_the_one_report_help_names(rating_runs: Runs, tmp_path: Path, cli) -> None:
+    """The default --variant: plain reg-paml, else at-paml, else paml, else the first variant in
+    method order (melu (epochs=1) when it is all there is); its lowest seed. The help says so."""
+    assert figures._pick_run(rating_runs, None)["variant"] == "paml"  # reg-paml ran with a γ only
+    for seed in (1, 0):
+        folder = write_fake_run(tmp_path / "short", "melu", seed, _per_user("melu", seed), dataset="d")
+        config = folder / "config.json"
+        config.write_text(config.read_text().replace('"train": {}', '"train": {"epochs": 1}'))
+    row = figures._pick_run(load_runs(tmp_path / "short"), None)
+    assert (row["variant"], row["seed"]) == ("melu (epochs=1)", 0)
+    code, text, _ = cli("report", "--help")
+    help_text = " ".join(" ".join(text.replace("│", " ").split()).split())
+    assert code == 0
+    assert (
+        "default: reg-paml, else at-paml, else paml, each with default settings, else the first" in help_text
+    )
+    assert "variant in method order]" in help_text and "its lowest seed is drawn" in help_text
+    assert "PAML family's first" not in help_text
+
+
+@pytest.mark.parametrize("damage", [b'epoch,valid_mse\n1,"0.9\n', b"\xff\xfe\x00garbage", b""])
+def test_a_damaged_epoch_log_is_one_line_naming_it(rating_runs: Runs, tmp_path: Path, damage: bytes) -> None:
+    """An epochs.csv that pandas cannot parse (after the run was loaded and checked) names the file."""
+    epochs_file = Path(rating_runs.table["path"].iloc[0]) / "epochs.csv"
+    epochs_file.write_bytes(damage)
+    with pytest.raises(ColdbenchError, match=r"epochs\.csv: cannot read this run file \(\w+\)"):
+        figures.curves(rating_runs, tmp_path / "fig")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -752,3 +753,86 @@ def test_a_starred_cell_in_italics_keeps_its_star_in_markdown():
     html = MarkdownIt("commonmark").enable("table").render(to_markdown(report))
     assert "<em>1.014* [1.009, 1.020]</em>" in html
     assert "<li>* improvement over PAML (the plain paml row)</li>" in html and html.count("<ul>") == 1
+
+
+def test_a_run_whose_recorded_mean_is_not_its_per_user_mean_is_refused(tmp_path, cli):
+    """metrics.json's test MSE edited (its checksum recomputed, or none recorded): the table would
+    average −3 with intervals from the real per-user scores; instead one line names the run."""
+    for seed in range(2):
+        _write(tmp_path, "melu", seed, _users(_noisy(8.0, seed)), dataset="d")
+        _write(tmp_path, "bias", seed, _users(_noisy(1.0, seed)), dataset="d")
+    edited = next((tmp_path / "d" / "melu").glob("*/seed-0"))
+    metrics = json.loads((edited / "metrics.json").read_text())
+    metrics["test"]["overall"]["mse"] = -3.0
+    (edited / "metrics.json").write_text(json.dumps(metrics))
+    runs = load_runs(tmp_path)
+    for build in (main_table, minor_major_table):
+        with pytest.raises(
+            ColdbenchError,
+            match=rf"^{re.escape(str(edited))}: metrics.json's test overall mse is -3, not 8\b",
+        ):
+            build(runs, "d")
+    code, out, err = cli("report", "--table", "main", "--results-dir", str(tmp_path))
+    assert code == 1 and "2.740" not in out and "-3" not in out
+    assert err.count("\n") == 1 and str(edited) in err and "Traceback" not in err
+    metrics["test"]["overall"]["mse"] = float(_noisy(8.0, 0).mean()) * (1 + 1e-9)  # float rounding: fine
+    (edited / "metrics.json").write_text(json.dumps(metrics))
+    assert main_table(load_runs(tmp_path), "d").rows[0][0].text == "melu"
+
+
+def test_no_caption_line_speaks_of_what_the_table_lacks(tmp_path):
+    """Bias alone: one minor/major test, so nothing for Holm to adjust; floors alone: no star line
+    and no floor check; the plain paml row alone in the ablation: no star legend for it."""
+    bias, floors, paml = tmp_path / "bias", tmp_path / "floors", tmp_path / "paml"
+    for seed in range(2):
+        _write(bias, "bias", seed, _users(_noisy(1.0, seed)), dataset="d")
+        for method, level in (("bias", 1.0), ("constant", 1.3)):
+            _write(floors, method, seed, _users(_noisy(level, seed)), dataset="d")
+        for method, level in (("paml", 1.1), ("bias", 1.0)):
+            _write(paml, method, seed, _users(_noisy(level, seed)), dataset="d")
+    one = minor_major_table(load_runs(bias), "d").caption
+    assert "p Holm: one test in this table, so not adjusted" in one
+    assert not any("over the 1 tests" in line for line in one)
+    main = " | ".join(main_table(load_runs(floors), "d").caption)
+    assert "* " not in main and "floor check" not in main and "beat" not in main
+    ablation = " | ".join(ablation_table(load_runs(paml), "d").caption)
+    assert "improvement over PAML" not in ablation
+    both = " | ".join(main_table(load_runs(paml), "d").caption)  # paml and bias: both lines stand
+    assert "* would mark the best PAML-family method" in both and "bias floor" in both
+
+
+def test_a_preset_keeps_its_own_runs_and_the_floors_only(tmp_path, cli):
+    """--preset tuned: the [tuned] runs and the floors, as the help says; an untagged run of a
+    meta-trained method (melu (epochs=1)) is neither a row nor counted in the caption."""
+    tuned = {"settings": {"outer_lr": 1e-4}, "trials": 4, "pruner": "median", "sampler": "TPE"}
+    for seed in range(2):
+        _write(
+            tmp_path,
+            "paml",
+            seed,
+            _users(_noisy(1.0, seed)),
+            dataset="d",
+            params={"outer_lr": 1e-4},
+            tuned=tuned,
+        )
+        _with_train(_write(tmp_path, "melu", seed, _users(_noisy(1.2, seed)), dataset="d"), epochs=1)
+        _with_train(_write(tmp_path, "reg-paml", seed, _users(_noisy(1.1, seed)), dataset="d"), epochs=1)
+        _write(tmp_path, "bias", seed, _users(_noisy(0.9, seed)), dataset="d")
+    runs = load_runs(tmp_path).for_preset("tuned")
+    assert sorted(set(runs.table["variant"])) == ["bias", "paml [tuned]"]
+    report = main_table(runs, "d")
+    assert [r[0].text for r in report.rows] == ["paml [tuned]", "bias"]
+    assert report.caption[0] == "d: prepared data hash0 (4 runs)"
+    code, text, err = cli(
+        "report",
+        "--table",
+        "main",
+        "--preset",
+        "tuned",
+        "--format",
+        "markdown",
+        "--results-dir",
+        str(tmp_path),
+    )
+    assert code == 0, err
+    assert "epochs=1" not in text and "(4 runs)" in text

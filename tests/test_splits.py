@@ -219,7 +219,16 @@ def test_a_splits_study_exports_each_split_and_its_table_and_an_edit_fails_the_c
     table.write_text(original)
     users = out / "d-seed1" / "per_user.parquet"
     frame = pd.read_parquet(users)
-    frame.loc[frame.index[0], "mse"] += 5.0
+    edited = frame.copy()
+    edited.loc[edited.index[0], "mse"] += 5.0  # one user: the run's mean no longer matches its users
+    edited.to_parquet(users, index=False)
+    with pytest.raises(ColdbenchError, match=r"not [\d.]+, the mean of its rows in per_user\.parquet"):
+        check_exported(out)
+    run = frame["run"].iloc[0]
+    first = frame[frame["run"] == run].iloc[0]  # two users of one group, so every group's mean stays
+    rows = frame.index[(frame["run"] == run) & (frame["major"] == first["major"])]
+    frame.loc[rows[0], "mse"] += 0.5  # two users of one run: the mean kept, the interval and p moved
+    frame.loc[rows[1], "mse"] -= 0.5
     frame.to_parquet(users, index=False)
     with pytest.raises(ColdbenchError, match="differs from the one its committed runs give"):
         check_exported(out)

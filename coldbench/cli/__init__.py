@@ -22,7 +22,15 @@ from coldbench.errors import ColdbenchError
 
 
 class _BareHelpFlag:
-    """``--help`` is a flag: shown without a ``<bool>`` value, as every other flag here."""
+    """``--help`` is a flag: shown without a ``<bool>`` value, as every other flag here; and a default
+    described in words (``show_default="0.8; paml only"``) reads ``[default: 0.8; paml only]``, as
+    every other default, not in Click's parentheses."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Click's own signature
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(getattr(param, "show_default", None), str):
+                param._get_default_string = lambda *_, text=param.show_default, **__: text
 
     def get_help_option(self, ctx):  # noqa: ANN001, ANN201 - Click's own signature
         option = super().get_help_option(ctx)

@@ -20,7 +20,8 @@ console = Console()
 FLAG_WORDS = ("true", "false", "yes", "no", "1", "0")
 VERIFIED = {True: "verified", False: "[yellow]unverified[/] (no checksum)", None: "built-in"}
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data home (default $COLDBENCH_HOME or ~/.cache/coldbench).")
+    Path | None,
+    typer.Option("--data-dir", help="Data home.", show_default="$COLDBENCH_HOME or ~/.cache/coldbench"),
 ]
 
 
@@ -58,17 +59,17 @@ def prepare_cli(
     subset: Annotated[int | None, typer.Option(help="Keep a seeded sample of N users first.")] = None,
     cold_fraction: Annotated[
         float | None,
-        typer.Option(help="Share of users (fewest interactions) kept. (default 0.8; paml only)"),
+        typer.Option(help="Share of users (fewest interactions) kept (paml only).", show_default="0.8"),
     ] = None,
     split: Annotated[
-        str | None, typer.Option(help="train:valid:test user ratio. (default 7:1:2; melu: 8:1:1)")
+        str | None, typer.Option(help="train:valid:test user ratio.", show_default="7:1:2; melu: 8:1:1")
     ] = None,
     min_interactions: Annotated[
-        int | None, typer.Option(help="Drop users with fewer interactions. (default 2; paml only)")
+        int | None, typer.Option(help="Drop users with fewer interactions (paml only).", show_default="2")
     ] = None,
     support_fraction: Annotated[
         float | None,
-        typer.Option(help="Share of a user's interactions in support. (default 0.8; paml only)"),
+        typer.Option(help="Share of a user's interactions in support (paml only).", show_default="0.8"),
     ] = None,
     major_fraction: Annotated[
         float, typer.Option(help="Top share of a feature's values that are major.")
@@ -81,10 +82,12 @@ def prepare_cli(
     ] = "prepared",
     task: Annotated[
         str | None,
-        typer.Option(help="rating or ctr (a rating ≥ --click-threshold is a click); default: the source's"),
+        typer.Option(
+            help="rating or ctr (a rating ≥ --click-threshold is a click).", show_default="the source's"
+        ),
     ] = None,
     click_threshold: Annotated[
-        float | None, typer.Option(help="CTR: rating counted as a click (default 4 on 1–5, 7 on 1–10).")
+        float | None, typer.Option(help="CTR: rating counted as a click.", show_default="4 on 1–5, 7 on 1–10")
     ] = None,
     item_split: Annotated[
         str | None,
@@ -94,13 +97,15 @@ def prepare_cli(
         ),
     ] = None,
     new_items: Annotated[
-        float | None, typer.Option(help="With --item-split: the share of items that are new. (default 0.2)")
+        float | None,
+        typer.Option(help="With --item-split: the share of items that are new.", show_default="0.2"),
     ] = None,
     warm_fraction: Annotated[
         float | None,
         typer.Option(
             help="With --item-split: share of a training user's existing-item ratings held out as the "
-            "warm state. (default 0.2)"
+            "warm state.",
+            show_default="0.2",
         ),
     ] = None,
     option: Annotated[

@@ -42,7 +42,7 @@ def demo_cli(
     epochs: Annotated[int, typer.Option(help="Training epochs per method (the paper: 20).")] = DEMO_EPOCHS,
     seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = DEMO_SEEDS,
     methods: Annotated[
-        str | None, typer.Option(help="Comma-separated methods (default: every registered one).")
+        str | None, typer.Option(help="Comma-separated methods.", show_default="every registered one")
     ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Synthetic data option key=value.")

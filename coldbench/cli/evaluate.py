@@ -68,7 +68,9 @@ def evaluate_cli(
     ] = True,
     threshold: Annotated[
         float | None,
-        typer.Option(help="Catalogue: a query rating at least this is relevant (default 4 of 5, 7 of 10)."),
+        typer.Option(
+            help="Catalogue: a query rating at least this is relevant.", show_default="4 of 5, 7 of 10"
+        ),
     ] = None,
 ) -> None:
     """Score finished runs with each test user's support cut to k ratings (k-shot curves), and

@@ -13,11 +13,12 @@ from coldbench.errors import ColdbenchError
 
 DatasetOption = Annotated[
     str | None,
-    typer.Option(help=f"Prepared dataset name or folder (default: {DEFAULT_DATASET}).", show_default=False),
+    typer.Option(help="Prepared dataset name or folder.", show_default=DEFAULT_DATASET),
 ]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key=value.")]
 EpochsOption = Annotated[
-    int | None, typer.Option(help="Most training epochs (default 100; early stopping usually ends sooner).")
+    int | None,
+    typer.Option(help="Most training epochs (early stopping usually ends sooner).", show_default="100"),
 ]
 PresetOption = Annotated[
     str | None,
@@ -40,17 +41,19 @@ BudgetOption = Annotated[
 ExecutorOption = Annotated[
     str, typer.Option(help="local (processes) or ray (pip install 'coldbench\\[ray]').")
 ]
-AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
+AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address.", show_default="a local Ray")]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(
-        help="Torch CPU threads per run (default: torch's own; sweep and tune: the cores shared among "
-        "--workers). 1 keeps a busy machine's timings steady."
+        help="Torch CPU threads per run. 1 keeps a busy machine's timings steady.",
+        show_default="torch's own; sweep and tune: the cores shared among --workers",
     ),
 ]
 StorageOption = Annotated[
     str | None,
-    typer.Option(help="Optuna storage URL of the study (default: results/<dataset>/<method>/tune/study.db)."),
+    typer.Option(
+        help="Optuna storage URL of the study.", show_default="results/<dataset>/<method>/tune/study.db"
+    ),
 ]
 
 

@@ -33,10 +33,13 @@ def report_cli(
     figure: Annotated[
         str | None, typer.Option(help="boxplot, lr-hist, tsne, ctr, curves, states or shots.")
     ] = None,
-    dataset: Annotated[str | None, typer.Option(help="Prepared dataset name (default: every one).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Prepared dataset name.", show_default="every one")
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="rich, markdown, latex or csv.")] = "rich",
     out: Annotated[
-        Path | None, typer.Option(help="Table: a file. Figure: a folder (default: figures).")
+        Path | None,
+        typer.Option(help="Table: a file. Figure: a folder.", show_default="stdout; figures: figures"),
     ] = None,
     paper: Annotated[
         bool, typer.Option("--paper", metavar="", help="Show the paper's reported numbers beside ours.")
@@ -49,7 +52,9 @@ def report_cli(
     ] = "holm",
     metrics: Annotated[
         str | None,
-        typer.Option(help="Columns, e.g. mse,ndcg@3,ndcg_lin@3 (default mse,ndcg@3,ndcg@5; ctr auc,nel)."),
+        typer.Option(
+            help="Columns, e.g. mse,ndcg@3,ndcg_lin@3.", show_default="mse,ndcg@3,ndcg@5; ctr: auc,nel"
+        ),
     ] = None,
     welch: Annotated[
         bool, typer.Option("--welch", metavar="", help="Welch's t-test instead of Student's (minor-major).")
@@ -72,8 +77,10 @@ def report_cli(
     variant: Annotated[
         str | None,
         typer.Option(
-            help="tsne: the run's variant label as `report` lists it (default: the PAML family's first, "
-            "seed 0 of it); the figure names the run it draws."
+            help="tsne: the run's variant label as `report` lists it; its lowest seed is drawn, and the "
+            "figure names the run it draws.",
+            show_default="reg-paml, else at-paml, else paml, each with default settings, else the first "
+            "variant in method order",
         ),
     ] = None,
     users: Annotated[

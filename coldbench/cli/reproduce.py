@@ -33,9 +33,7 @@ console = Console()
 def reproduce_cli(
     dataset: Annotated[
         str | None,
-        typer.Option(
-            help=f"Dataset to prepare (if needed) and study (default: {DEFAULT_DATASET}).", show_default=False
-        ),
+        typer.Option(help="Dataset to prepare (if needed) and study.", show_default=DEFAULT_DATASET),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per method: 0..N-1.")] = 3,
     splits: Annotated[

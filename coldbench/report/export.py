@@ -23,6 +23,7 @@ interval, p-value, Holm adjustment and ``*``, besides every mean against ``runs.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
 import re
@@ -53,6 +54,7 @@ from coldbench.report.runs import (
     variant_label,
 )
 from coldbench.report.tables import RENDERERS, TABLES, metric_label
+from coldbench.report.tables.base import NothingToShow
 from coldbench.report.tables.states import has_states
 
 RUN_FILES = ("config.json", "epochs.csv", "metrics.json")  # what runs.jsonl holds of each run
@@ -129,8 +131,8 @@ def export_study(
         for name in ("ctr",) if ctr else ("main",) if only_main else (*RATING_TABLES, *extra_tables):
             try:
                 report = TABLES[name](view, dataset, **table_options(name))
-            except ColdbenchError:
-                if suffix:
+            except ColdbenchError as error:  # no PAML run: no ablation table, as a figure is skipped
+                if suffix or isinstance(error, NothingToShow):
                     continue
                 raise
             for fmt, ext in EXTENSIONS.items():
@@ -210,6 +212,23 @@ def exported_files(out: Path) -> set[str]:
     if unsafe:
         raise ColdbenchError(f"{Path(out) / EXPORTED_FILES}: {unsafe[0]!r} is not a file of this folder")
     return names
+
+
+def exported_tables(folder: Path, pattern: str) -> list[Path]:
+    """The tables matching ``pattern`` that the export of ``folder`` wrote, to be checked.
+
+    Those ``exported-files.txt`` lists, never a file the user keeps beside them (``table-mine.md``
+    in a paper's folder); every match in a folder exported before the list existed.
+    """
+    folder = Path(folder)
+    if not (folder / EXPORTED_FILES).is_file():
+        return sorted(folder.glob(pattern))
+    listed = [name for name in exported_files(folder) if "/" not in name]
+    paths = sorted(folder / name for name in listed if fnmatch.fnmatchcase(name, pattern))
+    missing = next((path for path in paths if not path.is_file()), None)
+    if missing is not None:
+        raise ColdbenchError(f"{missing}: listed in {folder / EXPORTED_FILES} but missing; export again")
+    return paths
 
 
 def _compact(frame: pd.DataFrame, runs: Runs, keep: Callable[[str], bool]) -> pd.DataFrame:
@@ -510,7 +529,7 @@ def _rederive(folder: Path, committed: Runs) -> int:
     formats = {ext: fmt for fmt, ext in EXTENSIONS.items()}
     lines = 0
     reports: dict[str, object] = {}
-    for path in sorted(folder.glob("table-*")):
+    for path in exported_tables(folder, "table-*"):
         fmt = formats.get(path.suffix.lstrip("."))
         if fmt is None:
             continue
@@ -546,11 +565,8 @@ def _check_means(folder: Path, digits: int = 3) -> int:
     """Every mean printed in the committed main, ablation, states and shots CSVs against ``runs.jsonl``."""
     means = _committed_means(Path(folder))
     checked = 0
-    paths = [
-        path
-        for kind in ("main", "ablation", "states", "shots")
-        for path in sorted(Path(folder).glob(f"table-{kind}*.csv"))
-    ]
+    kinds = ("main", "ablation", "states", "shots")
+    paths = [path for kind in kinds for path in exported_tables(folder, f"table-{kind}*.csv")]
     for path in paths:
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))

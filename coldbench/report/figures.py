@@ -627,7 +627,8 @@ def tsne(
 ) -> Figure:
     """t-SNE of test users' embeddings from one run's selected checkpoint, major vs minor (paper Fig. 11).
 
-    Uses the first seed of ``variant`` (default: the first variant in method order). At most
+    Uses the lowest seed of ``variant`` (default: ``reg-paml``, else ``at-paml``, else ``paml``, each
+    with default settings, else the first variant in method order; ``report --help`` says so). At most
     ``max_users`` test users are shown (a fixed random subset). Needs the prepared dataset.
     """
     try:

@@ -10,12 +10,14 @@ intervals, tests and ``*`` can be re-derived from what the repository holds.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 
@@ -151,14 +153,16 @@ class Runs:
         return sorted({tag for tag in self.table["variant"].map(variant_tag) if isinstance(tag, str)})
 
     def for_preset(self, tag: str) -> Runs:
-        """The runs labelled ``[tag]``, plus the untagged runs of methods that have none so labelled.
+        """The runs labelled ``[tag]``, plus the untagged runs of floors that have none so labelled.
 
         So ``tuned`` keeps every ``[tuned]`` run and the floors that have nothing to tune;
-        ``paper`` keeps the ``[paper]`` runs and the floors (which ignore training settings).
+        ``paper`` keeps the ``[paper]`` runs and the floors (which ignore training settings). An
+        untagged run of a meta-trained method (``melu (epochs=1)``) is in no preset.
         """
         tags = self.table["variant"].map(variant_tag)
         covered = set(self.table.loc[tags == tag, "method"])
-        keep = (tags == tag) | (tags.isna() & ~self.table["method"].isin(covered))
+        floor = ~self.table["meta_trained"].astype(bool) if "meta_trained" in self.table else False
+        keep = (tags == tag) | (tags.isna() & floor & ~self.table["method"].isin(covered))
         return Runs(self.table[keep].reset_index(drop=True))
 
     def per_user(self, state: str | None = HEADLINE_STATE) -> pd.DataFrame:
@@ -168,9 +172,9 @@ class Runs:
         protocol and of runs written before states existed); ``None`` keeps the rows of every state.
         """
         frames = []
-        for row in self.table.itertuples():
+        for row, recorded in zip(self.table.itertuples(), self.table.to_dict("records")):
             if isinstance(getattr(row, "study", None), str):  # a committed study's run
-                frames.append(_with_keys(_committed_users(Path(row.study), row.run), row))
+                frames.append(_with_keys(_committed_users(Path(row.study), row.run, recorded), row))
                 continue
             path = Path(row.path) / USERS_FILE
             try:
@@ -182,10 +186,17 @@ class Runs:
                 ) from None
             if "state" not in frame:  # runs from before states: every user is user-cold
                 frame = frame.assign(state=HEADLINE_STATE)
+            wrong = mean_mismatch(frame, recorded)
+            if wrong is not None:
+                raise ColdbenchError(
+                    f"{row.path}: metrics.json's test {wrong}, the mean of its {USERS_FILE}; the run's "
+                    "files disagree (edited after training?), so no report uses it: redo it with "
+                    "`coldbench train … --force`"
+                )
             frame = _with_spread(frame, Path(row.path) / PREDICTIONS_FILE)
             catalogue = Path(row.path) / "catalogue.parquet"
             if catalogue.is_file():  # top-N metrics of `coldbench evaluate`: the test users' own state
-                ranked = pd.read_parquet(catalogue).drop(columns=["major", "n_relevant"])
+                ranked = read_run_file(catalogue, pd.read_parquet).drop(columns=["major", "n_relevant"])
                 headline = frame["state"] == HEADLINE_STATE
                 merged = frame[headline].merge(ranked, on="user_id", how="left")
                 frame = pd.concat([merged, frame[~headline]], ignore_index=True)
@@ -206,7 +217,7 @@ class Runs:
                 frame = _committed_rows(path, row.run) if scored and path.is_file() else None
             else:
                 path = Path(row.path) / SHOTS_FILE
-                frame = pd.read_parquet(path) if path.is_file() else None
+                frame = read_run_file(path, pd.read_parquet) if path.is_file() else None
             if frame is not None and len(frame):
                 keys = {"dataset": row.dataset, "method": row.method, "variant": row.variant}
                 frames.append(frame.assign(**keys, config_id=row.config_id, seed=row.seed))
@@ -219,9 +230,20 @@ class Runs:
             if isinstance(getattr(row, "study", None), str):  # a committed study: runs.jsonl has them
                 frame = pd.DataFrame(committed_records(Path(row.study) / RUNS_FILE)[row.run]["epochs"])
             else:
-                frame = pd.read_csv(Path(row.path) / "epochs.csv")
+                frame = read_run_file(Path(row.path) / "epochs.csv", pd.read_csv)
             frames.append(frame.assign(dataset=row.dataset, variant=row.variant, seed=row.seed))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_run_file(path: Path, read: Callable[[Path], pd.DataFrame]) -> pd.DataFrame:
+    """``read(path)`` for one of a run's files; a damaged or unreadable file is one line naming it."""
+    try:
+        return read(path)
+    except (OSError, ValueError) as error:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise ColdbenchError(
+            f"{path}: cannot read this run file ({type(error).__name__}); "
+            "redo the run with `coldbench train … --force`"
+        ) from None
 
 
 def _with_spread(frame: pd.DataFrame, predictions: Path) -> pd.DataFrame:
@@ -284,6 +306,7 @@ def _row(config: dict, metrics: dict, path: str) -> dict:
             config["method"], config["params"], config.get("train"), config.get("tuned"), info
         ),
         "default_gamma": float(info["defaults"].get("gamma", 0.0)),  # orders REG-PAML's γ variants
+        "meta_trained": bool(info.get("meta_trained", True)),  # False: a floor (nothing to train or tune)
         "seed": config["seed"],
         "run": f"{config['method']}/{config['config_id']}/seed-{config['seed']}",
         "path": path,
@@ -426,13 +449,57 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(path), stat.st_size, stat.st_mtime_ns
 
 
-def _committed_users(study: Path, run: str) -> pd.DataFrame:
+def _committed_users(study: Path, run: str, recorded: dict) -> pd.DataFrame:
     """``run``'s per-user rows of every state: ``per_user.parquet`` and any ``per_user-<state>.parquet``
-    (one file a state, so that none grows large; studies exported before hold every state in one)."""
-    parts = [_committed_rows(study / USERS_FILE, run)]
-    for path in sorted(study.glob("per_user-*.parquet")):
-        parts.append(_committed_rows(path, run))
+    (one file a state, so that none grows large; studies exported before hold every state in one),
+    each checked against the means ``recorded`` in ``runs.jsonl`` (the run's row of the runs table)."""
+    parts = []
+    for path in [study / USERS_FILE, *sorted(study.glob("per_user-*.parquet"))]:
+        part = _committed_rows(path, run)
+        wrong = mean_mismatch(part, recorded, committed=True)
+        if wrong is not None:
+            raise ColdbenchError(
+                f"{study / RUNS_FILE}: run {run}'s test {wrong}, the mean of its rows in {path.name}; "
+                "the committed files disagree, so no report uses them: export the study again"
+            )
+        parts.append(part)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+MEAN_TOLERANCE = 1e-6  # relative; a committed study's per-user scores are float32 (about 6e-8 each)
+
+
+def mean_mismatch(frame: pd.DataFrame, recorded: dict, committed: bool = False) -> str | None:
+    """The first test mean the run records (``metrics.json``: overall, major and minor, each state)
+    that is not the mean over users of its per-user scores in ``frame``, as ``overall mse is -3, not
+    8.19711``; None when all agree. A table must never show a mean that its intervals and tests,
+    computed from the per-user scores, do not belong to.
+
+    ``recorded`` is the run's row of the runs table. A committed study keeps some metrics for the
+    headline state only, so there a metric no user of a state has a value for is not checked; a
+    mean the run does not record (NaN in its row) is not checked either.
+    """
+    states = frame["state"].astype(str) if "state" in frame else pd.Series(HEADLINE_STATE, index=frame.index)
+    metrics = [c for c in frame.columns if c != "n_users" and pd.api.types.is_float_dtype(frame[c])]
+    for state in states.unique():
+        in_state = frame[states == state]
+        prefix = "" if state == HEADLINE_STATE else f"{state}/"
+        for group in GROUPS:
+            part = in_state if group == "overall" else in_state[in_state["major"] == (group == "major")]
+            for metric in metrics:
+                want = recorded.get(f"{prefix}{group}_{metric}")
+                if want is None or math.isnan(want):  # not recorded (NaN: another run's column only)
+                    continue
+                values = part[metric].to_numpy(dtype=float)
+                values = values[~np.isnan(values)]
+                if committed and not in_state[metric].notna().any():
+                    continue
+                have = float(values.mean()) if len(values) else math.nan
+                scale = float(np.abs(values).mean()) if len(values) else 0.0
+                if not abs(want - have) <= MEAN_TOLERANCE * max(abs(want), scale) + 1e-12:
+                    where = "" if state == HEADLINE_STATE else f" ({state})"
+                    return f"{group} {metric}{where} is {want:.6g}, not {have:.6g}"
+    return None
 
 
 def _committed_rows(path: Path, run: str) -> pd.DataFrame:

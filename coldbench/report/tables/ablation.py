@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coldbench.errors import ColdbenchError
 from coldbench.report.runs import Runs
 from coldbench.report.tables.base import (
     FLOORS,
     OURS,
+    NothingToShow,
     ReportTable,
     default_gammas,
     method_of,
@@ -38,7 +38,7 @@ def ablation_table(
     in_dataset = ordered_variants(runs.table.loc[runs.table["dataset"] == dataset, "variant"], gammas)
     family = [v for v in in_dataset if method_of(v) in OURS]
     if not family:
-        raise ColdbenchError("the ablation table needs paml / reg-paml / at-paml runs")
+        raise NothingToShow("the ablation table needs paml / reg-paml / at-paml runs")
     blocks = [("PAML family", family), ("Meta-SGD", [v for v in in_dataset if method_of(v) == "meta-sgd"])]
     melu = [v for v in in_dataset if method_of(v) == "melu"]
     if len(melu) > 1:  # first-order and last-layer (ANIL) readings of MAML beside plain MeLU
@@ -66,8 +66,14 @@ def ablation_table(
         values_note(
             test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
         ),
-        "* improvement over PAML (the plain paml row)"
-        + ("" if plain_row(family, "paml") is not None else ": no paml run, so no test"),
+        *(
+            []  # the plain paml row alone: nothing to test against it
+            if len(family) == 1 and plain_row(family, "paml") is not None
+            else [
+                "* improvement over PAML (the plain paml row)"
+                + ("" if plain_row(family, "paml") is not None else ": no paml run, so no test")
+            ]
+        ),
         *(
             ["in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)"]
             if any(name == "Meta-SGD" for name, _ in blocks)

@@ -53,6 +53,11 @@ ALPHA = 0.05
 CONFIDENCE = 0.95
 
 
+class NothingToShow(ColdbenchError):
+    """The runs have no row this table is about (the ablation table without a PAML-family run):
+    the command says so, and an export leaves the table out."""
+
+
 @dataclass
 class Cell:
     text: str

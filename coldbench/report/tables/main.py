@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from coldbench.report.runs import Runs
 from coldbench.report.tables.base import (
     FLOOR_REFERENCE,
+    FLOORS,
     ReportTable,
     default_gammas,
+    method_of,
     metric_label,
     plainest,
     resolve_metrics,
@@ -17,6 +19,7 @@ from coldbench.report.tables.base import (
 )
 from coldbench.report.tables.compare import (
     Column,
+    Comparison,
     floor_check,
     floor_note,
     ours_vs_best_baseline,
@@ -55,17 +58,24 @@ def main_table(
         correction=correction,
         paper=paper,
     )
+    shown = [v for _, rows in blocks for v in rows]
+    trained = any(method_of(v) not in FLOORS for v in shown)  # floors only: no star, no floor check
     report.caption = notes + [
         values_note(
             test, "; test users, epoch chosen on validation MSE; best in bold, second best in italics"
         ),
-        "* improvement of the best PAML-family method over the best baseline (floors are no baseline)"
-        if any(c.kind == "star" for c in comparisons)
-        else "* would mark the best PAML-family method over the best baseline; the table lacks one of them",
+        *([_star_note(comparisons)] if trained else []),
         tests_note(test, correction, comparisons),
         *rule_note(report.groups),
-        floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons),
+        *([floor_note(floor, shown, columns, comparisons)] if trained else []),
     ]
     if with_paper:
-        report.caption += paper_notes(paper, [v for _, rows in blocks for v in rows], "Table 2")
+        report.caption += paper_notes(paper, shown, "Table 2")
     return report
+
+
+def _star_note(comparisons: list[Comparison]) -> str:
+    """What the ``*`` marks, or would mark where the table lacks the PAML family or a baseline."""
+    if any(c.kind == "star" for c in comparisons):
+        return "* improvement of the best PAML-family method over the best baseline (floors are no baseline)"
+    return "* would mark the best PAML-family method over the best baseline; the table lacks one of them"

@@ -94,8 +94,10 @@ def minor_major_table(
         f"p: two-tailed {kind} t-test between the per-user test MSEs of minor and major users of the same "
         "method; each user's MSE is first averaged over seeds; a low p means the two groups fare differently",
     ]
-    if correction == "holm":
+    if correction == "holm" and tested > 1:
         report.caption.append(f"p Holm: Holm–Bonferroni adjusted over the {tested} tests of this table")
+    elif correction == "holm" and tested == 1:
+        report.caption.append("p Holm: one test in this table, so not adjusted")
     report.caption += rule_note(report.groups)
     if with_paper:
         report.caption += paper_notes(paper, variants, "Tables 4/5")
