@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import pytest
 from coldbench.data.prepare import prepare
 from coldbench.data.prepared import load_prepared
 from coldbench.errors import ColdbenchError
+from coldbench.report.runs import load_runs
 from coldbench.studies.sweep import plan_sweep, run_sweep, summary
 from coldbench.testing import TINY_SYNTHETIC
 from coldbench.training.trainer import train
@@ -160,7 +162,7 @@ def test_sweep_output_and_help_keep_square_brackets(dataset, tmp_path, cli):
     code, out, err = cli("sweep", "--methods", "bias", "--seeds", "1", "--tuned", *common)
     assert code == 0, err
     assert "bias [tuned] on" in out  # the job line
-    assert "│ bias [tuned] │" in out  # the summary table
+    assert " · bias [tuned]: 1 seed" in out  # the summary
     code, out, err = cli("report", "--results-dir", str(tmp_path))
     assert code == 0 and "│ bias [tuned] " in out, err  # the inventory of finished runs
     code, out, _ = cli("sweep", "--help")
@@ -344,3 +346,28 @@ def test_a_run_whose_config_is_not_an_object_is_damaged_not_finished(dataset, tm
     assert code == 1 and "skipped (finished before)" not in out, out
     assert "failed · " in out and "corrupt run (config.json holds a JSON list, not an object)" in out
     assert "1 of 1 jobs failed" in err and "Traceback" not in err
+
+
+def test_the_sweep_summary_fits_80_columns_without_cutting_a_name(dataset, tmp_path, cli, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import coldbench.cli.sweep as sweep_cli
+
+    settings = [x for key, value in SMALL.items() for x in ("--set", f"{key}={value}")]
+    common = ["--datasets", str(dataset.path), "--results-dir", str(tmp_path), "--device", "cpu", *settings]
+    code, _, err = cli("sweep", "--methods", "melu,bias", "--seeds", "2", "--epochs", "1", *common)
+    assert code == 0, err
+    narrow = io.StringIO()
+    monkeypatch.setattr(sweep_cli, "console", Console(file=narrow, width=80))
+    code, _, err = cli("sweep", "--methods", "melu,bias", "--seeds", "2", "--epochs", "1", *common)
+    assert code == 0, err
+    text = narrow.getvalue()
+    text = text[text.index("sweep summary") :]
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    joined = " ".join(text.split())  # undo the wrapping: every label and number is there whole
+    for variant, mse in (("melu", r"\d+\.\d{4}"), ("bias", r"\d\.\d{4}")):
+        label = next(v for v in load_runs(tmp_path).table["variant"] if v.startswith(variant))
+        pattern = rf"{dataset.name} · {re.escape(label)}: 2 seeds \(2 reused\) · MSE {mse} ± \d\.\d{{4}}"
+        assert re.search(pattern, joined), joined

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from coldbench.choices import DEFAULT_DATASET
 from coldbench.cli import app
@@ -73,39 +72,25 @@ def job_line(info: dict) -> str:
 
 
 def print_summary(results: list) -> None:
+    """One line per dataset and variant, wrapped at word boundaries: a long label is never cut, as
+    a table's narrow column cut it at 80 columns."""
     from coldbench.studies.sweep import summary
 
     frame = summary(results)
-    table = Table(title="sweep summary: test users, epoch chosen on validation")
-    for column in (
-        "dataset",
-        "variant",
-        "seeds",
-        "trained",
-        "skipped",
-        "failed",
-        "test",
-        "epochs run",
-        "stopped",
-    ):
-        table.add_column(column, justify="left" if column in ("dataset", "variant", "stopped") else "right")
+    console.print("[bold]sweep summary[/]: test users, epoch chosen on validation", highlight=False)
     for row in frame.itertuples():
-        value = "–" if math.isnan(row.mean) else f"{row.metric} {row.mean:.4f}"
+        value = "no test metric" if math.isnan(row.mean) else f"{row.metric} {row.mean:.4f}"
         if not math.isnan(row.std):
             value += f" ± {row.std:.4f}"
-        epochs = "–" if math.isnan(row.epochs_run) else f"{row.epochs_run:.1f}"
-        table.add_row(
-            escape(row.dataset),
-            escape(row.variant),
-            str(row.seeds),
-            str(row.trained),
-            str(row.skipped),
-            str(row.failed),
-            value,
-            epochs,
-            row.stopped,
+        counts = {"trained now": row.trained, "reused": row.skipped, "failed": row.failed}
+        seeds = ", ".join(f"{n} {word}" for word, n in counts.items() if n) or "none"
+        epochs = "" if math.isnan(row.epochs_run) else f" · {row.epochs_run:.1f} epochs run"
+        stopped = f" · stopped: {row.stopped}" if row.stopped else ""
+        console.print(
+            f"  {escape(row.dataset)} · {escape(row.variant)}: {row.seeds} seed{'s' * (row.seeds != 1)} "
+            f"({seeds}) · {value}{epochs}{stopped}",
+            highlight=False,
         )
-    console.print(table)
 
 
 def raise_failures(results: list) -> None:
