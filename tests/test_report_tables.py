@@ -836,3 +836,19 @@ def test_a_preset_keeps_its_own_runs_and_the_floors_only(tmp_path, cli):
     )
     assert code == 0, err
     assert "epochs=1" not in text and "(4 runs)" in text
+
+
+def test_rich_at_80_columns_takes_two_lines_for_a_label_and_splits_no_number(short_runs):
+    """reg-paml (gamma=0.01, epochs=2) and p-values such as 0.000265 in the minor/major table: the
+    label takes two lines (it took three, one per setting), every number stays whole, nothing is cut."""
+    report = minor_major_table(short_runs, "movielens")
+    text = _rendered(report)
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if "reg-paml" in line)
+    label = " ".join(line.split("│")[0].strip() for line in lines[first : first + 3])
+    assert label.startswith("reg-paml (gamma=0.01, epochs=2)"), label  # two lines, then an empty one
+    words = {word for line in lines for word in line.replace("│", " ").replace("┃", " ").split()}
+    for row in report.rows:
+        for cell in row[1:]:
+            assert set(cell.text.split()) <= words, cell.text  # each number printed whole

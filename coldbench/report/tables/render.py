@@ -27,30 +27,47 @@ def _rich_text(text: str) -> str:
     return _MARKDOWN_BOLD.sub(r"[bold]\1[/bold]", escape(text))
 
 
+LABEL_WIDTH = 15  # a label is packed into lines of about this many characters
+
+
 def _rich_label(text: str) -> str:
-    """A row label: the method on its line, each of its settings dimmed on a line below it."""
+    """A row label: the method, then its settings (dimmed), packed into lines of ``LABEL_WIDTH``
+    characters (a longer single setting gets a line of its own): the column stays narrow enough
+    for the numbers at 80 columns, and a label with a setting or two takes two lines."""
     method, sep, rest = text.partition(" (")
     if not sep:
         return escape(text)
     settings = SETTING_SPLIT.split("(" + rest)
-    lines = [
-        f"[dim]{escape(part)}{',' if i < len(settings) - 1 else ''}[/dim]" for i, part in enumerate(settings)
-    ]
-    return "\n".join([escape(method), *lines])
+    parts = [f"{part}{',' if i < len(settings) - 1 else ''}" for i, part in enumerate(settings)]
+    lines: list[list[str]] = [[method]]
+    for part in parts:
+        if len(" ".join(lines[-1])) + 1 + len(part) <= LABEL_WIDTH:
+            lines[-1].append(part)
+        else:
+            lines.append([part])
+    first, *settings_only = lines
+    head = " ".join([escape(first[0]), *(f"[dim]{escape(part)}[/dim]" for part in first[1:])])
+    return "\n".join([head, *(f"[dim]{escape(' '.join(line))}[/dim]" for line in settings_only)])
 
 
 def to_rich(report: ReportTable) -> Table:
     """A rich table that never cuts a cell: the label column keeps its width, other cells wrap.
 
-    Labels never wrap (``no_wrap``): a variant's settings stand one per line below its method, so
-    the column stays narrow. Other cells wrap at spaces and fold rather than end in an ellipsis.
+    Labels never wrap (``no_wrap``): a variant's settings follow its method, packed into short
+    lines, so the column stays narrow. Other cells wrap at spaces and fold rather than end in an
+    ellipsis.
     """
     caption = "\n".join(_rich_text(line) for line in report.caption)
-    table = Table(title=_rich_text(report.title), caption=caption, caption_justify="left")
+    table = Table(title=_rich_text(report.title), caption=caption, caption_justify="left", show_edge=False)
     for index, column in enumerate(report.columns):
         first = index == 0
+        words = [word for row in report.rows for word in row[index].text.split()] if not first else []
         table.add_column(
-            _rich_text(column), justify="left" if first else "right", no_wrap=first, overflow="fold"
+            _rich_text(column),
+            justify="left" if first else "right",
+            no_wrap=first,
+            overflow="fold",
+            min_width=max(map(len, words), default=None),  # a number is never folded across lines
         )
     starts = _group_starts(report)
     for i, row in enumerate(report.rows):
