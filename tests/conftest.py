@@ -52,3 +52,28 @@ def cli(monkeypatch, capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def tmpfs():
+    """``tmpfs(path, size, read_only=False)`` mounts a small tmpfs at ``path`` (a real full or read-only
+    file system, not a faked OSError; root on Linux) and skips the test where mounting is not
+    allowed; every mount is undone after the test."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str, read_only: bool = False) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -406,30 +406,23 @@ def test_dataset_name_that_cannot_be_a_folder(cli, world, results, tmp_path, nam
     assert snapshot(results) == before and not (results.parent / "escape").exists()
 
 
-def test_a_real_full_file_system_is_one_line_and_the_run_resumes_once_there_is_room(cli, world, tmp_path):
-    """Not a faked OSError: a 256 KiB tmpfs (root on Linux; skipped where mounting is not allowed)."""
+def test_a_real_full_file_system_is_one_line_and_the_run_resumes_once_there_is_room(
+    cli, world, tmp_path, tmpfs
+):
+    """Not a faked OSError: a 256 KiB tmpfs."""
     import subprocess
 
-    disk = tmp_path / "small"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        results = disk / "results"
-        code, out, err = run_train(cli, world, results, "--seed", "0", "--epochs", "2", tiny=False)
-        lines = [line for line in err.splitlines() if line.strip()]
-        assert code == 1 and "Traceback" not in out + err and len(lines) == 1, err
-        assert lines[0].startswith("error: cannot write") and "no space left on the device" in lines[0]
-        assert not list(results.rglob("metrics.json")) and not list(results.rglob(".*.tmp"))
-        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
-        code, _, err = run_train(cli, world, results, "--seed", "0", "--epochs", "2", tiny=False)
-        assert code == 0, err
-        assert len(list(results.rglob("metrics.json"))) == 1
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    disk = tmpfs(tmp_path / "small", "256k")
+    results = disk / "results"
+    code, out, err = run_train(cli, world, results, "--seed", "0", "--epochs", "2", tiny=False)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and "Traceback" not in out + err and len(lines) == 1, err
+    assert lines[0].startswith("error: cannot write") and "no space left on the device" in lines[0]
+    assert not list(results.rglob("metrics.json")) and not list(results.rglob(".*.tmp"))
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+    code, _, err = run_train(cli, world, results, "--seed", "0", "--epochs", "2", tiny=False)
+    assert code == 0, err
+    assert len(list(results.rglob("metrics.json"))) == 1
 
 
 # ------------------------------------------------------------------ an OSError naming a path, at main()
@@ -445,27 +438,16 @@ def test_report_out_under_a_regular_file_is_one_line(cli, world, results, tmp_pa
     assert snapshot(results) == before and afile.read_text() == "not a folder"
 
 
-def test_report_out_and_export_on_a_read_only_file_system_are_one_line(cli, world, results, tmp_path):
-    """A read-only tmpfs (root on Linux; skipped where mounting is not allowed)."""
-    import subprocess
-
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        common = ["--results-dir", str(results)]
-        for args, path in (
-            (["--figure", "boxplot", "--dataset", "synthetic", "--out", str(disk / "figs")], disk / "figs"),
-            (["--export", str(disk / "exp")], disk / "exp"),
-        ):
-            code, out, err = cli("report", *args, *common)
-            assert_one_line_error(code, out, err, f"error: cannot write {path}: Read-only file system")
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+def test_report_out_and_export_on_a_read_only_file_system_are_one_line(cli, world, results, tmp_path, tmpfs):
+    """A read-only tmpfs."""
+    disk = tmpfs(tmp_path / "ro", "64k", read_only=True)
+    common = ["--results-dir", str(results)]
+    for args, path in (
+        (["--figure", "boxplot", "--dataset", "synthetic", "--out", str(disk / "figs")], disk / "figs"),
+        (["--export", str(disk / "exp")], disk / "exp"),
+    ):
+        code, out, err = cli("report", *args, *common)
+        assert_one_line_error(code, out, err, f"error: cannot write {path}: Read-only file system")
 
 
 def test_an_oserror_naming_no_path_is_not_hidden(cli, monkeypatch):

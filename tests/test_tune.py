@@ -521,36 +521,11 @@ def test_another_applications_sqlite_file_is_refused_and_left_as_it_was(dataset,
     assert code == 1 and "cannot be read as SQLite" in err and "Traceback" not in err
 
 
-def _tmpfs(path: Path, size: str, read_only: bool = False) -> None:
-    """Mount a small tmpfs at ``path`` (root on Linux); skip the test where that is not allowed."""
-    import subprocess
-
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
-    if read_only:
-        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
-
-
-@pytest.fixture
-def mounts():
-    import subprocess
-
-    mounted: list[Path] = []
-    yield mounted
-    for path in mounted:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
 def test_tune_on_a_read_only_file_system_is_one_line_and_train_tuned_still_reads_it(
-    dataset, bias_study, tmp_path, cli, mounts
+    dataset, bias_study, tmp_path, cli, tmpfs
 ):
     disk = tmp_path / "ro"
-    _tmpfs(disk, "1m")
-    mounts.append(disk)
+    tmpfs(disk, "1m")
     shutil.copy(bias_study, disk / "study.db")
     import subprocess
 
@@ -563,10 +538,9 @@ def test_tune_on_a_read_only_file_system_is_one_line_and_train_tuned_still_reads
     assert code == 0, err
 
 
-def test_tune_on_a_full_file_system_is_one_line(dataset, tmp_path, cli, mounts):
+def test_tune_on_a_full_file_system_is_one_line(dataset, tmp_path, cli, tmpfs):
     disk = tmp_path / "full"
-    _tmpfs(disk, "64k")
-    mounts.append(disk)
+    tmpfs(disk, "64k")
     common = ["--dataset", str(dataset.path), "--results-dir", str(disk)]
     code, _, err = cli("tune", "bias", "--trials", "2", *common)
     assert code == 1 and "database or disk is full" in err and "Traceback" not in err
@@ -609,15 +583,14 @@ def _fill(disk: Path) -> None:
 
 
 def test_a_trial_that_cannot_write_stops_tune_in_one_line_and_keeps_finished_trials(
-    dataset, tmp_path, cli, mounts
+    dataset, tmp_path, cli, tmpfs
 ):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     common = ["--dataset", str(dataset.path), "--storage", url]
     code, _, err = cli("tune", "bias", "--trials", "1", *common, "--results-dir", str(tmp_path / "r"))
     assert code == 0, err
     disk = tmp_path / "full"
-    _tmpfs(disk, "1m")
-    mounts.append(disk)
+    tmpfs(disk, "1m")
     _fill(disk)
     code, out, err = cli("tune", "bias", "--trials", "2", *common, "--results-dir", str(disk / "r"))
     assert code == 1 and len(err.strip().splitlines()) == 1, err
