@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from coldbench.errors import ColdbenchError
-from coldbench.report.runs import load_runs, variant_label
+from coldbench.report.runs import Runs, load_runs, variant_label
 from coldbench.report.stats import holm
 from coldbench.report.tables import (
     FLOORS,
@@ -354,6 +354,10 @@ def test_ctr_table_floors_against_user_mean(tmp_path):
         in report.caption
     )
     assert len(_cell(report, "paml", "AUC all").text.split("[")[0].strip().split(".")[1]) == 4
+    floors_only = load_runs(tmp_path).table
+    floors_only = Runs(floors_only[floors_only["method"].isin(["constant", "user-mean"])])
+    caption = " ".join(ctr_table(floors_only, "d-ctr").caption)
+    assert "floor check" not in caption and "beat" not in caption  # floors only: nothing to check
 
 
 def test_paper_numbers_are_labelled_with_the_difference(results):

@@ -8,9 +8,11 @@ from coldbench.errors import ColdbenchError
 from coldbench.report.runs import Runs
 from coldbench.report.tables.base import (
     FLOOR_REFERENCE,
+    FLOORS,
     GROUP_LABELS,
     ReportTable,
     default_gammas,
+    method_of,
     metric_label,
     one_dataset,
     ordered_variants,
@@ -63,8 +65,10 @@ def ctr_table(
             "below the rule: floors (constant: the training click rate; user-mean: the user's support "
             "click rate)",
         ),
-        floor_note(floor, [v for _, rows in blocks for v in rows], columns, comparisons) + " (all users)",
     ]
+    shown = [v for _, rows in blocks for v in rows]
+    if any(method_of(v) not in FLOORS for v in shown):  # floors only: nothing to check against a floor
+        report.caption.append(floor_note(floor, shown, columns, comparisons) + " (all users)")
     if with_paper:
         report.caption.append(
             "paper: its CTR results (Fig. 3) come from private Taobao data and are not comparable"
