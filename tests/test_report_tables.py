@@ -803,6 +803,12 @@ def test_no_caption_line_speaks_of_what_the_table_lacks(tmp_path):
     assert "improvement over PAML" not in ablation
     both = " | ".join(main_table(load_runs(paml), "d").caption)  # paml and bias: both lines stand
     assert "* would mark the best PAML-family method" in both and "bias floor" in both
+    for seed in range(2):  # one Meta-SGD row: no star is possible in its block, so no legend for it
+        _write(paml, "meta-sgd", seed, _users(_noisy(1.05, seed)), dataset="d")
+    assert "Meta-SGD block" not in " | ".join(ablation_table(load_runs(paml), "d").caption)
+    for seed in range(2):  # a second row (bounded): now it has a star to explain
+        _write(paml, "meta-sgd", seed, _users(_noisy(1.0, seed)), dataset="d", params={"bounded": True})
+    assert "in the Meta-SGD block, * improvement" in " | ".join(ablation_table(load_runs(paml), "d").caption)
 
 
 def test_a_preset_keeps_its_own_runs_and_the_floors_only(tmp_path, cli):

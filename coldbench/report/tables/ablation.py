@@ -76,7 +76,7 @@ def ablation_table(
         ),
         *(
             ["in the Meta-SGD block, * improvement over unbounded Meta-SGD (the plain meta-sgd row)"]
-            if any(name == "Meta-SGD" for name, _ in blocks)
+            if any(name == "Meta-SGD" and len(rows) > 1 for name, rows in blocks)  # one row: no star possible
             else []
         ),
         *(["in the MeLU block, * improvement over plain MeLU"] if len(melu) > 1 else []),
