@@ -456,6 +456,43 @@ def test_keep_committed_adds_runs_to_a_committed_study_as_one_export_of_all_woul
     assert not any(record["run"].startswith("melu/") for record in _lines(part))
 
 
+def test_keep_committed_replaces_a_retuned_methods_earlier_tuned_runs(tmp_path):
+    """melu tuned again (other settings, another config id): its earlier [tuned] runs leave the
+    committed study, its untuned runs and every other method's stay."""
+
+    def tuned(trials: int, outer_lr: float) -> dict:
+        return {"settings": {"outer_lr": outer_lr}, "trials": trials, "pruner": "median", "sampler": "TPE"}
+
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "out"
+    for seed in range(2):
+        for method, level in (("melu", 1.1), ("paml", 1.0)):
+            write_fake_run(first, method, seed, _per_user(level, seed), dataset="d")
+        write_fake_run(
+            first, "melu", seed, _per_user(1.05, seed), dataset="d", params={"outer_lr": 1e-3},
+            tuned=tuned(17, 1e-3),
+        )  # fmt: skip
+        write_fake_run(
+            first, "paml", seed, _per_user(0.95, seed), dataset="d", params={"outer_lr": 1e-4},
+            tuned=tuned(6, 1e-4),
+        )  # fmt: skip
+        write_fake_run(
+            second, "melu", seed, _per_user(1.02, seed), dataset="d", params={"outer_lr": 5e-4},
+            tuned=tuned(6, 5e-4),
+        )  # fmt: skip
+    export_study(load_runs(first), "d", out)
+    export_study(load_runs(second), "d", out, keep_committed=True)
+    records = _lines(out)
+    tuned_melu = {
+        r["config"]["tuned"]["trials"]
+        for r in records
+        if r["run"].startswith("melu/") and r["config"].get("tuned")
+    }
+    assert tuned_melu == {6} and len(records) == 8  # melu's 17-trial runs replaced by its 6-trial runs
+    assert sum(1 for r in records if r["run"].startswith("paml/") and r["config"].get("tuned")) == 2
+    assert sum(1 for r in records if r["run"].startswith("melu/") and not r["config"].get("tuned")) == 2
+    assert check_exported(out) > 0
+
+
 def test_keep_committed_refuses_runs_on_other_prepared_data(study, tmp_path):
     export_study(study, "d", tmp_path / "d")
     other = study.table.assign(dataset_hash="f" * 64)

@@ -313,9 +313,13 @@ def _is_committed(row) -> bool:
 
 
 def _with_committed(live: Runs, out: Path, dataset: str) -> Runs:
-    """``live`` plus the runs committed in ``out`` that it lacks (same prepared data only)."""
+    """``live`` plus the runs committed in ``out`` that it lacks (same prepared data only). A method
+    tuned again replaces its earlier tuned runs: a committed ``[tuned]`` run of a method that has
+    live ``[tuned]`` runs is left out, whatever its settings (one tuned variant per method)."""
     earlier = load_committed(out).select(dataset)
-    kept = earlier.table[~earlier.table["run"].isin(set(live.table["run"]))]
+    retuned = set(live.table.loc[live.table["tuned_trials"].notna(), "method"])
+    superseded = earlier.table["tuned_trials"].notna() & earlier.table["method"].isin(retuned)
+    kept = earlier.table[~earlier.table["run"].isin(set(live.table["run"])) & ~superseded]
     hashes = set(live.table["dataset_hash"]) | set(kept["dataset_hash"])
     if len(hashes) > 1:
         raise ColdbenchError(
