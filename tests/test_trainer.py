@@ -112,8 +112,8 @@ def _poison_epoch(monkeypatch, bad_epoch):
 
 
 def test_divergence_in_the_first_epoch_stops_with_a_clear_message(dataset, tmp_path, monkeypatch):
-    _poison_epoch(monkeypatch, 0)
-    with pytest.raises(ColdbenchError, match=r"diverged at epoch 1.*outer_lr"):
+    _poison_epoch(monkeypatch, 0)  # the first meta-batch: no outer step yet, so the inner rate is named
+    with pytest.raises(ColdbenchError, match=r"diverged at epoch 1, meta-batch 1.*--set inner_lr="):
         _train(dataset, tmp_path)
     run = next(tmp_path.rglob("seed-0"))
     assert not (run / "metrics.json").exists() and not (run / "last.pt").exists()
