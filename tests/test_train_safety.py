@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -376,3 +377,31 @@ def test_divergence_advice_names_rates_that_would_change():
     assert smaller_rates(paml) == "--set max_lr=0.0001 or --set outer_lr=5e-07"  # PAML's outer_lr: 5e-6
     tanp = METHODS.get("tanp").Config()
     assert smaller_rates(tanp, outer=False) == "--set outer_lr=1e-05"  # no inner rate: the outer one
+
+
+def test_the_train_table_fits_80_columns_and_cuts_no_number(tmp_path, cli, monkeypatch):
+    """Two seeds trained, then shown again as earlier runs, on an 80-column console: every metric
+    is printed whole (it was cut to "8.19…"), and the stop reason and earlier runs are explained."""
+    import io
+
+    from rich.console import Console
+
+    import coldbench.cli.train as train_cli
+    from coldbench.data.prepare import prepare
+    from coldbench.data.protocol import ProtocolConfig
+    from coldbench.testing import TINY_SYNTHETIC
+
+    data = prepare("synthetic", config=ProtocolConfig(), options=TINY_SYNTHETIC, data_dir=tmp_path / "data")
+    common = ["--dataset", str(data.path), "--results-dir", str(tmp_path / "r"), "--device", "cpu"]
+    code, _, err = cli("train", "melu", "--epochs", "1", "--seeds", "2", *common)
+    assert code == 0, err
+    narrow = io.StringIO()
+    monkeypatch.setattr(train_cli, "console", Console(file=narrow, width=80))
+    code, _, err = cli("train", "melu", "--epochs", "1", "--seeds", "2", *common)
+    assert code == 0, err
+    text = narrow.getvalue()
+    table = text[text.index("test users, epoch selected") : text.index("epoch: selected / run")]
+    assert "…" not in table and max(len(line) for line in table.splitlines()) <= 80
+    numbers = re.findall(r"\d+\.\d{4}", table)
+    assert len(numbers) == 2 * 6  # two seeds × six metrics, each whole
+    assert "stopped: maximum (seeds 0, 1); * an earlier run (skipped)" in " ".join(text.split())

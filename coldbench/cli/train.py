@@ -263,25 +263,31 @@ def print_results(method: str, dataset: str, results: list[RunResult]) -> None:
     import numpy as np
 
     how = "fitted in closed form" if method in _floors() else "epoch selected on validation"
-    table = Table(title=f"{method} on {dataset}: test users, {how}")
+    # no outer border, short cells: at 80 columns nothing is cut ("8.19…" before)
+    table = Table(title=f"{method} on {dataset}: test users, {how}", show_edge=False)
     table.add_column("seed")
     table.add_column("epoch", justify="right")
-    table.add_column("stopped", justify="right")
     columns = COLUMNS[results[0].metrics.get("task", "rating")]
     for header, _, _ in columns:
-        table.add_column(header, justify="right")
-    rows = []
+        table.add_column(header, justify="right", min_width=6)
+    rows, stops = [], {}
     for result in results:
         values = [result.metrics["test"][group][metric] for _, group, metric in columns]
         rows.append(values)
-        seed = f"{result.seed} (earlier run)" if result.skipped else str(result.seed)
-        stopped = result.metrics.get("stopped", "maximum")
-        stop_text = f"{stopped} ({result.metrics.get('epochs_run', '?')})"
-        table.add_row(seed, str(result.metrics["selected_epoch"]), stop_text, *(f"{v:.4f}" for v in values))
+        seed = f"{result.seed}*" if result.skipped else str(result.seed)
+        stops.setdefault(result.metrics.get("stopped", "maximum"), []).append(str(result.seed))
+        epoch = f"{result.metrics['selected_epoch']}/{result.metrics.get('epochs_run', '?')}"
+        table.add_row(seed, epoch, *(f"{v:.4f}" for v in values))
     if len(rows) > 1:
         array = np.array(rows)
         means, stds = array.mean(0), array.std(0, ddof=1)
-        table.add_row("mean ± std", "", "", *(f"{m:.3f} ± {s:.3f}" for m, s in zip(means, stds)))
+        table.add_row("mean ± std", "", *(f"{m:.3f} ± {s:.3f}" for m, s in zip(means, stds)))
+    stopped = "; ".join(
+        f"{why} (seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})" for why, seeds in stops.items()
+    )
+    table.caption = "epoch: selected / run; stopped: " + stopped
+    if any(result.skipped for result in results):
+        table.caption += "; * an earlier run (skipped)"
     console.print(table)
     for line in convergence_warnings(results, meta_trained=method not in _floors()):
         console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
