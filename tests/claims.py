@@ -935,8 +935,10 @@ def _splits_rows() -> dict[str, str]:
             tests = "–"
         else:
             t = split_tests().xs((variant, "mse"))
-            # "bias beats every method: on every split, and significantly with the split as the unit"
-            assert t["p_splits_adjusted"] < 0.05 and all(x > y for x, y in zip(by_split, _by_split("bias")))
+            # "bias is lower on every split; significantly with the split as the unit for every
+            # meta-learner and global, not for transfer"
+            assert all(x > y for x, y in zip(by_split, _by_split("bias")))
+            assert (t["p_splits_adjusted"] < 0.05) == (method != "transfer"), (method, t["p_splits_adjusted"])
             tests = f"{pval(t['p_splits_adjusted'])} / {pval(t['p_users_adjusted'])}"
         rows.append(
             f"| {label} | {' / '.join(f3(x) for x in by_split)} | {f3(np.mean(by_split))} "
@@ -989,16 +991,28 @@ CLAIMS += [
     Claim("docs/results.md", "{rows}", _splits_rows),
     Claim(
         "docs/results.md",
-        "Meta-SGD, PAML and REG-PAML ({runs} runs, {minutes} min of training summed,",
+        "REG-PAML and `global` ({runs} runs, {minutes} min of training summed,",
         _splits_cost,
     ),
     Claim(
         "docs/results.md",
         "**Meta-SGD beats REG-PAML** ({metasgd_regpaml_d} MSE, lower on {metasgd_regpaml_n} of 3 "
-        "splits; p over splits {metasgd_regpaml_ps}, over users {metasgd_regpaml_pu}, each Holm over "
-        "these three pairs), **tuned PAML beats tuned REG-PAML** ({paml_regpaml_d}, {paml_regpaml_n} "
+        "splits; p over splits {metasgd_regpaml_ps}, over users {metasgd_regpaml_pu}), **tuned PAML beats "
+        "tuned REG-PAML** ({paml_regpaml_d}, {paml_regpaml_n} "
         "of 3; {paml_regpaml_ps}, {paml_regpaml_pu}) and **Meta-SGD beats PAML** ({metasgd_paml_d}, "
         "{metasgd_paml_n} of 3; {metasgd_paml_ps}, {metasgd_paml_pu})",
+        _split_pairs,
+    ),
+    Claim(
+        "docs/results.md",
+        "({transfer_metasgd_d}, {transfer_metasgd_n} of 3; p over splits {transfer_metasgd_ps}, over users "
+        "{transfer_metasgd_pu}, each Holm over the five pairs of this list)",
+        _split_pairs,
+    ),
+    Claim(
+        "docs/results.md",
+        "the difference is {paml_atpaml_d} pooled, lower on {paml_atpaml_n} of 3 splits (p over splits "
+        "{paml_atpaml_ps}, over users {paml_atpaml_pu})",
         _split_pairs,
     ),
 ]
