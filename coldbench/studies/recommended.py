@@ -23,13 +23,15 @@ PROVENANCE_KEYS = ("study", "trial", "valid_value", "trials", "sampler", "pruner
 
 def build_recommended(reference: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """study → method → ``{"settings", "from", "study", "trial", …}`` from each committed study's
-    tuned runs (``runs.jsonl``); every seed of a method shares its settings, seed 0 is read."""
+    tuned runs (``runs.jsonl``); every seed of a method shares its settings, seed 0 is read. Only a
+    dataset's own study (the folder named as its runs' dataset) counts: a check study such as
+    ``movielens-budget`` (movielens re-tuned to one budget) ships nothing of its own."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for path in sorted(Path(reference).glob("*/runs.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             tuned, config = record["config"].get("tuned"), record["config"]
-            if not tuned or config["seed"] != 0:
+            if not tuned or config["seed"] != 0 or config["dataset"] != path.parent.name:
                 continue
             entry = {"settings": dict(tuned["settings"]), "from": f"results/reference/{path.parent.name}"}
             entry.update({key: tuned[key] for key in PROVENANCE_KEYS if key in tuned})
