@@ -74,6 +74,7 @@ COMMAND_MODULES = (
     "sweep",
     "tune",
     "evaluate",
+    "rerun",
 )  # the order of --help
 
 

@@ -1,0 +1,125 @@
+"""Train a committed study's runs again from their records, and say how close each lands.
+
+A committed study (``results/reference/<study>/runs.jsonl``) records every run's full settings,
+seed, dataset hash and tuned provenance. ``rerun_study`` rebuilds each run's spec from that record
+(it must give the recorded config id), trains it into a results folder under today's code (a
+finished run there is reused) and compares its test means with the recorded ones. Exporting that
+folder then commits the runs with their per-user scores and their code commit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from coldbench.errors import ColdbenchError
+
+GROUPS = ("overall", "major", "minor")
+SAME = 1e-6  # relative: recorded and rerun means this close are the same number
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """One committed run trained again."""
+
+    run: str  # method/config_id/seed-N, as in runs.jsonl
+    path: Path
+    largest_difference: float  # relative, over the recorded test means (overall, major, minor)
+    metric: str  # the group and metric where it is largest
+    recorded: float
+    rerun: float
+    skipped: bool  # finished earlier in the results folder
+
+    @property
+    def same(self) -> bool:
+        return self.largest_difference <= SAME
+
+
+def study_records(study: Path) -> list[dict]:
+    """The run records of a committed study folder (its ``runs.jsonl``)."""
+    from coldbench.report.runs import read_runs_jsonl
+
+    path = study / "runs.jsonl"
+    if not path.is_file():
+        raise ColdbenchError(f"{path}: no such file (a committed study folder holds runs.jsonl)")
+    return read_runs_jsonl(study)
+
+
+def spec_from_record(record: dict, results_dir: Path, device: str = "cpu"):  # noqa: ANN201 - RunSpec (torch)
+    """The run spec a record describes; it must give the record's config id."""
+    from coldbench.training.trainer import make_spec
+
+    config = record["config"]
+    settings = {**config["train"], **config["params"]}
+    spec = make_spec(config["method"], settings, device, results_dir, tuned=config.get("tuned"))
+    if spec.config_id != config["config_id"]:
+        raise ColdbenchError(
+            f"run {record['run']}: its recorded settings give config id {spec.config_id}, not "
+            f"{config['config_id']} (a setting changed meaning since it was trained)"
+        )
+    return spec
+
+
+def _largest_difference(recorded: dict, rerun: dict) -> tuple[float, str, float, float]:
+    worst = (0.0, "", math.nan, math.nan)
+    for group in GROUPS:
+        for metric, value in recorded.get(group, {}).items():
+            if metric == "n_users" or not isinstance(value, (int, float)):
+                continue
+            new = rerun.get(group, {}).get(metric)
+            if new is None or (math.isnan(value) and math.isnan(new)):
+                continue
+            difference = abs(new - value) / max(abs(value), 1e-12)
+            if math.isnan(difference) or difference > worst[0]:
+                worst = (math.inf if math.isnan(difference) else difference, f"{group} {metric}", value, new)
+    return worst
+
+
+def _dataset(name: str, expected_hash: str, data_dir: Path | None, loaded: dict):  # noqa: ANN202
+    from coldbench.data.prepared import load_prepared
+
+    if name not in loaded:
+        loaded[name] = load_prepared(name, data_dir)
+    dataset = loaded[name]
+    if dataset.manifest["content_hash"] != expected_hash:
+        raise ColdbenchError(
+            f"dataset {name!r} in {dataset.path} has content hash {dataset.manifest['content_hash'][:8]}, "
+            f"the study's runs were trained on {expected_hash[:8]}: prepare it as the study's docs say"
+        )
+    return dataset
+
+
+def rerun_study(
+    study: Path,
+    results_dir: Path,
+    methods: list[str] | None = None,
+    data_dir: Path | None = None,
+    device: str = "cpu",
+    progress: Callable[[str, dict], None] | None = None,
+) -> Iterator[Rerun]:
+    """Train every run of ``study`` (or of ``methods``) again into ``results_dir``, one at a time.
+
+    Every record is checked (config id, dataset hash) before anything trains.
+    """
+    from coldbench.training.trainer import train_spec
+
+    records = [r for r in study_records(study) if not methods or r["config"]["method"] in methods]
+    if methods and not records:
+        raise ColdbenchError(f"option --methods: {study} has no run of {', '.join(methods)}")
+    loaded: dict = {}
+    planned = [
+        (
+            record,
+            spec_from_record(record, results_dir, device),
+            _dataset(record["config"]["dataset"], record["config"]["dataset_hash"], data_dir, loaded),
+        )
+        for record in records
+    ]
+    for index, (record, spec, dataset) in enumerate(planned):
+        if progress:
+            progress("run", {"run": record["run"], "index": index, "total": len(planned)})
+        (result,) = train_spec(spec, dataset, [record["config"]["seed"]], progress=progress)
+        recorded, new = record["metrics"]["test"], result.metrics["test"]
+        yield Rerun(record["run"], result.path, *_largest_difference(recorded, new), result.skipped)
