@@ -13,7 +13,7 @@ COMMANDS = [command.name for command in app.registered_commands]
 
 
 def test_every_command_module_registered_something():
-    assert len(COMMAND_MODULES) == 8 and len(COMMANDS) >= 10
+    assert len(COMMAND_MODULES) == 9 and len(COMMANDS) >= 10
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -10,8 +10,9 @@ from rich.console import Console
 
 from coldbench.cli import app
 from coldbench.cli.options import ThreadsOption, check_threads, examples
+from coldbench.paths import check_folder_writable
 from coldbench.progress import TrainView
-from coldbench.studies.rerun import SAME, Rerun, rerun_study
+from coldbench.studies.rerun import SAME, Rerun, rerun_study, write_outcomes
 
 console = Console()
 
@@ -54,11 +55,17 @@ def outcome_line(outcome: Rerun) -> str:
 )
 def rerun_cli(
     study: Annotated[Path, typer.Argument(help="A committed study folder (it holds runs.jsonl).")],
-    methods: Annotated[str | None, typer.Option(help="Comma-separated methods (default: all).")] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated methods.", show_default="every method of the study")
+    ] = None,
     results_dir: Annotated[Path, typer.Option(help="Where the runs train.")] = Path("results"),
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
     threads: ThreadsOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the comparison here as CSV (one row per run).", show_default="none"),
+    ] = None,
 ) -> None:
     """Train a committed study's runs again from their recorded settings and seeds; compare test means.
 
@@ -66,6 +73,9 @@ def rerun_cli(
     runs in --results-dir are reused. Export the folder to commit them with per-user scores.
     """
     check_threads(threads)
+    check_folder_writable(results_dir, "--results-dir")
+    if out is not None:
+        check_folder_writable(out.parent, "--out")
     if threads is not None:
         import torch
 
@@ -80,11 +90,14 @@ def rerun_cli(
             outcomes.append(outcome)
     finally:
         view.close()
+    if out is not None:
+        write_outcomes(outcomes, out)
     same = sum(o.same for o in outcomes)
+    datasets = ",".join(dict.fromkeys(o.dataset for o in outcomes))
     console.print(
         f"{same} of {len(outcomes)} runs give their recorded test means (to {SAME:g} relative); "
-        f"commit them with per-user scores: coldbench report --results-dir {results_dir} "
-        f"--dataset <dataset> --export {study}",
+        f"to commit the runs with per-user scores (and their own means): coldbench report "
+        f"--results-dir {results_dir} --dataset {datasets} --export {study}",
         highlight=False,
         markup=False,
         soft_wrap=True,

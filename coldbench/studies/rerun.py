@@ -25,12 +25,15 @@ class Rerun:
     """One committed run trained again."""
 
     run: str  # method/config_id/seed-N, as in runs.jsonl
+    dataset: str
     path: Path
     largest_difference: float  # relative, over the recorded test means (overall, major, minor)
     metric: str  # the group and metric where it is largest
     recorded: float
     rerun: float
     skipped: bool  # finished earlier in the results folder
+    mse_recorded: float  # overall test MSE
+    mse_rerun: float
 
     @property
     def same(self) -> bool:
@@ -122,4 +125,28 @@ def rerun_study(
             progress("run", {"run": record["run"], "index": index, "total": len(planned)})
         (result,) = train_spec(spec, dataset, [record["config"]["seed"]], progress=progress)
         recorded, new = record["metrics"]["test"], result.metrics["test"]
-        yield Rerun(record["run"], result.path, *_largest_difference(recorded, new), result.skipped)
+        mse = (recorded["overall"].get("mse", math.nan), new["overall"].get("mse", math.nan))
+        worst = _largest_difference(recorded, new)
+        yield Rerun(record["run"], dataset.name, result.path, *worst, result.skipped, *mse)
+
+
+def write_outcomes(outcomes: list[Rerun], dest: Path) -> None:
+    """The comparison as CSV, one row per run (written whole or not at all)."""
+    import pandas as pd
+
+    from coldbench.atomic_io import atomic_path
+
+    columns = (
+        "run",
+        "dataset",
+        "metric",
+        "recorded",
+        "rerun",
+        "largest_difference",
+        "mse_recorded",
+        "mse_rerun",
+    )
+    frame = pd.DataFrame([{c: getattr(o, c) for c in columns} for o in outcomes], columns=list(columns))
+    frame = frame.rename(columns={"metric": "largest_difference_at"})
+    with atomic_path(dest) as temp:
+        frame.to_csv(temp, index=False, float_format="%.9g")

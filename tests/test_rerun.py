@@ -1,0 +1,173 @@
+"""``coldbench rerun``: a committed study's runs trained again from their records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from coldbench.errors import ColdbenchError
+from coldbench.studies.rerun import spec_from_record
+from coldbench.testing import tiny_dataset
+from coldbench.training.trainer import make_spec
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny committed study (bias and a 2-epoch Meta-SGD, one seed) and its data home."""
+    import sys
+
+    from coldbench.cli import main
+
+    root = tmp_path_factory.mktemp("rerun")
+    home = root / "home"
+    tiny_dataset(home)
+    common = ["--dataset", "synthetic", "--data-dir", str(home), "--results-dir", str(root / "runs")]
+    for args in (
+        ["train", "bias", *common],
+        ["train", "meta-sgd", "--epochs", "2", "--device", "cpu", *common],
+        [
+            "report",
+            "--results-dir",
+            str(root / "runs"),
+            "--dataset",
+            "synthetic",
+            "--export",
+            str(root / "study"),
+        ],
+    ):
+        sys.argv = ["coldbench", *args]
+        try:
+            main()
+        except SystemExit as done:
+            assert not done.code, args
+    return root / "study", home
+
+
+def _records(study: Path) -> list[dict]:
+    return [json.loads(line) for line in (study / "runs.jsonl").read_text().splitlines()]
+
+
+def _edited(study: Path, tmp_path: Path, edit) -> Path:
+    """A copy of the study's runs.jsonl with ``edit(record)`` applied to the Meta-SGD run."""
+    out = tmp_path / "edited"
+    out.mkdir()
+    lines = []
+    for record in _records(study):
+        if record["config"]["method"] == "meta-sgd":
+            edit(record)
+        lines.append(json.dumps(record))
+    (out / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_every_run_trains_again_to_its_recorded_means_with_per_user_scores(committed, cli, tmp_path):
+    study, home = committed
+    code, out, err = cli(
+        "rerun",
+        str(study),
+        "--results-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(home),
+        "--out",
+        str(tmp_path / "c.csv"),
+    )
+    assert code == 0, err
+    compared = pd.read_csv(tmp_path / "c.csv").set_index("run")
+    recorded = {r["run"]: r["metrics"]["test"]["overall"]["mse"] for r in _records(study)}
+    assert compared["mse_recorded"].to_dict() == pytest.approx(recorded, rel=1e-8)
+    assert (compared["largest_difference"] <= 1e-6).all() and (compared["dataset"] == "synthetic").all()
+    runs = [record["run"] for record in _records(study)]
+    for run in runs:
+        assert f"{run}: same test means as recorded" in out
+        per_user = pd.read_parquet(tmp_path / "synthetic" / run / "per_user.parquet")
+        assert len(per_user) == _records(study)[runs.index(run)]["metrics"]["test"]["overall"]["n_users"]
+    assert "2 of 2 runs give their recorded test means" in out and "--dataset synthetic --export" in out
+    code, out, _ = cli("rerun", str(study), "--results-dir", str(tmp_path), "--data-dir", str(home))
+    assert code == 0 and out.count("finished earlier, same test means") == 2
+
+
+def test_a_recorded_mean_that_the_run_does_not_give_is_named(committed, cli, tmp_path):
+    study, home = committed
+
+    def edit(record: dict) -> None:
+        record["metrics"]["test"]["minor"]["mse"] += 0.01
+
+    edited = _edited(study, tmp_path, edit)
+    code, out, err = cli(
+        "rerun",
+        str(edited),
+        "--methods",
+        "meta-sgd",
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--data-dir",
+        str(home),
+    )
+    assert code == 0, err
+    assert "meta-sgd/" in out and "differs, minor mse" in out and "0 of 1 runs give" in out
+
+
+def test_an_out_file_that_cannot_be_written_stops_before_anything_trains(committed, cli, tmp_path):
+    study, home = committed
+    (tmp_path / "file").write_text("")
+    code, _, err = cli(
+        "rerun",
+        str(study),
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--data-dir",
+        str(home),
+        "--out",
+        str(tmp_path / "file" / "c.csv"),
+    )
+    assert code == 1 and "option --out" in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r["config"]["params"].update(outer_lr=0.5), "its recorded settings give config id"),
+        (lambda r: r["config"].update(dataset_hash="0" * 64), "has content hash"),
+    ],
+)
+def test_a_record_that_cannot_be_trained_again_stops_before_anything_trains(
+    committed, cli, tmp_path, edit, message
+):
+    study, home = committed
+    edited = _edited(study, tmp_path, edit)
+    code, out, err = cli("rerun", str(edited), "--results-dir", str(tmp_path / "r"), "--data-dir", str(home))
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_without_runs_jsonl_or_an_absent_method_is_one_line(committed, cli, tmp_path):
+    study, home = committed
+    code, _, err = cli("rerun", str(tmp_path), "--data-dir", str(home))
+    assert code == 1 and "runs.jsonl: no such file" in err
+    code, _, err = cli("rerun", str(study), "--methods", "paml", "--data-dir", str(home))
+    assert code == 1 and "option --methods" in err
+
+
+def test_a_tuned_record_keeps_its_study_and_trial_in_the_config_id(tmp_path):
+    tuned = {"study": "d/meta-sgd", "trial": 3, "settings": {"outer_lr": 1e-4}}
+    spec = make_spec("meta-sgd", {"outer_lr": 1e-4}, "cpu", tmp_path, tuned=tuned)
+    untuned = make_spec("meta-sgd", {"outer_lr": 1e-4}, "cpu", tmp_path)
+    assert spec.config_id != untuned.config_id
+    record = {
+        "run": "x",
+        "config": {
+            "method": "meta-sgd",
+            "config_id": spec.config_id,
+            "train": json.loads(json.dumps(vars(spec.train))),
+            "params": json.loads(json.dumps(vars(spec.params))),
+            "tuned": tuned,
+        },
+    }
+    assert spec_from_record(record, tmp_path).config_id == spec.config_id
+    record["config"]["tuned"] = {**tuned, "trial": 4}
+    with pytest.raises(ColdbenchError, match="config id"):
+        spec_from_record(record, tmp_path)
