@@ -991,7 +991,7 @@ CLAIMS += [
     Claim("docs/results.md", "{rows}", _splits_rows),
     Claim(
         "docs/results.md",
-        "REG-PAML and `global` ({runs} runs, {minutes} min of training summed,",
+        "MeLU, REG-PAML and `global` ({runs} runs, {minutes} min of training summed,",
         _splits_cost,
     ),
     Claim(
