@@ -645,7 +645,8 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "README.md",
-        "trials per method, floors too; `global`, `bias` and `transfer`, first tuned longer ({global}, {bias} "
+        "trials per method, floors too; `global`, `bias` and `transfer`, first tuned longer ({global}, "
+        "{bias} "
         "and {transfer}), pick the same settings at {rest})",
         _tuning_budgets,
     ),
@@ -1059,27 +1060,246 @@ CLAIMS += [
 
 # -------------------------------------------- committed studies trained again (results.md)
 
-RERUN_STUDIES = {"ml-100k": "ml100k", "synthetic": "synthetic"}
 
+def _rerun_check(study: str) -> Callable[[], dict[str, str]]:
+    """A rerun study's ``rerun.csv`` (``coldbench rerun --out``): its runs are the committed runs
+    (their overall MSE is the committed one, each names its commit), how many gave the recorded
+    means again, and how far the others moved."""
 
-def _rerun_check() -> dict[str, str]:
-    """Each rerun study's ``rerun.csv`` (``coldbench rerun --out``): its runs are the committed
-    runs (their overall MSE is the committed one), how many gave the recorded means again, and how
-    far the others moved."""
-    out = {}
-    for study, key in RERUN_STUDIES.items():
+    def values() -> dict[str, str]:
         compared = pd.read_csv(REFERENCE / study / "rerun.csv").set_index("run")
-        committed = {r["run"]: r["metrics"]["test"]["overall"]["mse"] for r in records(study)}
+        committed = {r["run"]: r for r in records(study)}
         assert sorted(compared.index) == sorted(committed), study
-        assert np.allclose(compared["mse_rerun"], [committed[run] for run in compared.index], rtol=1e-8, atol=0)
-        assert all(r["provenance"]["commit"] for r in records(study)), study  # each names its commit
+        mse_now = [committed[run]["metrics"]["test"]["overall"]["mse"] for run in compared.index]
+        assert np.allclose(compared["mse_rerun"], mse_now, rtol=1e-8, atol=0), study
+        assert all(r["provenance"]["commit"] for r in committed.values()), study  # each names its commit
         moved = compared[compared["largest_difference"] > 1e-6]
         mse = (compared["mse_rerun"] - compared["mse_recorded"]).abs() / compared["mse_recorded"]
-        ranking = moved["largest_difference_at"].str.contains("ndcg")
-        out[f"{key}_runs"] = str(len(compared))
-        out[f"{key}_same"] = str(len(compared) - len(moved))
-        out[f"{key}_mse"] = f"{mse.max():.0e}"
-        out[f"{key}_ranking"] = str(int(ranking.sum()))
-        out[f"{key}_largest"] = f"{compared['largest_difference'].max():.0e}"
-        out[f"{key}_mse_changed"] = str(int((mse > 1e-6).sum()))
+        at_mse = moved[moved["largest_difference_at"].str.endswith(" mse")]["largest_difference"]
+        seconds = sum(r["metrics"]["train_seconds"] for r in committed.values())
+        worst = compared["largest_difference"].idxmax()
+        assert "ndcg" in compared.loc[worst, "largest_difference_at"], worst  # "the largest … is an nDCG"
+        return {
+            "runs": str(len(compared)),
+            "same": str(len(compared) - len(moved)),
+            "moved": str(len(moved)),
+            "mse": pval(mse.max()) if mse.max() < 1e-3 else f"{mse.max():.0e}".replace("e-0", "e-"),
+            "mse_changed": str(int((mse > 1e-6).sum())),
+            "largest": f"{compared['largest_difference'].max():.0e}".replace("e-0", "e-"),
+            "ranking": str(int(moved["largest_difference_at"].str.contains("ndcg").sum())),
+            "group_mse": f"{at_mse.max():.0e}".replace("e-0", "e-"),
+            "hours": f"{seconds / 3600:.1f}",
+        }
+
+    return values
+
+
+def rerun_text(study: str) -> str:
+    return (
+        f"`{study}`'s {{runs}} runs, trained again this way ({{hours}} h of training summed, one thread "
+        f"each): "
+        "{same} give every recorded test mean to 1e-6. In the other {moved}, the overall test MSE moved "
+        "by at "
+        "most {mse} relative and one group's MSE by at most {group_mse}; the largest change of any recorded "
+        "mean, {largest} relative, is an nDCG, as in {ranking} of the {moved} (a last-bit change in two "
+        "predictions swaps two nearly tied query items)."
+    )
+
+
+CLAIMS += [Claim("docs/results.md", rerun_text(study), _rerun_check(study)) for study in ("ml-100k",)]
+
+
+# ------------------------------------------------------------- ML-100K, both presets (reproduction.md)
+
+ML100K_ROWS = (  # the section's table: label, method (the floors below the methods)
+    ("global", "global"),
+    ("transfer", "transfer"),
+    ("MeLU", "melu"),
+    ("Meta-SGD", "meta-sgd"),
+    ("PAML", "paml"),
+    ("REG-PAML", "reg-paml"),
+    ("AT-PAML", "at-paml"),
+    ("MAMO", "mamo"),
+    ("TaNP", "tanp"),
+)
+ML100K_TESTS = (  # the section's family: (key, variant, reference), in the order its prose quotes them
+    ("transfer_tbias", "transfer [tuned]", "bias [tuned]"),
+    ("transfer_pbias", "transfer [tuned]", "bias"),
+    ("reg_tbias", "reg-paml [tuned]", "bias [tuned]"),
+    ("reg_transfer", "reg-paml [tuned]", "transfer [tuned]"),
+    ("reg_paml", "reg-paml [tuned]", "paml [tuned]"),
+    ("at_paml", "at-paml [tuned]", "paml [tuned]"),
+    ("mamo_melu", "mamo [tuned]", "melu [tuned]"),
+    ("tanp_melu", "tanp [tuned]", "melu [tuned]"),
+    ("fo_reg", "reg-paml [paper] (first_order=True)", "reg-paml [paper]"),
+    ("anil_reg", "reg-paml [paper] (adapt=last)", "reg-paml [paper]"),
+    ("bias_tp", "bias [tuned]", "bias"),
+)
+
+
+def _runs_of(study: str, variant: str) -> list[dict]:
+    table = committed_runs(study).table
+    runs = set(table.loc[table["variant"] == variant, "run"])
+    chosen = sorted((r for r in records(study) if r["run"] in runs), key=lambda r: r["config"]["seed"])
+    assert chosen, (study, variant)
+    return chosen
+
+
+def _epochs(study: str, variant: str) -> str:
+    """``9, 9, 15 (4, 4, 10)``: epochs run and (best) per seed; ``20 (20)`` when all agree."""
+    runs = _runs_of(study, variant)
+    ran = [r["metrics"]["epochs_run"] for r in runs]
+    best = [r["metrics"]["best_epoch"] for r in runs]
+    if len(set(ran)) == 1:
+        low, high = min(best), max(best)
+        return f"{ran[0]} ({low})" if low == high else f"{ran[0]} ({low}–{high})"
+    return f"{', '.join(map(str, ran))} ({', '.join(map(str, best))})"
+
+
+def _valid(study: str, variant: str) -> str:
+    """The validation MSE of the selected epoch, mean over seeds."""
+    return f3(np.mean([r["metrics"]["valid_mse"] for r in _runs_of(study, variant)]))
+
+
+def _split_cell(text: str) -> tuple[str, str]:
+    mean, interval = text.split(" ", 1)
+    return mean, interval
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}".replace("-", "−")
+
+
+def _verdict(q: float) -> str:
+    return "significant after correction" if q < 0.05 else "not significant after correction"
+
+
+@cache
+def _ml100k_section() -> dict[str, str]:
+    from coldbench.report.stats import holm, paired_ttest_p
+    from coldbench.report.tables.measure import Measurements
+
+    study = "ml-100k"
+    measured = Measurements(committed_runs(study).table, "paired")
+    out: dict[str, str] = {"family": str(len(ML100K_TESTS))}
+    tests = {
+        key: (
+            measured.mean(a, "mse") - measured.mean(b, "mse"),
+            paired_ttest_p(measured.users(a, "mse"), measured.users(b, "mse")),
+        )
+        for key, a, b in ML100K_TESTS
+    }
+    adjusted = holm(np.array([p for _, p in tests.values()]))
+    for (key, (difference, p)), q in zip(tests.items(), adjusted):
+        out |= {f"{key}_d": f"{abs(difference):.3f}", f"{key}_s": _signed(difference)}
+        out |= {f"{key}_p": pval(p), f"{key}_h": pval(q), f"{key}_v": _verdict(q)}
+    # the prose's words: REG-PAML beats PAML, AT-PAML does not; TaNP worse than MeLU
+    assert tests["reg_paml"][0] < 0 and tests["tanp_melu"][0] > 0
+    assert adjusted[4] < 0.05 <= adjusted[5]
+    for _, method in ML100K_ROWS:
+        key = method.replace("-", "_")
+        out[f"{key}_paper"] = cell(study, "table-main-paper", f"{method} [paper]", "MSE")
+        out[f"{key}_pe"] = _epochs(study, f"{method} [paper]")
+        out[f"{key}_tuned"] = cell(study, "table-main-tuned", f"{method} [tuned]", "MSE")
+        out[f"{key}_te"] = _epochs(study, f"{method} [tuned]")
+        out[f"{key}_valid"] = _valid(study, f"{method} [tuned]")
+    for floor in ("constant", "user-mean"):
+        out[f"{floor.replace('-', '_')}_paper"] = cell(study, "table-main-paper", floor, "MSE")
+    for key, name, row in (
+        ("bias_paper", "table-main-paper", "bias"),
+        ("bias_tuned", "table-main-tuned", "bias [tuned]"),
+    ):
+        out[key], out[f"{key}_ci"] = _split_cell(cell(study, name, row, "MSE"))
+    out["bias_valid"], out["bias_paper_valid"] = _valid(study, "bias [tuned]"), _valid(study, "bias")
+    means = {m: measured.mean(f"{m} [tuned]", "mse") for _, m in ML100K_ROWS}
+    close = [means[m] for m in ("paml", "reg-paml", "at-paml", "melu", "meta-sgd", "mamo")]
+    assert max(close) - min(close) < 0.03  # "all land within 0.03 of each other"
+    out["close_low"], out["close_high"] = f3(min(close)), f3(max(close))
+    ndcg = {m: measured.mean(f"{m} [tuned]", "ndcg@3") for _, m in ML100K_ROWS if m != "global"}
+    assert sorted(ndcg, key=ndcg.get)[-2:] == ["tanp", "transfer"]  # of the meta-trained: TaNP after transfer
+    out["tanp_ndcg3"], out["transfer_ndcg3"] = f3(ndcg["tanp"]), f3(ndcg["transfer"])
+    for name in ("paper", "tuned"):
+        frame = table(study, f"table-minor-major-{name}")
+        assert (frame["p Holm"].astype(float) == 1).all()  # "Holm-adjusted p = 1 for every row"
+        p = frame["p-value"].astype(float)
+        out[f"mm_{name}_low"], out[f"mm_{name}_high"] = f"{p.min():.2f}", f"{p.max():.2f}"
+    gammas = {f3(measured.mean(f"reg-paml [paper] (gamma={g})", "mse")) for g in ("1e-05", "0.0001", "0.01")}
+    assert gammas == {f3(measured.mean("reg-paml [paper]", "mse"))}  # the same to three decimals
+    out["gamma_mse"] = gammas.pop()
+    readings = (
+        "meta-sgd [paper] (bounded=True)",
+        "melu [paper] (first_order=True)",
+        "melu [paper] (adapt=last)",
+    )
+    out["melu_mse"] = f3(measured.mean("melu [paper]", "mse"))
+    assert {f3(measured.mean(v, "mse")) for v in readings} == {out["melu_mse"]}  # each equals MeLU
+    out["reg_paper"] = f3(measured.mean("reg-paml [paper]", "mse"))
+    out["fo_reg"] = f3(measured.mean("reg-paml [paper] (first_order=True)", "mse"))
+    out["anil_reg"] = f3(measured.mean("reg-paml [paper] (adapt=last)", "mse"))
+    out["transfer_t"], out["reg_t"] = f3(means["transfer"]), f3(means["reg-paml"])
     return out
+
+
+ML100K_TEXT = (  # reproduction.md's ML-100K section, as templates of the committed study's numbers
+    "Holm-adjusted over the {family} tests this section quotes (its family; the committed tables apply Holm "
+    "over each table).",
+    "| global | {global_paper} | {global_pe} | {global_tuned} | | {global_te} | outer 8.2e-3 (5e-5) |\n"
+    "| transfer | {transfer_paper} | {transfer_pe} | {transfer_tuned} | {transfer_tbias_p} "
+    "({transfer_tbias_h}) | "
+    "{transfer_te} | outer 1.2e-3, fine-tune rate 3.5e-3, 4 steps (5e-5, 1e-3, 1 step) |\n"
+    "| MeLU | {melu_paper} | {melu_pe} | {melu_tuned} | | {melu_te} | outer 7.8e-4, inner 4.8e-3 (5e-5, "
+    "1e-5) |\n"
+    "| Meta-SGD | {meta_sgd_paper} | {meta_sgd_pe} | {meta_sgd_tuned} | | {meta_sgd_te} | outer 1.6e-4, "
+    "unbounded, "
+    "α₀ 4.4e-5 (5e-5, unbounded, 1e-5) |\n"
+    "| PAML | {paml_paper} | {paml_pe} | {paml_tuned} | | {paml_te} | outer 1.6e-4, α_max 7.3e-3 (5e-6, "
+    "1e-3) |\n"
+    "| REG-PAML | {reg_paml_paper} | {reg_paml_pe} | {reg_paml_tuned} | {reg_tbias_p} ({reg_tbias_h}) | "
+    "{reg_paml_te} | "
+    "outer 2.8e-4, α_max 6.2e-3, γ 0.044 (5e-5, 1e-3, 1e-3) |\n"
+    "| AT-PAML | {at_paml_paper} | {at_paml_pe} | {at_paml_tuned} | | {at_paml_te} | outer 8.4e-4, α_max "
+    "8.3e-3, δ 2.2, "
+    "K 6, Gaussian, memory 1,945 (5e-5, 1e-3, 2, 20, Gaussian, 10,000) |\n"
+    "| MAMO | {mamo_paper} | {mamo_pe} | {mamo_tuned} | | {mamo_te} | outer 3.2e-4, local 3.6e-3, 7 "
+    "slots, τ 1.4e-3 "
+    "(5e-5, 1e-2, 3, 1e-2) |\n"
+    "| TaNP | {tanp_paper} | {tanp_pe} | {tanp_tuned} | | {tanp_te} | outer 3.7e-4, 16 clusters, "
+    "temperature 0.31, "
+    "KL weight 0.017 (1e-4, 7, 1.0, 1.0) |\n"
+    "| *floor* constant | {constant_paper} | – | (nothing to tune) | | | |\n"
+    "| *floor* user-mean | {user_mean_paper} | – | (nothing to tune) | | | |\n"
+    "| *floor* bias | **{bias_paper}** {bias_paper_ci} | – | **{bias_tuned}** {bias_tuned_ci} | | | "
+    "shrinkage item 3.5, "
+    "user 0.25 (25, 10) |",
+    "Validation MSE of the tuned runs (mean over seeds): transfer {transfer_valid}, MAMO {mamo_valid}, PAML "
+    "{paml_valid}, REG-PAML {reg_paml_valid}, MeLU {melu_valid}, Meta-SGD {meta_sgd_valid}, AT-PAML "
+    "{at_paml_valid}, TaNP {tanp_valid}, global {global_valid}; `bias` {bias_valid}.",
+    "The best tuned method, transfer learning ({transfer_t}), is {transfer_tbias_d} above the tuned "
+    "`bias` (p = "
+    "{transfer_tbias_p}, Holm {transfer_tbias_h}: {transfer_tbias_v}) and {transfer_pbias_d} above the "
+    "paper-preset "
+    "`bias` (p = {transfer_pbias_p}, Holm {transfer_pbias_h}); tuned REG-PAML is {reg_tbias_d} above (p = "
+    "{reg_tbias_p}, Holm {reg_tbias_h}).",
+    "PAML family, MeLU, Meta-SGD and MAMO all land within 0.03 of each other ({close_low}–{close_high}).",
+    "tuned REG-PAML ({reg_t}) is not better than tuned transfer ({transfer_t}): its MSE is "
+    "{reg_transfer_d} higher "
+    "(paired p = {reg_transfer_p}, Holm {reg_transfer_h}: {reg_transfer_v}),",
+    "tuned REG-PAML beats tuned PAML by {reg_paml_d} (p = {reg_paml_p}, Holm {reg_paml_h}); tuned AT-PAML "
+    "does not "
+    "({at_paml_s}, p = {at_paml_p}, Holm {at_paml_h}).",
+    "tuned MAMO is {mamo_melu_d} below tuned MeLU (p = {mamo_melu_p}, Holm {mamo_melu_h}: {mamo_melu_v}); "
+    "tuned TaNP "
+    "is worse than MeLU by {tanp_melu_d} (p = {tanp_melu_p}, Holm {tanp_melu_h}) on MSE, though its nDCG@3 "
+    "({tanp_ndcg3}) is the best of the meta-trained methods after transfer ({transfer_ndcg3}).",
+    "(Holm-adjusted p = 1 for every row; unadjusted {mm_tuned_low}–{mm_tuned_high} tuned).",
+    "give the same MSE to three decimals ({gamma_mse}), and bounded Meta-SGD equals MeLU ({melu_mse}).",
+    "FO-MAML and ANIL MeLU equal plain MeLU to three decimals ({melu_mse}):",
+    "FO REG-PAML equals REG-PAML ({fo_reg} against {reg_paper}, p = {fo_reg_p}, Holm {fo_reg_h}); ANIL "
+    "REG-PAML (only "
+    "the output layer adapts) is slightly worse ({anil_reg}, {anil_reg_s}, p = {anil_reg_p}, Holm "
+    "{anil_reg_h}).",
+    "the tuned `bias` is better on validation ({bias_valid} against {bias_paper_valid}) but not on test "
+    "({bias_tuned} against {bias_paper}, p = {bias_tp_p}, Holm {bias_tp_h}).",
+)
+
+CLAIMS += [Claim("docs/reproduction.md", text, _ml100k_section) for text in ML100K_TEXT]
