@@ -171,3 +171,25 @@ def test_a_tuned_record_keeps_its_study_and_trial_in_the_config_id(tmp_path):
     record["config"]["tuned"] = {**tuned, "trial": 4}
     with pytest.raises(ColdbenchError, match="config id"):
         spec_from_record(record, tmp_path)
+
+
+def test_a_record_from_before_a_setting_existed_keeps_what_the_run_did(tmp_path):
+    """A paper-preset run trained before early stopping existed records no ``patience``: it ran
+    without early stopping, which is ``patience=0`` now, and its config id says so."""
+    from coldbench.config import as_dict
+
+    spec = make_spec("meta-sgd", {"epochs": 20, "patience": 0, "min_delta": 0.0}, "cpu", tmp_path)
+    train = {
+        k: v for k, v in as_dict(spec.train).items() if k not in ("patience", "min_delta", "adapt", "item_id")
+    }
+    record = {
+        "run": "x",
+        "config": {
+            "method": "meta-sgd",
+            "config_id": spec.config_id,
+            "train": train,
+            "params": as_dict(spec.params),
+        },
+    }
+    rebuilt = spec_from_record(record, tmp_path)
+    assert rebuilt.config_id == spec.config_id and rebuilt.train.patience == 0

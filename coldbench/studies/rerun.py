@@ -50,12 +50,25 @@ def study_records(study: Path) -> list[dict]:
     return read_runs_jsonl(study)
 
 
+def _earlier_behaviour(config: dict) -> dict:
+    """Settings added after a run was trained, at the value that keeps what the run did then (a
+    record from before early stopping existed trained without it: ``patience=0``)."""
+    from dataclasses import fields
+
+    from coldbench.config import LATER_DEFAULTS, LATER_PARAM_DEFAULTS
+    from coldbench.methods import METHODS
+
+    known = {f.name for f in fields(METHODS.get(config["method"]).Config)}
+    params = {k: v for k, v in LATER_PARAM_DEFAULTS.items() if k in known and k not in config["params"]}
+    return {**{k: v for k, v in LATER_DEFAULTS.items() if k not in config["train"]}, **params}
+
+
 def spec_from_record(record: dict, results_dir: Path, device: str = "cpu"):  # noqa: ANN201 - RunSpec (torch)
     """The run spec a record describes; it must give the record's config id."""
     from coldbench.training.trainer import make_spec
 
     config = record["config"]
-    settings = {**config["train"], **config["params"]}
+    settings = {**_earlier_behaviour(config), **config["train"], **config["params"]}
     spec = make_spec(config["method"], settings, device, results_dir, tuned=config.get("tuned"))
     if spec.config_id != config["config_id"]:
         raise ColdbenchError(
