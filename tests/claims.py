@@ -1227,6 +1227,7 @@ def _ml100k_section() -> dict[str, str]:
         out[f"{key}_tuned"] = cell(study, "table-main-tuned", f"{method} [tuned]", "MSE")
         out[f"{key}_te"] = _epochs(study, f"{method} [tuned]")
         out[f"{key}_valid"] = _valid(study, f"{method} [tuned]")
+        out[f"{key}_set"] = tuned_settings(study, method)
     for floor in ("constant", "user-mean"):
         out[f"{floor.replace('-', '_')}_paper"] = cell(study, "table-main-paper", floor, "MSE")
     for key, name, row in (
@@ -1235,6 +1236,7 @@ def _ml100k_section() -> dict[str, str]:
     ):
         out[key], out[f"{key}_ci"] = _split_cell(cell(study, name, row, "MSE"))
     out["bias_valid"], out["bias_paper_valid"] = _valid(study, "bias [tuned]"), _valid(study, "bias")
+    out["bias_set"] = tuned_settings(study, "bias")
     means = {m: measured.mean(f"{m} [tuned]", "mse") for _, m in ML100K_ROWS}
     close = [means[m] for m in ("paml", "reg-paml", "at-paml", "melu", "meta-sgd", "mamo")]
     assert max(close) - min(close) < 0.03  # "all land within 0.03 of each other"
@@ -1264,37 +1266,38 @@ def _ml100k_section() -> dict[str, str]:
     return out
 
 
+ML100K_P = {"transfer": "transfer_tbias", "reg-paml": "reg_tbias"}  # the table's "p vs bias" cells
+
+
+def _ml100k_table() -> str:
+    """The section's table, every cell a field of ``_ml100k_section``."""
+    rows = []
+    for label, method in ML100K_ROWS:
+        key, test = method.replace("-", "_"), ML100K_P.get(method)
+        p = f"{{{test}_p}} ({{{test}_h}})" if test else ""
+        cells = [
+            label,
+            f"{{{key}_paper}}",
+            f"{{{key}_pe}}",
+            f"{{{key}_tuned}}",
+            p,
+            f"{{{key}_te}}",
+            f"{{{key}_set}}",
+        ]
+        rows.append(f"| {' | '.join(cells)} |")
+    rows += [
+        "| *floor* constant | {constant_paper} | – | (nothing to tune) | | | |",
+        "| *floor* user-mean | {user_mean_paper} | – | (nothing to tune) | | | |",
+        "| *floor* bias | **{bias_paper}** {bias_paper_ci} | – | **{bias_tuned}** {bias_tuned_ci} | | | "
+        "{bias_set} |",
+    ]
+    return "\n".join(rows)
+
+
 ML100K_TEXT = (  # reproduction.md's ML-100K section, as templates of the committed study's numbers
     "Holm-adjusted over the {family} tests this section quotes (its family; the committed tables apply Holm "
     "over each table).",
-    "| global | {global_paper} | {global_pe} | {global_tuned} | | {global_te} | outer 8.2e-3 (5e-5) |\n"
-    "| transfer | {transfer_paper} | {transfer_pe} | {transfer_tuned} | {transfer_tbias_p} "
-    "({transfer_tbias_h}) | "
-    "{transfer_te} | outer 1.2e-3, fine-tune rate 3.5e-3, 4 steps (5e-5, 1e-3, 1 step) |\n"
-    "| MeLU | {melu_paper} | {melu_pe} | {melu_tuned} | | {melu_te} | outer 7.8e-4, inner 4.8e-3 (5e-5, "
-    "1e-5) |\n"
-    "| Meta-SGD | {meta_sgd_paper} | {meta_sgd_pe} | {meta_sgd_tuned} | | {meta_sgd_te} | outer 1.6e-4, "
-    "unbounded, "
-    "α₀ 4.4e-5 (5e-5, unbounded, 1e-5) |\n"
-    "| PAML | {paml_paper} | {paml_pe} | {paml_tuned} | | {paml_te} | outer 1.6e-4, α_max 7.3e-3 (5e-6, "
-    "1e-3) |\n"
-    "| REG-PAML | {reg_paml_paper} | {reg_paml_pe} | {reg_paml_tuned} | {reg_tbias_p} ({reg_tbias_h}) | "
-    "{reg_paml_te} | "
-    "outer 2.8e-4, α_max 6.2e-3, γ 0.044 (5e-5, 1e-3, 1e-3) |\n"
-    "| AT-PAML | {at_paml_paper} | {at_paml_pe} | {at_paml_tuned} | | {at_paml_te} | outer 8.4e-4, α_max "
-    "8.3e-3, δ 2.2, "
-    "K 6, Gaussian, memory 1,945 (5e-5, 1e-3, 2, 20, Gaussian, 10,000) |\n"
-    "| MAMO | {mamo_paper} | {mamo_pe} | {mamo_tuned} | | {mamo_te} | outer 3.2e-4, local 3.6e-3, 7 "
-    "slots, τ 1.4e-3 "
-    "(5e-5, 1e-2, 3, 1e-2) |\n"
-    "| TaNP | {tanp_paper} | {tanp_pe} | {tanp_tuned} | | {tanp_te} | outer 3.7e-4, 16 clusters, "
-    "temperature 0.31, "
-    "KL weight 0.017 (1e-4, 7, 1.0, 1.0) |\n"
-    "| *floor* constant | {constant_paper} | – | (nothing to tune) | | | |\n"
-    "| *floor* user-mean | {user_mean_paper} | – | (nothing to tune) | | | |\n"
-    "| *floor* bias | **{bias_paper}** {bias_paper_ci} | – | **{bias_tuned}** {bias_tuned_ci} | | | "
-    "shrinkage item 3.5, "
-    "user 0.25 (25, 10) |",
+    "{table}",
     "Validation MSE of the tuned runs (mean over seeds): transfer {transfer_valid}, MAMO {mamo_valid}, PAML "
     "{paml_valid}, REG-PAML {reg_paml_valid}, MeLU {melu_valid}, Meta-SGD {meta_sgd_valid}, AT-PAML "
     "{at_paml_valid}, TaNP {tanp_valid}, global {global_valid}; `bias` {bias_valid}.",
@@ -1326,7 +1329,10 @@ ML100K_TEXT = (  # reproduction.md's ML-100K section, as templates of the commit
     "({bias_tuned} against {bias_paper}, p = {bias_tp_p}, Holm {bias_tp_h}).",
 )
 
-CLAIMS += [Claim("docs/reproduction.md", text, _ml100k_section) for text in ML100K_TEXT]
+CLAIMS += [
+    Claim("docs/reproduction.md", text.replace("{table}", _ml100k_table()), _ml100k_section)
+    for text in ML100K_TEXT
+]
 
 
 # --------------------------------------------------- the synthetic data, both presets (reproduction.md)
@@ -1515,3 +1521,67 @@ SYNTHETIC_TUNED_TEXT = (
     "{bias_groups}.",
     "100-epoch maximum, and {melu_improving} of them were still improving there (best epochs {melu_best}).",
 )
+
+
+def _rate(x: float) -> str:
+    """``8.2e-3``, ``5e-5``: a rate as the settings column writes it."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+
+
+def _g2(x: float) -> str:
+    return f"{x:.2g}"
+
+
+OUTER = ("outer_lr", "outer {}", _rate)
+SETTING_WORDS: dict[str, tuple[tuple[str, str, Callable[[object], str]], ...]] = {  # key, words, value format
+    "global": (OUTER,),
+    "transfer": (OUTER, ("finetune_lr", "fine-tune rate {}", _rate), ("finetune_steps", "{} steps", str)),
+    "melu": (OUTER, ("inner_lr", "inner {}", _rate)),
+    "meta-sgd": (
+        OUTER,
+        ("bounded", "{}", lambda v: "bounded" if v else "unbounded"),
+        ("init_lr", "α₀ {}", _rate),
+    ),
+    "paml": (OUTER, ("max_lr", "α_max {}", _rate)),
+    "reg-paml": (
+        OUTER,
+        ("max_lr", "α_max {}", _rate),
+        ("gamma", "γ {}", lambda v: _g2(v) if v >= 0.01 else _rate(v)),
+    ),
+    "at-paml": (
+        OUTER,
+        ("max_lr", "α_max {}", _rate),
+        ("delta", "δ {}", _g2),
+        ("neighbours", "K {}", str),
+        ("kernel", "{}", lambda v: "Gaussian" if v == "gaussian" else v),
+        ("memory_size", "memory {}", lambda v: f"{v:,}"),
+    ),
+    "mamo": (
+        OUTER,
+        ("local_lr", "local {}", _rate),
+        ("n_slots", "{} slots", str),
+        ("bias_scale", "τ {}", _rate),
+    ),
+    "tanp": (
+        OUTER,
+        ("clusters", "{} clusters", str),
+        ("temperature", "temperature {}", _g2),
+        ("kl_weight", "KL weight {}", _g2),
+    ),
+    "bias": (("item_shrinkage", "shrinkage item {}", _g2), ("user_shrinkage", "user {}", _g2)),
+}
+
+
+def tuned_settings(study: str, method: str) -> str:
+    """``outer 1.2e-3, fine-tune rate 3.5e-3, 4 steps (5e-5, 1e-3, 1)``: the tuned study's best
+    settings, then in brackets the paper preset's (the method's defaults), values only."""
+    runs = _runs_of(study, f"{method} [tuned]")
+    (settings,) = {json.dumps(r["config"]["tuned"]["settings"], sort_keys=True) for r in runs}
+    tuned_values, defaults = json.loads(settings), runs[0]["config"]["method_info"]["defaults"]
+    words = SETTING_WORDS[method]
+    assert {key for key, _, _ in words} <= set(tuned_values), (
+        method
+    )  # tuned settings only (MAMO, TaNP: the main ones)
+    now = ", ".join(text.format(write(tuned_values[key])) for key, text, write in words)
+    return f"{now} ({', '.join(write(defaults[key]) for key, _, write in words)})"
