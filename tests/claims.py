@@ -1586,5 +1586,6 @@ def tuned_settings(study: str, method: str) -> str:
     now = ", ".join(text.format(write(tuned_values[key])) for key, text, write in words)
     return f"{now} ({', '.join(write(defaults[key]) for key, _, write in words)})"
 
+
 CLAIMS += [Claim("docs/reproduction.md", text, _synthetic_paper) for text in SYNTHETIC_TEXT]
 CLAIMS += [Claim("docs/reproduction.md", text, _synthetic_tuned) for text in SYNTHETIC_TUNED_TEXT]
