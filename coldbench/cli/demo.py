@@ -10,7 +10,7 @@ from rich.console import Console
 
 from coldbench.choices import DEMO_EPOCHS, DEMO_SEEDS
 from coldbench.cli import app
-from coldbench.cli.options import examples, parse_pairs
+from coldbench.cli.options import comma_names, examples, parse_pairs
 from coldbench.errors import ColdbenchError
 
 console = Console()
@@ -22,7 +22,7 @@ def _methods(text: str | None) -> list[str] | None:
         return None
     from coldbench.methods import METHODS
 
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = comma_names(text)
     for name in names or [""]:
         try:
             METHODS.get(name)

@@ -102,6 +102,11 @@ def check_threads(threads: int | None) -> None:
         raise ColdbenchError(f"option --threads {threads}: must be at least 1")
 
 
+def comma_names(text: str) -> list[str]:
+    """Comma-separated names (``--methods a,b``), each once, in the order given."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
 def examples(*lines: str) -> str:
     """A command's help epilog: its example command lines, one a paragraph."""
     return "Examples:\n\n" + "\n\n".join(lines)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from coldbench.cli import app
-from coldbench.cli.options import ThreadsOption, check_threads, examples
+from coldbench.cli.options import ThreadsOption, check_threads, comma_names, examples
 from coldbench.paths import check_folder_writable
 from coldbench.progress import TrainView
 from coldbench.studies.rerun import SAME, Rerun, rerun_study, write_outcomes
@@ -80,7 +80,7 @@ def rerun_cli(
         import torch
 
         torch.set_num_threads(threads)
-    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    names = comma_names(methods) if methods else None
     view = _RerunView()
     outcomes = []
     try:

@@ -25,6 +25,7 @@ from coldbench.cli.options import (
     TunedOption,
     check_threads,
     collect_settings,
+    comma_names,
     examples,
 )
 from coldbench.errors import ColdbenchError
@@ -34,11 +35,6 @@ from coldbench.training.stopping import still_improving, worse_than_constant
 console = Console()
 
 WorkersOption = Annotated[int, typer.Option(help="Jobs at once (local: processes; ray: local CPUs).")]
-
-
-def _names(text: str) -> list[str]:
-    """Comma-separated names, each once, in the order given."""
-    return list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
 
 
 def _meta_trained(method: str) -> bool:
@@ -181,8 +177,8 @@ def sweep_cli(
     wanted = parse_shots(shots) if shots is not None else None  # checked before anything trains
     overrides, origins = collect_settings(None, set_, epochs)
     jobs = plan_sweep(
-        _names(methods),
-        _names(datasets),
+        comma_names(methods),
+        comma_names(datasets),
         seeds,
         overrides=overrides,
         origins=origins,

@@ -26,7 +26,6 @@ class Rerun:
 
     run: str  # method/config_id/seed-N, as in runs.jsonl
     dataset: str
-    path: Path
     largest_difference: float  # relative, over the recorded test means (overall, major, minor)
     metric: str  # the group and metric where it is largest
     recorded: float
@@ -121,9 +120,11 @@ def rerun_study(
     """
     from coldbench.training.trainer import train_spec
 
-    records = [r for r in study_records(study) if not methods or r["config"]["method"] in methods]
-    if methods and not records:
-        raise ColdbenchError(f"option --methods: {study} has no run of {', '.join(methods)}")
+    records = study_records(study)
+    absent = [m for m in methods or [] if m not in {r["config"]["method"] for r in records}]
+    if absent:
+        raise ColdbenchError(f"option --methods: {study} has no run of {', '.join(absent)}")
+    records = [r for r in records if not methods or r["config"]["method"] in methods]
     loaded: dict = {}
     planned = [
         (
@@ -140,7 +141,7 @@ def rerun_study(
         recorded, new = record["metrics"]["test"], result.metrics["test"]
         mse = (recorded["overall"].get("mse", math.nan), new["overall"].get("mse", math.nan))
         worst = _largest_difference(recorded, new)
-        yield Rerun(record["run"], dataset.name, result.path, *worst, result.skipped, *mse)
+        yield Rerun(record["run"], dataset.name, *worst, result.skipped, *mse)
 
 
 def write_outcomes(outcomes: list[Rerun], dest: Path) -> None:
