@@ -44,6 +44,12 @@ def f3(x: float) -> str:
     return f"{x:.3f}"
 
 
+def sci2(x: float) -> str:
+    """``4.4e-3``: two significant digits in powers of ten."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}"
 
@@ -110,6 +116,14 @@ def committed_runs(study: str):
     from coldbench.report.runs import load_committed
 
     return load_committed(REFERENCE / study)
+
+
+@cache
+def measurements(study: str):  # noqa: ANN201 - Measurements (imports the report package)
+    """The committed study's per-user scores as its tables measure them (paired: users × seeds)."""
+    from coldbench.report.tables.measure import Measurements
+
+    return Measurements(committed_runs(study).table, "paired")
 
 
 @cache
@@ -861,11 +875,9 @@ def feature_bias_tests(study: str) -> pd.DataFrame:
     """Every meta-learner against the feature-aware ``bias`` floor on the new-item states, MSE and
     nDCG@3: paired t-tests over the state's users, Holm over this family (it is not the table's)."""
     from coldbench.report.stats import holm, paired_ttest_p
-    from coldbench.report.tables.measure import Measurements
 
-    runs = committed_runs(study)
-    measured = Measurements(runs.table, "paired")
-    learners = [v for v in runs.table["variant"].unique() if v.split(" ")[0] in NAMES]
+    measured = measurements(study)
+    learners = [v for v in committed_runs(study).table["variant"].unique() if v.split(" ")[0] in NAMES]
     rows = []
     for variant in learners:
         for state in NEW_ITEM_STATES:
@@ -1084,10 +1096,10 @@ def _rerun_check(study: str) -> Callable[[], dict[str, str]]:
             "runs": str(len(compared)),
             "same": str(len(compared) - len(moved)),
             "moved": str(len(moved)),
-            "mse": pval(mse.max()) if mse.max() < 1e-3 else f"{mse.max():.0e}".replace("e-0", "e-"),
+            "mse": sci2(mse.max()),
             "mse_changed": str(int((mse > 1e-6).sum())),
             "ranking": str(int(moved["largest_difference_at"].str.contains("ndcg").sum())),
-            "group_mse": f"{at_mse.max():.0e}".replace("e-0", "e-"),
+            "group_mse": sci2(at_mse.max()),
             "hours": f"{seconds / 3600:.1f}",
         }
 
@@ -1184,9 +1196,8 @@ def _family(study: str, family: tuple[tuple[str, str, str], ...]) -> tuple[dict[
     """A section's family of MSE tests (key, variant, reference): each difference of means and its
     paired t-test over users, Holm-adjusted over the family; as prose fields and as numbers."""
     from coldbench.report.stats import holm, paired_ttest_p
-    from coldbench.report.tables.measure import Measurements
 
-    measured = Measurements(committed_runs(study).table, "paired")
+    measured = measurements(study)
     tests = {
         key: (
             measured.mean(a, "mse") - measured.mean(b, "mse"),
@@ -1212,10 +1223,8 @@ def _verdict(q: float) -> str:
 
 @cache
 def _ml100k_section() -> dict[str, str]:
-    from coldbench.report.tables.measure import Measurements
-
     study = "ml-100k"
-    measured = Measurements(committed_runs(study).table, "paired")
+    measured = measurements(study)
     out, tests, adjusted = _family(study, ML100K_TESTS)
     # the prose's words: REG-PAML beats PAML, AT-PAML does not; TaNP worse than MeLU
     assert tests["reg_paml"][0] < 0 and tests["tanp_melu"][0] > 0
@@ -1373,10 +1382,8 @@ def _group_cells(study: str, name: str, row: str) -> str:
 
 @cache
 def _synthetic_paper() -> dict[str, str]:
-    from coldbench.report.tables.measure import Measurements
-
     study = "synthetic"
-    measured = Measurements(committed_runs(study).table, "paired")
+    measured = measurements(study)
     out, tests, adjusted = _family(study, SYNTHETIC_PAPER_TESTS)
     overall = records(study)[0]["metrics"]["test"]
     out |= {"users": str(overall["overall"]["n_users"]), "major": str(overall["major"]["n_users"])}
@@ -1428,10 +1435,8 @@ def _synthetic_paper() -> dict[str, str]:
 
 @cache
 def _synthetic_tuned() -> dict[str, str]:
-    from coldbench.report.tables.measure import Measurements
-
     study = "synthetic"
-    measured = Measurements(committed_runs(study).table, "paired")
+    measured = measurements(study)
     out, tests, adjusted = _family(study, SYNTHETIC_TUNED_TESTS)
     means = {m: measured.mean(f"{m} [tuned]", "mse") for m in SYNTHETIC_METHODS}
     for method in SYNTHETIC_METHODS:
