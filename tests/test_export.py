@@ -252,8 +252,9 @@ def test_committed_reference_tables_match_their_runs(folder):
     for study in parts or [folder]:
         assert (study / "runs.jsonl").is_file() and not (study / "runs").exists()
         files = {p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file()}
-        # nothing committed but the export and `rerun --out`'s comparison (tests/claims.py reads it)
-        assert files - {"exported-files.txt", "rerun.csv"} == exported_files(study)
+        # nothing committed but the export, `rerun --out`'s comparison and the binary ranking metrics of
+        # benchmarks/recbole_metrics.py --out (tests/claims.py reads both)
+        assert files - {"exported-files.txt", "rerun.csv", "recbole_metrics.parquet"} == exported_files(study)
         storages = [
             record["config"]["tuned"]["storage"]
             for record in map(json.loads, (study / "runs.jsonl").read_text().splitlines())

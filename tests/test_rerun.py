@@ -80,6 +80,11 @@ def test_every_run_trains_again_to_its_recorded_means_with_per_user_scores(commi
     recorded = {r["run"]: r["metrics"]["test"]["overall"]["mse"] for r in _records(study)}
     assert compared["mse_recorded"].to_dict() == pytest.approx(recorded, rel=1e-8)
     assert (compared["largest_difference"] <= 1e-6).all() and (compared["dataset"] == "synthetic").all()
+    seconds = {
+        run: json.loads((tmp_path / "synthetic" / run / "metrics.json").read_text())["train_seconds"]
+        for run in compared.index
+    }
+    assert compared["train_seconds"].to_dict() == pytest.approx(seconds, rel=1e-8)
     runs = [record["run"] for record in _records(study)]
     for run in runs:
         assert f"{run}: same test means as recorded" in out

@@ -33,6 +33,7 @@ class Rerun:
     skipped: bool  # finished earlier in the results folder
     mse_recorded: float  # overall test MSE
     mse_rerun: float
+    train_seconds: float  # the rerun's (its recorded ``train_seconds``; a reused run's own)
 
     @property
     def same(self) -> bool:
@@ -141,7 +142,8 @@ def rerun_study(
         recorded, new = record["metrics"]["test"], result.metrics["test"]
         mse = (recorded["overall"].get("mse", math.nan), new["overall"].get("mse", math.nan))
         worst = _largest_difference(recorded, new)
-        yield Rerun(record["run"], dataset.name, *worst, result.skipped, *mse)
+        seconds = result.metrics.get("train_seconds", math.nan)
+        yield Rerun(record["run"], dataset.name, *worst, result.skipped, *mse, seconds)
 
 
 def write_outcomes(outcomes: list[Rerun], dest: Path) -> None:
@@ -159,6 +161,7 @@ def write_outcomes(outcomes: list[Rerun], dest: Path) -> None:
         "largest_difference",
         "mse_recorded",
         "mse_rerun",
+        "train_seconds",
     )
     frame = pd.DataFrame([{c: getattr(o, c) for c in columns} for o in outcomes], columns=list(columns))
     frame = frame.rename(columns={"metric": "largest_difference_at"})
