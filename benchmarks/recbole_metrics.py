@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +67,11 @@ def per_user(results_dir: Path, k: int = 5, dataset: str | None = None) -> tuple
 
 
 def write_atomic(table: pd.DataFrame, out: Path) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(handle)
-    try:
+    """Write the table whole or not at all, with the permissions of any file written here."""
+    from coldbench.atomic_io import atomic_path
+
+    with atomic_path(out) as temporary:
         table.to_parquet(temporary, index=False)
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def summary(table: pd.DataFrame, keys: dict, k: int) -> str:

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import ndcg_score
 
+from coldbench.atomic_io import current_umask
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "recbole_metrics.py"
 
 
@@ -81,6 +83,7 @@ def test_the_out_file_holds_each_runs_users_and_nothing_of_the_data(rb, tmp_path
     assert all(table[c].dtype == np.float32 for c in ("p@1", "ndcg_binary@1", "mrr@1"))
     assert "| d | melu | 20 | 2 | 0.500 ± 0.000 |" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # as every file coldbench writes
 
 
 def test_no_runs_of_the_dataset_is_one_line_naming_it(rb, tmp_path):
