@@ -19,7 +19,7 @@ from coldbench.report.export import (
     export_study,
     exported_files,
 )
-from coldbench.report.runs import Runs, committed_studies, load_runs
+from coldbench.report.runs import Runs, committed_studies, load_runs, read_runs_jsonl
 from coldbench.testing import write_fake_run
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -162,9 +162,11 @@ def test_runs_jsonl_holds_each_runs_three_files_one_line_per_run_in_order(study,
     )
     paml = [r for r in records if r["run"].startswith("paml/")]
     assert [r["run"].rsplit("-", 1)[1] for r in paml] == ["0", "1", "2", "10"]
+    logs = {r["run"]: r["epochs"] for r in read_runs_jsonl(out)}  # from epochs.parquet
     for record in records:
         source = sources[record["run"]]
-        assert list(record) == ["run", "provenance", "config", "metrics", "epochs"]
+        assert list(record) == ["run", "provenance", "config", "metrics"]  # the log is in epochs.parquet
+        record["epochs"] = logs[record["run"]]
         commit = record["config"].get("versions", {}).get("coldbench_commit")
         assert record["provenance"] == (
             {"commit": commit} if commit else {"commit": None, "reason": NO_COMMIT}
@@ -177,6 +179,20 @@ def test_runs_jsonl_holds_each_runs_three_files_one_line_per_run_in_order(study,
         assert all(type(row["epoch"]) is int and type(row["valid_mse"]) is float for row in record["epochs"])
     assert paml[-1]["epochs"][0]["train_loss"] is None and paml[-1]["epochs"][1]["seconds"] == 1e-05
     assert pd.read_json(out / "runs.jsonl", lines=True)["run"].tolist() == [r["run"] for r in records]
+
+
+def test_an_export_from_before_epochs_parquet_reads_the_same(study, tmp_path):
+    """Older exports kept each epoch log in its runs.jsonl line: read as the new form is; a new-form
+    study without its epochs.parquet is one line naming the file."""
+    out = tmp_path / "d"
+    export_study(study, "d", out)
+    records = read_runs_jsonl(out)
+    (out / "epochs.parquet").unlink()
+    with pytest.raises(ColdbenchError, match=r"epochs.parquet: cannot read the study's epoch logs"):
+        read_runs_jsonl(out)
+    (out / "runs.jsonl").write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+    assert read_runs_jsonl(out) == records
+    assert check_exported(out) > 0
 
 
 def test_a_table_that_disagrees_with_its_runs_is_caught(study, tmp_path):

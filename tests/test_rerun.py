@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +61,7 @@ def _edited(study: Path, tmp_path: Path, edit) -> Path:
             edit(record)
         lines.append(json.dumps(record))
     (out / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    shutil.copy(study / "epochs.parquet", out)  # the study's epoch logs, unedited
     return out
 
 

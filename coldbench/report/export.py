@@ -2,11 +2,12 @@
 
 ``results/reference/<dataset>/`` gets ``table-<name>.{md,csv,tex}``, ``figures/<name>.png`` and
 ``runs.jsonl``: one line per run, sorted by method, config id and seed, each a compact JSON object
-``{"run": "<method>/<config-id>/seed-<k>", "config": …, "metrics": …, "epochs": […]}`` holding the
-run's ``config.json`` and ``metrics.json`` as parsed and its ``epochs.csv`` as a list of rows
-(column order kept, numbers as numbers). One file instead of three per run keeps a committed
-study small (a file costs at least one 4 KB block) while a diff still shows run by run what
-changed. Read it with ``pandas.read_json(path, lines=True)``.
+``{"run": "<method>/<config-id>/seed-<k>", "provenance": …, "config": …, "metrics": …}`` holding the
+run's ``config.json`` and ``metrics.json`` as parsed; every run's ``epochs.csv`` goes to
+``epochs.parquet`` (``run`` and the log's columns, one row per epoch). One file instead of three
+per run keeps a committed study small (a file costs at least one 4 KB block) while a diff still
+shows run by run what changed. Read it with ``pandas.read_json(path, lines=True)``. Exports before
+``epochs.parquet`` kept each log in its line, as ``"epochs": [...]``; both forms are read.
 
 Beside it, ``per_user.parquet`` holds every run's per-user scores (columns ``run``, ``user_id``,
 ``state``, ``major`` and the metrics, float32): every metric for the test users, and
@@ -39,6 +40,7 @@ from coldbench.data.protocol import HEADLINE_STATE, STATES
 from coldbench.errors import ColdbenchError
 from coldbench.paths import portable_storage
 from coldbench.report.runs import (
+    EPOCHS_FILE,
     OLD_RUN_TREE,
     RUNS_FILE,
     SHOTS_FILE,
@@ -115,7 +117,7 @@ def export_study(
         (row.method, row.config_id, row.seed, earlier[row.run] if _is_committed(row) else Path(row.path))
         for row in selected.table.itertuples()
     ]
-    written.append(write_runs_jsonl(runs_in, out / RUNS_FILE))
+    written += write_runs_jsonl(runs_in, out / RUNS_FILE)
     if old_tree is not None:
         shutil.rmtree(old_tree)  # the per-run files of an earlier export: runs.jsonl replaces them
     for state, part in split_by_state(per_user).items():  # one file a state keeps each well under 2 MB
@@ -386,24 +388,49 @@ def provenance(config: dict) -> dict:
     return {"commit": None, "reason": NO_COMMIT}
 
 
-def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path | dict]], dest: Path) -> Path:
-    """Write ``runs.jsonl`` at ``dest`` atomically from ``(method, config_id, seed, source)`` per run.
+def write_runs_jsonl(runs: Iterable[tuple[str, str, int, Path | dict]], dest: Path) -> list[Path]:
+    """Write ``runs.jsonl`` at ``dest``, and ``epochs.parquet`` beside it, from
+    ``(method, config_id, seed, source)`` per run; returns both paths.
 
     ``source`` is the run's folder, or its record as already committed. The one writer of the
-    committed run file (``export_study`` and ``bundle_run_tree`` use it): one compact JSON object
-    per line, sorted by method, config id and seed.
+    committed run files (``export_study`` and ``bundle_run_tree`` use it): one compact JSON object
+    per line, sorted by method, config id and seed, without the epoch log, which goes to
+    ``epochs.parquet`` (a third of the bytes of the same numbers as JSON).
     """
     entries = sorted(runs, key=lambda entry: (entry[0], entry[1], int(entry[2])))
     names = [f"{method}/{config_id}/seed-{seed}" for method, config_id, seed, _ in entries]
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise ColdbenchError(f"{dest}: run {repeated[0]} comes from more than one folder")
+    records = [
+        finite_json(folder if isinstance(folder, dict) else run_record(name, folder))
+        for name, (*_, folder) in zip(names, entries)
+    ]
+    epochs = _write_epochs({record["run"]: record.get("epochs", []) for record in records}, dest.parent)
     with atomic_path(dest) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as handle:
-        for name, (*_, folder) in zip(names, entries):
-            record = folder if isinstance(folder, dict) else run_record(name, folder)
-            text = json.dumps(finite_json(record), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            handle.write(text + "\n")
-    return Path(dest)
+        for record in records:
+            line = {key: value for key, value in record.items() if key != "epochs"}
+            handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n")
+    return [Path(dest), epochs]
+
+
+def _write_epochs(logs: dict[str, list[dict]], folder: Path) -> Path:
+    """``epochs.parquet``: one row per run and epoch: ``run``, ``log_columns`` (the run's own
+    ``epochs.csv`` header as a JSON list, so its columns and their order come back exactly) and
+    every run's columns (null where a run has no such column); whole numbers stay integers."""
+    rows = [
+        {"run": run, "log_columns": json.dumps(list(epochs[0])), **epoch}
+        for run, epochs in logs.items()
+        for epoch in epochs
+    ]
+    frame = pd.DataFrame(rows, columns=["run", "log_columns"]) if not rows else pd.DataFrame(rows)
+    frame["log_columns"] = frame["log_columns"].astype("category")
+    for column in frame.columns.drop(["run", "log_columns"]):
+        values = frame[column].dropna()
+        if len(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            frame[column] = frame[column].astype("Int64")
+    frame["run"] = frame["run"].astype("category")
+    return _write_parquet(frame, Path(folder) / EPOCHS_FILE)
 
 
 def finite_json(value):
@@ -432,7 +459,7 @@ def bundle_run_tree(tree: Path, dest: Path) -> Path:
             entries.append((folder.parent.parent.name, folder.parent.name, int(seed), folder))
     if not entries:
         raise ColdbenchError(f"{tree}: no run folders (<method>/<config-id>/seed-<k>/metrics.json)")
-    return write_runs_jsonl(entries, dest)
+    return write_runs_jsonl(entries, dest)[0]
 
 
 def _old_run_tree(out: Path) -> Path | None:

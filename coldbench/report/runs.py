@@ -1,10 +1,11 @@
 """Collect finished runs into tidy tables: live run folders, or a committed study's files.
 
 A committed study (``coldbench report --export``) is a folder holding ``runs.jsonl`` (every run's
-config, metrics and epochs), ``per_user.parquet`` (every run's per-user scores, float32, no
-ratings and no item ids) and, when the runs were scored by ``coldbench evaluate``,
-``shots.parquet``. ``load_runs`` reads such a folder like a results folder, so every table's
-intervals, tests and ``*`` can be re-derived from what the repository holds.
+config and metrics), ``epochs.parquet`` (every run's epoch log), ``per_user.parquet`` (every run's
+per-user scores, float32, no ratings and no item ids) and, when the runs were scored by
+``coldbench evaluate``, ``shots.parquet``. ``load_runs`` reads such a folder like a results
+folder, so every table's intervals, tests and ``*`` can be re-derived from what the repository
+holds.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def state_users_file(state: str) -> str:
 
 
 SHOTS_FILE = "shots.parquet"  # a committed study's k-shot scores (and a run folder's own)
+EPOCHS_FILE = "epochs.parquet"  # a committed study's per-epoch logs, one row per run and epoch
 OLD_RUN_TREE = "runs"  # exports before runs.jsonl wrote runs/<method>/<config-id>/seed-<k>/{RUN_FILES}
-RECORD_KEYS = ("run", "config", "metrics", "epochs")
+RECORD_KEYS = ("run", "config", "metrics")  # and "epochs": in the line (older exports) or in EPOCHS_FILE
 
 
 def _changed(values: dict, defaults: dict) -> list[str]:
@@ -427,7 +429,27 @@ def read_runs_jsonl(folder: Path) -> list[dict]:
         if not isinstance(record, dict) or any(key not in record for key in RECORD_KEYS):
             raise ColdbenchError(f"{path}:{number}: expected an object with {', '.join(RECORD_KEYS)}")
         records.append(record)
+    if any("epochs" not in record for record in records):
+        logs = read_epochs(folder / EPOCHS_FILE)
+        for record in records:
+            record.setdefault("epochs", logs.get(record["run"], []))
     return records
+
+
+def read_epochs(path: Path) -> dict[str, list[dict]]:
+    """A committed ``epochs.parquet`` as each run's epoch rows: its ``epochs.csv`` as written, its
+    own columns in its own order, numbers as numbers, an empty cell as ``None``."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, ValueError) as error:  # missing or damaged: pyarrow's errors are both kinds
+        raise ColdbenchError(f"{path}: cannot read the study's epoch logs ({error}); export again") from None
+    by_run: dict[str, list[dict]] = {}
+    for row in rows:
+        columns = json.loads(row["log_columns"])
+        by_run.setdefault(str(row["run"]), []).append({column: row[column] for column in columns})
+    return by_run
 
 
 def _with_keys(frame: pd.DataFrame, row) -> pd.DataFrame:
