@@ -1774,8 +1774,9 @@ def _melu_table(prefix: str) -> str:
 
 def _melu_tests() -> str:
     words = {"mse": "MSE", "mae": "MAE", "ndcg@3": "nDCG@3"}
+    label = {"melu": "MeLU", "mamo": "MAMO", "tanp": "TaNP", "global": "`global`", "bias": "`bias`"}
     rows = [
-        f"| {NAMES.get(a, a)} − {NAMES.get(b, b)} | {words[m]} | {{ml100k_{key}}} | {{ml1m_{key}}} |"
+        f"| {label[a]} − {label[b]} | {words[m]} | {{ml100k_{key}}} | {{ml1m_{key}}} |"
         for key, a, b, m in MELU_TESTS
     ]
     return "\n".join(rows)
