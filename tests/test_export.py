@@ -18,8 +18,9 @@ from coldbench.report.export import (
     check_exported,
     export_study,
     exported_files,
+    write_runs_jsonl,
 )
-from coldbench.report.runs import Runs, committed_studies, load_runs, read_runs_jsonl
+from coldbench.report.runs import Runs, committed_studies, load_runs, read_epochs, read_runs_jsonl
 from coldbench.testing import write_fake_run
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -179,6 +180,36 @@ def test_runs_jsonl_holds_each_runs_three_files_one_line_per_run_in_order(study,
         assert all(type(row["epoch"]) is int and type(row["valid_mse"]) is float for row in record["epochs"])
     assert paml[-1]["epochs"][0]["train_loss"] is None and paml[-1]["epochs"][1]["seconds"] == 1e-05
     assert pd.read_json(out / "runs.jsonl", lines=True)["run"].tolist() == [r["run"] for r in records]
+
+
+def test_epoch_logs_come_back_from_epochs_parquet_as_written(tmp_path):
+    """Each run's own columns in its own order, integers as integers, empty cells as None; a column
+    with whole numbers in one run and fractions in another is read back as floats."""
+    logs = {
+        "a/x/seed-0": [
+            {"epoch": 1, "train_loss": None, "valid_mse": 1},
+            {"epoch": 2, "train_loss": 0.5, "valid_mse": 0.75},
+        ],
+        "b/y/seed-1": [{"valid_mse": 2.5, "epoch": 1, "note": "early"}],
+        "c/z/seed-0": [],
+        "d/w/seed-0": [{"epoch": 1, "valid_n_users": 7}],
+    }
+    entries = [
+        (*run.split("/")[:2], int(run[-1]), {"run": run, "config": {}, "metrics": {}, "epochs": log})
+        for run, log in logs.items()
+    ]
+    write_runs_jsonl(entries, tmp_path / "runs.jsonl")
+    back = read_epochs(tmp_path / "epochs.parquet")
+    assert [list(row) for row in back["b/y/seed-1"]] == [["valid_mse", "epoch", "note"]]
+    assert back["b/y/seed-1"][0] == {"valid_mse": 2.5, "epoch": 1, "note": "early"}
+    assert back["a/x/seed-0"] == [
+        {"epoch": 1, "train_loss": None, "valid_mse": 1.0},
+        {"epoch": 2, "train_loss": 0.5, "valid_mse": 0.75},
+    ]
+    assert type(back["a/x/seed-0"][0]["epoch"]) is int and "c/z/seed-0" not in back
+    assert back["d/w/seed-0"] == [{"epoch": 1, "valid_n_users": 7}]  # int though b's rows lack the column
+    assert type(back["d/w/seed-0"][0]["valid_n_users"]) is int
+    assert {r["run"]: r["epochs"] for r in read_runs_jsonl(tmp_path)}["c/z/seed-0"] == []
 
 
 def test_an_export_from_before_epochs_parquet_reads_the_same(study, tmp_path):

@@ -426,9 +426,11 @@ def _write_epochs(logs: dict[str, list[dict]], folder: Path) -> Path:
     frame = pd.DataFrame(rows, columns=["run", "log_columns"]) if not rows else pd.DataFrame(rows)
     frame["log_columns"] = frame["log_columns"].astype("category")
     for column in frame.columns.drop(["run", "log_columns"]):
-        values = frame[column].dropna()
-        if len(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            frame[column] = frame[column].astype("Int64")
+        values = [
+            row[column] for row in rows if row.get(column) is not None
+        ]  # as written, not as pandas made them
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            frame[column] = frame[column].astype("Int64")  # else a column with a gap would be float
     frame["run"] = frame["run"].astype("category")
     return _write_parquet(frame, Path(folder) / EPOCHS_FILE)
 
