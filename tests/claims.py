@@ -1209,19 +1209,20 @@ def _split_cell(text: str) -> tuple[str, str]:
     return mean, interval
 
 
-def _family(study: str, family: tuple[tuple[str, str, str], ...]) -> tuple[dict[str, str], dict, np.ndarray]:
-    """A section's family of MSE tests (key, variant, reference): each difference of means and its
-    paired t-test over users, Holm-adjusted over the family; as prose fields and as numbers."""
+def _family(study: str, family: tuple[tuple[str, ...], ...]) -> tuple[dict[str, str], dict, np.ndarray]:
+    """A section's family of tests, each (key, variant, reference) on MSE or (key, variant, reference,
+    metric): each difference of means and its paired t-test over users, Holm-adjusted over the
+    family; as prose fields and as numbers."""
     from coldbench.report.stats import holm, paired_ttest_p
 
     measured = measurements(study)
-    tests = {
-        key: (
-            measured.mean(a, "mse") - measured.mean(b, "mse"),
-            paired_ttest_p(measured.users(a, "mse"), measured.users(b, "mse")),
+    tests = {}
+    for key, a, b, *metric in family:
+        m = metric[0] if metric else "mse"
+        tests[key] = (
+            measured.mean(a, m) - measured.mean(b, m),
+            paired_ttest_p(measured.users(a, m), measured.users(b, m)),
         )
-        for key, a, b in family
-    }
     adjusted = holm(np.array([p for _, p in tests.values()]))
     out = {"family": str(len(family))}
     for (key, (difference, p)), q in zip(tests.items(), adjusted):
@@ -1717,7 +1718,6 @@ def binary_scores(study: str) -> pd.DataFrame:
 @cache
 def _melu_protocol(study: str) -> dict[str, str]:
     """One MeLU-protocol study: its table's cells, its family of paired tests, its cost."""
-    from coldbench.report.stats import holm, paired_ttest_p
 
     out, binary, seconds = {}, binary_scores(study), 0.0
     for _, method in MELU_ROWS:
@@ -1739,20 +1739,17 @@ def _melu_protocol(study: str) -> dict[str, str]:
         seconds += sum(each)
     out["minutes"] = f"{seconds / 60:.0f}"
     out["users"] = str(test[0]["n_users"])
-    measured = measurements(study)
-    tests = [
-        (
-            measured.mean(a, m) - measured.mean(b, m),
-            paired_ttest_p(measured.users(a, m), measured.users(b, m)),
-        )
-        for _, a, b, m in MELU_TESTS
-    ]
-    adjusted = holm(np.array([p for _, p in tests]))
-    for (key, *_), (difference, p), q in zip(MELU_TESTS, tests, adjusted):
-        out[f"{key}"] = f"{_signed(difference)} ({pval(p)}; {pval(q)})"
-        out[f"{key}_significant"] = q < 0.05  # for the prose's words (not a field of the text)
+    for key, (difference, p, q) in melu_tests(study).items():
+        out[key] = f"{_signed(difference)} ({pval(p)}; {pval(q)})"
     out["family"] = str(len(MELU_TESTS))
     return out
+
+
+@cache
+def melu_tests(study: str) -> dict[str, tuple[float, float, float]]:
+    """A MeLU-protocol study's family: each test's difference of means, p and Holm-adjusted p."""
+    _, tests, adjusted = _family(study, MELU_TESTS)
+    return {key: (d, p, q) for (key, (d, p)), q in zip(tests.items(), adjusted)}
 
 
 def _melu_both() -> dict[str, str]:
@@ -1797,13 +1794,15 @@ def _melu_words() -> dict[str, str]:
     # "On ML-1M, MAMO and TaNP beat MeLU on MSE and MAE and do not differ from each other; on ML-100K's
     # test users no difference among the meta-learners and `global` is significant after correction. On
     # both, MAMO and TaNP are significantly worse than the `bias` floor on MSE."
-    ml1m, ml100k = _melu_protocol(MELU_STUDIES["ml1m"]), _melu_protocol(MELU_STUDIES["ml100k"])
+    ml1m, ml100k = melu_tests(MELU_STUDIES["ml1m"]), melu_tests(MELU_STUDIES["ml100k"])
     beat = ("mamo_melu", "tanp_melu", "mamo_melu_mae", "tanp_melu_mae")
-    assert all(ml1m[f"{k}_significant"] and ml1m[k].startswith("−") for k in beat)
-    assert not ml1m["mamo_tanp_significant"]
+    assert all(ml1m[k][2] < 0.05 and ml1m[k][0] < 0 for k in beat)
+    assert ml1m["mamo_tanp"][2] >= 0.05
     among = [key for key, a, b, _ in MELU_TESTS if "bias" not in (a, b)]
-    assert not any(ml100k[f"{k}_significant"] for k in among)
-    assert all(d[f"{k}_significant"] for d in (ml1m, ml100k) for k in ("mamo_bias", "tanp_bias"))
+    assert all(ml100k[k][2] >= 0.05 for k in among)
+    assert all(
+        tests[k][2] < 0.05 and tests[k][0] > 0 for tests in (ml1m, ml100k) for k in ("mamo_bias", "tanp_bias")
+    )
     assert abs(seed_mean(MELU_STUDIES["ml100k"], "bias", "mae") - 0.79) < 0.01  # "close to MeLU's 0.79"
     ml1m_bias_mae = seed_mean(MELU_STUDIES["ml1m"], "bias", "mae")
     assert f"{ml1m_bias_mae:.2f}" == "0.79"  # "equals MeLU-1's reported 0.7884 … to two decimals"
