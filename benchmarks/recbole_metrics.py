@@ -83,7 +83,7 @@ def summary(table: pd.DataFrame, keys: dict, k: int) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for (dataset, method, epochs), values in means.groupby([key.d, key.m, key.e.astype(str)], sort=True):
-        spread = values.std(ddof=1) if len(values) > 1 else values.mean() * 0
+        spread = values.std(ddof=1).fillna(0.0)  # one seed: no spread, written as 0
         cells = " | ".join(f"{values[c].mean():.3f} ± {spread[c]:.3f}" for c in columns(k))
         lines.append(f"| {dataset} | {method} | {epochs} | {len(values)} | {cells} |")
     return "\n".join(lines)
