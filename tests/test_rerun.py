@@ -97,6 +97,55 @@ def test_every_run_trains_again_to_its_recorded_means_with_per_user_scores(commi
     assert code == 0 and out.count("finished earlier, same test means") == 2
 
 
+def test_runs_trained_in_two_worker_processes_give_the_same_outcomes_in_the_study_order(
+    committed, cli, tmp_path
+):
+    study, home = committed
+    results = {}
+    for workers in ("1", "2"):
+        dest = tmp_path / workers
+        code, out, err = cli(
+            "rerun",
+            str(study),
+            "--workers",
+            workers,
+            "--results-dir",
+            str(dest),
+            "--data-dir",
+            str(home),
+            "--out",
+            str(dest / "c.csv"),
+        )
+        assert code == 0, err
+        assert "2 of 2 runs give their recorded test means" in out
+        assert ("[1/2]" in out) == (workers == "1")  # a progress view only where the runs train here
+        results[workers] = pd.read_csv(dest / "c.csv")
+        for run in results[workers]["run"]:  # each trained in its own folder, with its per-user scores
+            assert (dest / "synthetic" / run / "per_user.parquet").is_file()
+    assert list(results["2"]["run"]) == [record["run"] for record in _records(study)]
+    columns = ["run", "dataset", "largest_difference_at", "recorded", "rerun", "mse_recorded", "mse_rerun"]
+    pd.testing.assert_frame_equal(results["2"][columns], results["1"][columns])
+
+
+def test_more_workers_than_cores_is_one_line_before_anything_trains(committed, cli, tmp_path):
+    import os
+
+    study, home = committed
+    workers = str((os.cpu_count() or 1) + 1)
+    code, _, err = cli(
+        "rerun",
+        str(study),
+        "--workers",
+        workers,
+        "--results-dir",
+        str(tmp_path / "r"),
+        "--data-dir",
+        str(home),
+    )
+    assert code == 1 and f"option --workers {workers}" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_recorded_mean_that_the_run_does_not_give_is_named(committed, cli, tmp_path):
     study, home = committed
 

@@ -12,7 +12,7 @@ from coldbench.cli import app
 from coldbench.cli.options import ThreadsOption, check_threads, comma_names, examples
 from coldbench.paths import check_folder_writable
 from coldbench.progress import TrainView
-from coldbench.studies.rerun import SAME, Rerun, rerun_study, write_outcomes
+from coldbench.studies.rerun import SAME, Rerun, rerun_study, study_records, write_outcomes
 
 console = Console()
 
@@ -51,6 +51,7 @@ def outcome_line(outcome: Rerun) -> str:
     epilog=examples(
         "coldbench rerun results/reference/ml-100k --results-dir rerun --threads 1",
         "coldbench rerun results/reference/synthetic --methods bias,paml --results-dir rerun",
+        "coldbench rerun results/reference/movielens --results-dir rerun --workers 2 --out rerun.csv",
     ),
 )
 def rerun_cli(
@@ -62,6 +63,9 @@ def rerun_cli(
     data_dir: Annotated[Path | None, typer.Option(help="Data home of prepared datasets.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
     threads: ThreadsOption = None,
+    workers: Annotated[
+        int, typer.Option(help="Runs at once, each in its own process (threads: cores/workers by default).")
+    ] = 1,
     out: Annotated[
         Path | None,
         typer.Option(help="Write the comparison here as CSV (one row per run).", show_default="none"),
@@ -70,7 +74,8 @@ def rerun_cli(
     """Train a committed study's runs again from their recorded settings and seeds; compare test means.
 
     Every run is checked first (its settings give its config id, its dataset has its hash); finished
-    runs in --results-dir are reused. Export the folder to commit them with per-user scores.
+    runs in --results-dir are reused. Export the folder to commit them with per-user scores. With
+    --workers N the runs train N at a time and report as they finish; --out keeps the study's order.
     """
     check_threads(threads)
     check_folder_writable(results_dir, "--results-dir")
@@ -83,15 +88,17 @@ def rerun_cli(
     names = comma_names(methods) if methods else None
     view = _RerunView()
     outcomes = []
+    runs = rerun_study(study, results_dir, names, data_dir, device, view, workers, threads)
     try:
-        for outcome in rerun_study(study, results_dir, names, data_dir, device, progress=view):
+        for outcome in runs:
             view.close()
             console.print(outcome_line(outcome), highlight=False, markup=False, soft_wrap=True)
             outcomes.append(outcome)
     finally:
         view.close()
     if out is not None:
-        write_outcomes(outcomes, out)
+        order = {record["run"]: index for index, record in enumerate(study_records(study))}
+        write_outcomes(sorted(outcomes, key=lambda o: order[o.run]), out)
     same = sum(o.same for o in outcomes)
     datasets = ",".join(dict.fromkeys(o.dataset for o in outcomes))
     console.print(

@@ -107,6 +107,29 @@ def _dataset(name: str, expected_hash: str, data_dir: Path | None, loaded: dict)
     return dataset
 
 
+def _compared(record: dict, result, dataset_name: str) -> Rerun:
+    """A trained run's test means against its record."""
+    recorded, new = record["metrics"]["test"], result.metrics["test"]
+    mse = (recorded["overall"].get("mse", math.nan), new["overall"].get("mse", math.nan))
+    worst = _largest_difference(recorded, new)
+    seconds = result.metrics.get("train_seconds", math.nan)
+    return Rerun(record["run"], dataset_name, *worst, result.skipped, *mse, seconds)
+
+
+def _train_record(record: dict, dataset_path: str, results_dir: str, device: str, threads: int) -> Rerun:
+    """One record trained again in a worker process (the pool's job: plain arguments, picklable)."""
+    import torch
+
+    from coldbench.data.prepared import load_prepared
+    from coldbench.training.trainer import train_spec
+
+    torch.set_num_threads(threads)
+    dataset = load_prepared(dataset_path)
+    spec = spec_from_record(record, Path(results_dir), device)
+    (result,) = train_spec(spec, dataset, [record["config"]["seed"]])
+    return _compared(record, result, dataset.name)
+
+
 def rerun_study(
     study: Path,
     results_dir: Path,
@@ -114,13 +137,20 @@ def rerun_study(
     data_dir: Path | None = None,
     device: str = "cpu",
     progress: Callable[[str, dict], None] | None = None,
+    workers: int = 1,
+    threads: int | None = None,
 ) -> Iterator[Rerun]:
-    """Train every run of ``study`` (or of ``methods``) again into ``results_dir``, one at a time.
+    """Train every run of ``study`` (or of ``methods``) again into ``results_dir``.
 
-    Every record is checked (config id, dataset hash) before anything trains.
+    Every record is checked (config id, dataset hash) before anything trains. With one worker the
+    runs train here, one at a time, in the study's order (``progress`` sees each); with more, in a
+    pool of ``workers`` processes of ``threads`` threads each (cores/workers by default), and the
+    outcomes come as the runs finish.
     """
+    from coldbench.studies.executors import check_executor
     from coldbench.training.trainer import train_spec
 
+    check_executor("local", workers, None)
     records = study_records(study)
     absent = [m for m in methods or [] if m not in {r["config"]["method"] for r in records}]
     if absent:
@@ -135,15 +165,47 @@ def rerun_study(
         )
         for record in records
     ]
+    if workers > 1:
+        yield from _in_pool(planned, results_dir, device, workers, threads)
+        return
     for index, (record, spec, dataset) in enumerate(planned):
         if progress:
             progress("run", {"run": record["run"], "index": index, "total": len(planned)})
         (result,) = train_spec(spec, dataset, [record["config"]["seed"]], progress=progress)
-        recorded, new = record["metrics"]["test"], result.metrics["test"]
-        mse = (recorded["overall"].get("mse", math.nan), new["overall"].get("mse", math.nan))
-        worst = _largest_difference(recorded, new)
-        seconds = result.metrics.get("train_seconds", math.nan)
-        yield Rerun(record["run"], dataset.name, *worst, result.skipped, *mse, seconds)
+        yield _compared(record, result, dataset.name)
+
+
+def _in_pool(
+    planned: list, results_dir: Path, device: str, workers: int, threads: int | None
+) -> Iterator[Rerun]:
+    import os
+    from concurrent.futures import as_completed
+
+    from coldbench.studies.executors import worker_pool
+
+    per_worker = threads or max(1, (os.cpu_count() or 1) // workers)
+    with worker_pool(workers) as pool:
+        futures = {
+            pool.submit(
+                _train_record,
+                record,
+                str(Path(dataset.path).resolve()),
+                str(results_dir.resolve()),
+                device,
+                per_worker,
+            ): record["run"]
+            for record, _, dataset in planned
+        }
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except ColdbenchError as error:
+                raise ColdbenchError(f"run {futures[future]}: {error}") from None
+            except Exception as error:  # a worker that died (killed, out of memory)
+                raise ColdbenchError(
+                    f"run {futures[future]}: its worker failed ({type(error).__name__}: {error}); finished "
+                    "runs are kept: run the same command again to go on"
+                ) from None
 
 
 def write_outcomes(outcomes: list[Rerun], dest: Path) -> None:
