@@ -1563,9 +1563,9 @@ def _synthetic_tuned_rows() -> str:
     return "\n".join(rows)
 
 
-def _at_maximum(study: str, variant: str) -> bool:
-    """Some seed of ``variant`` chose its last epoch at the epoch maximum (it was still improving)."""
-    return any(
+def _at_maximum(study: str, variant: str) -> int:
+    """How many seeds of ``variant`` chose their last epoch at the epoch maximum (still improving there)."""
+    return sum(
         r["metrics"]["best_epoch"] == r["metrics"]["epochs_run"] == r["config"]["train"]["epochs"]
         for r in _runs_of(study, variant)
     )
@@ -1597,11 +1597,10 @@ def _synthetic_tuned() -> dict[str, str]:
     assert q["transfer_msgd"] < 0.05 and q["transfer_reg"] < 0.05 and q["tanp_melu"] < 0.05
     assert tests["tanp_melu"][0] > 0 and min(q["reg_paml"], q["reg_msgd"], q["at_paml"]) >= 0.05
     assert tests["mamo_melu"][0] > 0 or q["mamo_melu"] >= 0.05  # "MAMO is not better than MeLU"
-    for method in ("reg-paml", "transfer"):
-        out[f"{method.replace('-', '_')}_groups"] = _group_cells(
-            study, "table-minor-major-tuned", f"{method} [tuned]"
-        )
-    out["bias_groups"] = _group_cells(study, "table-minor-major-tuned", "bias [tuned]")
+    for method in ("reg-paml", "transfer", "bias"):
+        row, name = f"{method} [tuned]", "table-minor-major-tuned"
+        assert cell_mean(study, name, row, "MSE minor") > cell_mean(study, name, row, "MSE major")  # "harder"
+        out[f"{method.replace('-', '_')}_groups"] = _group_cells(study, name, row)
     tuned_runs = [r for r in records(study) if tuned(r)]
     # "exactly 8 finished trials each" (bias's study, kept, finished 8 before --budget recorded it)
     budgets = {
@@ -1612,12 +1611,7 @@ def _synthetic_tuned() -> dict[str, str]:
     out["tuned_minutes"] = f"{sum(r['metrics']['train_seconds'] for r in tuned_runs) / 60:.0f}"
     improving = [m for m in SYNTHETIC_METHODS if _at_maximum(study, f"{m} [tuned]")]
     assert improving == ["reg-paml"], improving  # the one method still improving at the maximum
-    reg = _runs_of(study, "reg-paml [tuned]")
-    still = sum(
-        r["metrics"]["best_epoch"] == r["metrics"]["epochs_run"] == r["config"]["train"]["epochs"]
-        for r in reg
-    )
-    out["reg_improving"] = {1: "one", 2: "two", 3: "all three"}[still]
+    out["reg_improving"] = {1: "one", 2: "two", 3: "all three"}[_at_maximum(study, "reg-paml [tuned]")]
     before = replaced_means(study)
     assert set(before.index) == set(SYNTHETIC_METHODS)  # every study but bias's was tuned again
     replaced = replaced_runs(study).set_index(["method", "seed"])["mse_rerun"]
@@ -2169,6 +2163,8 @@ def _ml1m_run_facts() -> dict[str, str]:
     reg = _runs_of(ML1M, "reg-paml [tuned]")
     out["reg_outer"] = _rate(reg[0]["config"]["tuned"]["settings"]["outer_lr"])
     assert all(r["metrics"]["epochs_run"] == r["config"]["train"]["epochs"] == 100 for r in reg)  # maximum
+    out["reg_best"] = ", ".join(str(r["metrics"]["best_epoch"]) for r in reg)
+    out["reg_improving"] = {1: "one", 2: "two", 3: "all three"}[_at_maximum(ML1M, "reg-paml [tuned]")]
     logs = read_epochs(REFERENCE / ML1M / "epochs.parquet")
     falls = [logs[r["run"]][-11]["valid_mse"] - logs[r["run"]][-1]["valid_mse"] for r in reg]
     assert min(falls) > 0  # "still improving": validation fell over the last 10 epochs of every seed
@@ -2202,8 +2198,9 @@ CLAIMS += [
         "({msgd_outer}) with per-parameter rates that start at {msgd_init} and are learned from there; "
         "every seed chose epoch {msgd_best} and stopped at {msgd_ran}.",
         "- **REG-PAML's tuned run is not converged**: its best trial has a small outer rate "
-        "({reg_outer}) and its seeds ran to the 100-epoch maximum, still improving; more epochs may lower "
-        "its MSE a little (validation fell by {reg_fall_lo}–{reg_fall_hi} over the last 10 epochs).",
+        "({reg_outer}) and its seeds all ran the 100-epoch maximum (best epochs {reg_best}: {reg_improving} "
+        "still improving at the last); more epochs may lower its MSE a little (validation fell by "
+        "{reg_fall_lo}–{reg_fall_hi} over the last 10 epochs).",
         "TaNP's study found no setting better on validation users than its own defaults (its best trial "
         "{tanp_trial}; the paper preset's runs {tanp_preset}, mean of 3 seeds)",
         "AT-PAML's study chose {at_kernel}.",
@@ -2282,7 +2279,7 @@ def _ml1m_verdicts() -> dict[str, str]:
     frame = table(ML1M, mm)
     gaps = [abs(mean(row, "MSE minor", mm) - mean(row, "MSE major", mm)) for row in frame.index]
     ps = frame["p-value"].astype(float)
-    assert ps["reg-paml [paper]"] >= ps.drop("reg-paml [paper]").median()  # "every method's p is high"
+    assert (ps >= 0.05).all() and (frame["p Holm"].astype(float) == 1).all()  # "p high", "all 1.0 after Holm"
     return {
         "reg": f3(reg),
         "melu": f3(melu),

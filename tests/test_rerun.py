@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def test_every_run_trains_again_to_its_recorded_means_with_per_user_scores(commi
     assert code == 0 and out.count("finished earlier, same test means") == 2
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two workers need two CPU cores")
 def test_runs_trained_in_two_worker_processes_give_the_same_outcomes_in_the_study_order(
     committed, cli, tmp_path
 ):
@@ -109,6 +111,8 @@ def test_runs_trained_in_two_worker_processes_give_the_same_outcomes_in_the_stud
             str(study),
             "--workers",
             workers,
+            "--threads",
+            "1",
             "--results-dir",
             str(dest),
             "--data-dir",
@@ -128,8 +132,6 @@ def test_runs_trained_in_two_worker_processes_give_the_same_outcomes_in_the_stud
 
 
 def test_more_workers_than_cores_is_one_line_before_anything_trains(committed, cli, tmp_path):
-    import os
-
     study, home = committed
     workers = str((os.cpu_count() or 1) + 1)
     code, _, err = cli(

@@ -95,6 +95,7 @@ def rerun_cli(
             console.print(outcome_line(outcome), highlight=False, markup=False, soft_wrap=True)
             outcomes.append(outcome)
     finally:
+        runs.close()  # a pool's workers end here, not when the generator is collected
         view.close()
     if out is not None:
         order = {record["run"]: index for index, record in enumerate(study_records(study))}

@@ -147,10 +147,13 @@ def rerun_study(
     pool of ``workers`` processes of ``threads`` threads each (cores/workers by default), and the
     outcomes come as the runs finish.
     """
-    from coldbench.studies.executors import check_executor
+    import os
+
     from coldbench.training.trainer import train_spec
 
-    check_executor("local", workers, None)
+    cores = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cores:
+        raise ColdbenchError(f"option --workers {workers}: use 1 to {cores} (this machine's CPU cores)")
     records = study_records(study)
     absent = [m for m in methods or [] if m not in {r["config"]["method"] for r in records}]
     if absent:
@@ -180,6 +183,7 @@ def _in_pool(
 ) -> Iterator[Rerun]:
     import os
     from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from coldbench.studies.executors import worker_pool
 
@@ -201,10 +205,10 @@ def _in_pool(
                 yield future.result()
             except ColdbenchError as error:
                 raise ColdbenchError(f"run {futures[future]}: {error}") from None
-            except Exception as error:  # a worker that died (killed, out of memory)
+            except BrokenProcessPool:  # a worker died (killed, out of memory); any other error propagates
                 raise ColdbenchError(
-                    f"run {futures[future]}: its worker failed ({type(error).__name__}: {error}); finished "
-                    "runs are kept: run the same command again to go on"
+                    f"run {futures[future]}: its worker process died; finished runs are kept: run the same "
+                    "command again to go on"
                 ) from None
 
 
