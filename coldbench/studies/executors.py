@@ -59,18 +59,29 @@ def check_executor(executor: str, workers: int, address: str | None) -> None:
     """The executor options, checked before anything is prepared or trained."""
     if executor not in EXECUTORS:
         raise ColdbenchError(f"option --executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ColdbenchError(f"option --workers {workers}: must be at least 1")
+    check_workers(workers, local=executor == "local", cluster_hint="; a cluster: --executor ray --address")
     if address and executor != "ray":
         raise ColdbenchError("option --address: only with --executor ray")
     if address:
         check_reachable(address)
+
+
+def check_workers(workers: int, local: bool = True, cluster_hint: str = "") -> None:
+    """``--workers``: a whole number ≥ 1 and, for processes on this machine (``local``), at most its
+    CPU cores (more only compete for them)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ColdbenchError(f"option --workers {workers}: must be at least 1")
     cores = os.cpu_count() or 1
-    if executor == "local" and workers > cores:
+    if local and workers > cores:
         raise ColdbenchError(
             f"option --workers {workers}: this machine has {cores} CPU core{'s' * (cores != 1)}; use at "
-            f"most {cores} (more processes only compete for them; a cluster: --executor ray --address)"
+            f"most {cores} (more processes only compete for them{cluster_hint})"
         )
+
+
+def threads_per_worker(workers: int, threads: int | None = None) -> int:
+    """Torch threads for each of ``workers`` processes: ``threads`` if given, else the cores shared out."""
+    return threads or max(1, (os.cpu_count() or 1) // workers)
 
 
 PROBE_TIMEOUT_S = 10.0

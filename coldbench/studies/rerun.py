@@ -147,13 +147,10 @@ def rerun_study(
     pool of ``workers`` processes of ``threads`` threads each (cores/workers by default), and the
     outcomes come as the runs finish.
     """
-    import os
-
+    from coldbench.studies.executors import check_workers
     from coldbench.training.trainer import train_spec
 
-    cores = os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cores:
-        raise ColdbenchError(f"option --workers {workers}: use 1 to {cores} (this machine's CPU cores)")
+    check_workers(workers)
     records = study_records(study)
     absent = [m for m in methods or [] if m not in {r["config"]["method"] for r in records}]
     if absent:
@@ -181,13 +178,12 @@ def rerun_study(
 def _in_pool(
     planned: list, results_dir: Path, device: str, workers: int, threads: int | None
 ) -> Iterator[Rerun]:
-    import os
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from coldbench.studies.executors import worker_pool
+    from coldbench.studies.executors import threads_per_worker, worker_pool
 
-    per_worker = threads or max(1, (os.cpu_count() or 1) // workers)
+    per_worker = threads_per_worker(workers, threads)
     with worker_pool(workers) as pool:
         futures = {
             pool.submit(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from coldbench.config import as_dict, check_seed_count
 from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
-from coldbench.studies.executors import check_executor, ray_session, worker_pool
+from coldbench.studies.executors import check_executor, ray_session, threads_per_worker, worker_pool
 from coldbench.studies.recommended import PRESET as RECOMMENDED
 from coldbench.studies.recommended import engine_preset, recommended_settings
 from coldbench.training.trainer import check_dataset_name, finished_run, make_spec, run_dir, train_spec
@@ -296,7 +295,7 @@ def run_sweep(
             progress("job-start", {"job": job, "index": len(results), "total": len(jobs)})
             record(index, run_job(job, threads, progress))
     elif todo:
-        per_job = threads or max(1, (os.cpu_count() or 1) // workers)
+        per_job = threads_per_worker(workers, threads)
         stream = (
             _local_pool(todo, workers, per_job)
             if executor == "local"

@@ -38,7 +38,7 @@ from coldbench.data.prepared import PreparedDataset, load_prepared
 from coldbench.errors import ColdbenchError
 from coldbench.methods import METHODS
 from coldbench.paths import default_storage, portable_storage, tune_dir
-from coldbench.studies.executors import check_executor, ray_session, worker_pool
+from coldbench.studies.executors import check_executor, ray_session, threads_per_worker, worker_pool
 from coldbench.training.trainer import Diverged, check_dataset_name, fit, make_spec
 
 PRUNERS = ("median", "hyperband")
@@ -564,7 +564,7 @@ def tune(
             f"({_driver_message(error.__cause__ or error, plan.storage)})"
         ) from None
     if executor == "ray":
-        threads = threads or (1 if address else max(1, (os.cpu_count() or 1) // workers))
+        threads = threads or (1 if address else threads_per_worker(workers))
         with ray_session(workers * threads, address) as ray:
             task = ray.remote(num_cpus=threads)(_worker)
             ray.get([task.remote(plan, index, threads) for index in range(workers)])
@@ -573,7 +573,7 @@ def tune(
             torch.set_num_threads(threads)
         run_study(plan, progress=progress)
     else:
-        threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        threads = threads_per_worker(workers, threads)
         with worker_pool(workers) as pool:
             futures = [pool.submit(_worker, plan, index, threads) for index in range(workers)]
             try:
